@@ -1,0 +1,5 @@
+import sys
+
+from mailscanner.cli import main
+
+sys.exit(main())

@@ -1,0 +1,73 @@
+"""The Starlette application: /graphql (API + GraphiQL + subscriptions), /healthz, OAuth callback."""
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+
+from .db import close_db, init_db
+from .graphql_view import GraphQLView
+from .resolvers.schema import schema
+from .settings import Settings, load_settings
+
+logger = logging.getLogger(__name__)
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+async def healthz(request: Request) -> JSONResponse:
+    return JSONResponse({"status": "ok"})
+
+
+async def microsoft_callback(request: Request) -> Response:
+    # Imported on use: msal is only needed once someone authorizes a Microsoft account.
+    from .resolvers.oauth_callback import microsoft_callback as endpoint
+    return await endpoint(request)
+
+
+async def _start_services(settings: Settings) -> contextlib.AsyncExitStack:
+    """Templates, then the job queue: in-process (embedded) or arq on Redis."""
+    stack = contextlib.AsyncExitStack()
+    from .mail.templates import ensure_default_templates
+    await ensure_default_templates()
+    from .workers.runtime import start_for_api
+    stop = await start_for_api(settings)
+    stack.push_async_callback(stop)
+    return stack
+
+
+def create_app(settings: Settings | None = None, *, migrate: bool | None = None,
+               start_services: bool = True) -> Starlette:
+    """Build the app. `migrate` defaults to True on SQLite (the embedded default creates its schema)."""
+    settings = settings or load_settings()
+    do_migrate = settings.is_sqlite if migrate is None else migrate
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await init_db(settings, migrate=do_migrate)
+        try:
+            if start_services:
+                async with await _start_services(settings):
+                    yield
+            else:
+                yield
+        finally:
+            await close_db()
+
+    view = GraphQLView(schema, settings)
+    routes = [
+        Route("/healthz", healthz),
+        Route("/graphql", view, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", view),
+        Route("/oauth/microsoft/callback", microsoft_callback, methods=["GET", "POST"]),
+        Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.settings = settings
+    return app

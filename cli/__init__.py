@@ -1,0 +1,34 @@
+"""The `mailscanner` command. Each subcommand lives in its own module with a `register()`."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# module name in mailscanner.cli -> registers one or more subcommands
+_COMMAND_MODULES = ("serve", "migrate", "token", "rules", "inspect", "scan", "worker")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mailscanner", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in _COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"mailscanner.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"mailscanner.cli.{name}":
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

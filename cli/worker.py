@@ -1,0 +1,69 @@
+"""`mailscanner worker [--burst]`: run arq's `WorkerSettings` against REDIS_URL."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from typing import Any, cast
+from urllib.parse import urlsplit, urlunsplit
+
+from .common import settings_or_exit
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("worker", help="run background jobs (scans, outgoing mail) from Redis")
+    p.add_argument("--burst", action="store_true", help="exit once the queue is empty")
+    p.add_argument("--log-level", default="info")
+    p.set_defaults(func=run)
+
+
+def _redacted(url: str) -> str:
+    """The URL without its password, fit for an error message."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username or ''}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+async def _ping(url: str) -> str | None:
+    """None if Redis answers, else a one-line reason (arq itself would retry for 5 s first)."""
+    from redis.asyncio import Redis
+    from redis.exceptions import RedisError
+
+    client = Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
+    try:
+        await client.ping()
+    except (RedisError, OSError) as exc:
+        return str(exc) or type(exc).__name__
+    finally:
+        await client.aclose()
+    return None
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = settings_or_exit()
+    if settings.redis_url is None:
+        print("mailscanner worker: REDIS_URL is not set; workers take jobs from Redis "
+              "(without Redis, `mailscanner serve` runs jobs itself)", file=sys.stderr)
+        return 2
+    reason = asyncio.run(_ping(settings.redis_url))
+    if reason is not None:
+        print(f"mailscanner worker: cannot reach Redis at {_redacted(settings.redis_url)}: {reason}",
+              file=sys.stderr)
+        return 2
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    from arq.connections import RedisSettings
+    from arq.worker import create_worker
+
+    from ..workers.settings import WorkerSettings
+
+    # arq's Worker binds the current event loop in __init__; give it a fresh one.
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    worker = create_worker(cast(Any, WorkerSettings), redis_settings=RedisSettings.from_dsn(settings.redis_url),
+                           burst=args.burst)
+    worker.ctx["settings"] = settings
+    worker.run()
+    return 1 if args.burst and worker.jobs_failed else 0

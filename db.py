@@ -1,0 +1,67 @@
+"""Database wiring: the Tortoise config, init/close, and migrations.
+
+Tortoise 1.x keeps its state in a contextvar; `_enable_global_fallback=True` makes the
+connection visible to every task (Starlette requests, arq jobs), which is what a
+one-database service wants.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from tortoise import Tortoise
+from tortoise.backends.base.executor import EXECUTOR_CACHE
+
+from . import crypto
+from .settings import Settings, load_settings
+
+MODELS_MODULE = "mailscanner.models"
+MIGRATIONS_MODULE = "mailscanner.migrations"
+
+
+def tortoise_config(database_url: str) -> dict[str, Any]:
+    return {
+        "connections": {"default": database_url},
+        "apps": {
+            "models": {
+                "models": [MODELS_MODULE],
+                "migrations": MIGRATIONS_MODULE,
+                "default_connection": "default",
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+def __getattr__(name: str) -> Any:
+    # `tortoise -c mailscanner.db.TORTOISE_ORM makemigrations` reads the config from here.
+    if name == "TORTOISE_ORM":
+        return tortoise_config(load_settings().database_url)
+    raise AttributeError(name)
+
+
+async def init_db(settings: Settings, *, migrate: bool = False, generate: bool = False) -> None:
+    """Connect (process-wide), configure secret encryption, and optionally build the schema."""
+    crypto.configure(settings.secret_key)
+    # The executor cache is keyed by connection name, not dialect (stack-notes §2).
+    EXECUTOR_CACHE.clear()
+    if migrate:
+        await run_migrations(settings.database_url)
+    await Tortoise.init(config=tortoise_config(settings.database_url), _enable_global_fallback=True)
+    if generate:
+        await Tortoise.generate_schemas(safe=True)
+
+
+async def close_db() -> None:
+    await Tortoise.close_connections()
+
+
+async def run_migrations(database_url: str, target: str | None = None) -> None:
+    """Apply (or with `target`, move to) versioned migrations from mailscanner/migrations."""
+    from tortoise.migrations.api import migrate
+
+    try:
+        await migrate(config=tortoise_config(database_url), target=target)
+    finally:
+        # An open aiosqlite connection keeps the process alive after asyncio.run() returns.
+        await Tortoise.close_connections()

@@ -1,0 +1,136 @@
+"""Choosing and decoding the body parts of a MIME tree, and listing the attachments.
+
+Body choice follows what mail clients show: inside ``multipart/alternative`` one branch
+(the plain one for text, the richest for HTML); elsewhere every inline text part in order.
+A part with a file name or ``Content-Disposition: attachment`` is an attachment, never body.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from .attachments import Attachment
+from .headers import decode_bytes, decode_header_value
+from .mime import CHUNK, Part, iter_decoded, parse_header_block, uudecode
+
+MAX_TEXT_INPUT = 8 * CHUNK  # encoded bytes read per text part; the rest is not body text
+MAX_TEXT_CHARS = 1_000_000  # cap on text_body, the scanner matches rules against it
+
+_UU_BLOCK = re.compile(r"(?m)^begin [0-7]{3,4} ([^\r\n]+)\r?\n(.*?)^end[ \t]*(?:\r?\n|\Z)", re.S)
+
+
+def is_body_candidate(part: Part, kind: str) -> bool:
+    """True for an inline text/<kind> leaf (no file name, not disposition attachment)."""
+    info = part.info
+    return (
+        not part.children
+        and info.content_type == f"text/{kind}"
+        and info.disposition != "attachment"
+        and not info.filename
+    )
+
+
+def body_parts(part: Part, kind: str) -> list[Part]:
+    """Leaves that make up the ``kind`` ("plain" or "html") body, in display order."""
+    if not part.children:
+        return [part] if is_body_candidate(part, kind) else []
+    if part.info.content_type == "multipart/alternative":
+        branches = [body_parts(child, kind) for child in part.children]
+        chosen = [b for b in branches if b]
+        if not chosen:
+            return []
+        return chosen[0] if kind == "plain" else chosen[-1]
+    found: list[Part] = []
+    for child in part.children:
+        found.extend(body_parts(child, kind))
+    return found
+
+
+def decode_text(raw: bytes, part: Part, defects: list[str], hint: str | None) -> str:
+    """Transfer- and charset-decode one text part, reading at most MAX_TEXT_INPUT bytes."""
+    end = part.end
+    if end - part.start > MAX_TEXT_INPUT:
+        end = part.start + MAX_TEXT_INPUT
+        defects.append("text part truncated")
+    data = b"".join(iter_decoded(raw, part.start, end, part.info.cte, defects))
+    return decode_bytes(data, part.info.charset, hint).replace("\r\n", "\n").replace("\r", "\n")
+
+
+def split_uuencoded(text: str) -> tuple[str, list[tuple[str, str]]]:
+    """Remove ``begin 644 name`` ... ``end`` blocks from a text body; return them apart."""
+    if "begin " not in text:
+        return text, []
+    blocks = [(m.group(1).strip(), m.group(0)) for m in _UU_BLOCK.finditer(text)]
+    if not blocks:
+        return text, []
+    return _UU_BLOCK.sub("", text), blocks
+
+
+def _part_chunks(raw: bytes, part: Part) -> Iterator[bytes]:
+    return iter_decoded(raw, part.start, part.end, part.info.cte)
+
+
+def _filename(raw: bytes, part: Part, hint: str | None) -> str:
+    name = part.info.filename
+    if name:
+        if "=?" in name or not name.isascii():
+            # Raw 8-bit names arrive as latin-1 code points (see mime.content_info).
+            data = name.encode("latin-1") if max(map(ord, name)) < 256 else name.encode("utf-8")
+            name = decode_header_value(data, hint)
+        return name.replace("\\", "/").rsplit("/", 1)[-1].strip()
+    if part.info.content_type == "message/rfc822":
+        head = parse_header_block(raw, part.start, min(part.end, part.start + 65536))
+        value = head.get("Subject")
+        subject = decode_header_value(value, hint) if value else ""
+        subject = re.sub(r'[\\/:*?"<>|\x00-\x1f]+', "_", subject)[:120].strip()
+        return f"{subject or 'message'}.eml"
+    return ""
+
+
+def list_attachments(
+    raw: bytes, root: Part, text_parts: list[Part], html_parts: list[Part],
+    html: str, hint: str | None,
+) -> list[Attachment]:
+    """Every leaf that is not shown as body text, as lazy ``Attachment`` objects."""
+    body_ids = {id(p) for p in text_parts} | {id(p) for p in html_parts}
+    attachments: list[Attachment] = []
+    for part in root.walk():
+        if part.children or id(part) in body_ids:
+            continue
+        info = part.info
+        if info.content_type.startswith("multipart/"):
+            continue
+        if info.content_type in ("text/plain", "text/html") and not info.filename \
+                and info.disposition != "attachment" and part.end <= part.start:
+            continue  # an empty inline text part left out of the body choice
+        cid = info.content_id
+        # Inline means "shown inside the body": referenced from the HTML, or an image the
+        # sender placed inline. An inline PDF (Apple Mail) is still a file to download.
+        inline = bool(cid and f"cid:{cid}" in html) or (
+            info.disposition == "inline" and info.content_type.startswith("image/")
+        )
+        attachments.append(
+            Attachment(
+                filename=_filename(raw, part, hint),
+                content_type=info.content_type,
+                content_id=cid,
+                inline=inline,
+                _chunks=lambda p=part: _part_chunks(raw, p),  # type: ignore[misc]
+            )
+        )
+    return attachments
+
+
+def uu_attachments(blocks: list[tuple[str, str]]) -> list[Attachment]:
+    """Attachments for uuencoded blocks found inside text bodies."""
+    result: list[Attachment] = []
+    for name, block in blocks:
+        data = block.encode("latin-1", "replace")
+        result.append(
+            Attachment(
+                filename=name,
+                content_type="application/octet-stream",
+                _chunks=lambda d=data: iter((uudecode(d),)),  # type: ignore[misc]
+            )
+        )
+    return result

@@ -1,0 +1,287 @@
+"""Header decoding: raw header bytes -> readable text, addresses, dates and message ids.
+
+Real mail breaks the rules in predictable ways, and each helper here answers one of them:
+encoded words with a wrong or unknown charset, multi-byte characters split across adjacent
+encoded words, raw 8-bit headers in a legacy charset (Shift-JIS, GB2312, windows-1251...),
+raw ISO-2022-JP (7-bit escape sequences), dates without a zone. Nothing here raises.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import codecs
+import email.utils
+import logging
+import re
+from collections.abc import Iterable
+from datetime import datetime, timezone
+
+from charset_normalizer import from_bytes
+
+logger = logging.getLogger(__name__)
+
+_ENCODED_WORD = re.compile(rb"=\?([^?\s]{1,64})\?([QqBb])\?([^?\s]*)\?=")
+_BETWEEN_WORDS = re.compile(rb"[ \t\r\n]*")
+_MSGID = re.compile(r"<([^<>\s]+)>")
+_QP_HEX = re.compile(rb"=([0-9A-Fa-f]{2})")
+
+# Labels that mailers declare but that Python either lacks or that are really a superset
+# in practice (browsers apply the same mapping, see the WHATWG Encoding standard).
+_CHARSET_ALIASES: dict[str, str] = {
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "x-gbk": "gb18030",
+    "euc-cn": "gb18030",
+    "iso-8859-1": "cp1252",
+    "latin1": "cp1252",
+    "latin-1": "cp1252",
+    "us-ascii": "cp1252",
+    "ascii": "cp1252",
+    "ansi_x3.4-1968": "cp1252",
+    "shift_jis": "cp932",
+    "shift-jis": "cp932",
+    "sjis": "cp932",
+    "x-sjis": "cp932",
+    "windows-31j": "cp932",
+    "euc-kr": "cp949",
+    "ks_c_5601-1987": "cp949",
+    "iso-8859-8-i": "iso-8859-8",
+    "windows-874": "cp874",
+    "iso-2022-jp": "iso2022_jp_ext",
+    "x-unknown": "",
+    "unknown-8bit": "",
+    "unknown": "",
+    "x-user-defined": "",
+    "default": "",
+}
+
+
+def normalize_charset(label: str | None) -> str:
+    """Return a Python codec name for a declared charset label, or "" when unusable.
+
+    >>> normalize_charset('"GB2312"')
+    'gb18030'
+    """
+    if not label:
+        return ""
+    name = label.strip().strip("\"'").lower()
+    name = name.split("*", 1)[0]  # RFC 2231 language suffix: utf-8*en
+    name = _CHARSET_ALIASES.get(name, name)
+    if not name:
+        return ""
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return ""
+
+
+def decode_bytes(data: bytes, declared: str | None = None, hint: str | None = None) -> str:
+    """Decode text bytes trying the declared charset, UTF-8, a hint, then detection.
+
+    A declared single-byte charset (latin-1, cp1252, ascii) is not trusted when the bytes are
+    valid UTF-8 with non-ASCII content: that mismatch is the most common mislabel in mail.
+    """
+    if data.isascii():
+        if b"\x1b$" in data or b"\x1b(" in data:  # raw ISO-2022-JP is 7-bit
+            try:
+                return data.decode("iso2022_jp_ext")
+            except UnicodeDecodeError:
+                pass
+        return data.decode("ascii")
+    codec = normalize_charset(declared)
+    candidates: list[str] = []
+    if codec in ("cp1252", "latin_1", "ascii", ""):
+        candidates.append("utf-8")
+    if codec:
+        candidates.append(codec)
+    candidates.append("utf-8")
+    hinted = normalize_charset(hint)
+    if hinted:
+        candidates.append(hinted)
+    for name in candidates:
+        try:
+            return data.decode(name)
+        except (UnicodeDecodeError, LookupError):
+            continue
+    if looks_western(data):
+        return data.decode("cp1252")
+    detected = detect_charset(data)
+    if detected:
+        return data.decode(detected, "replace")
+    return data.decode(codec or "cp1252", "replace")
+
+
+_WESTERN = set(
+    "àáâãäåæçèéêëìíîïñòóôõöøùúûüýÿßÀÁÂÃÄÅÆÇÈÉÊËÌÍÎÏÑÒÓÔÕÖØÙÚÛÜÝ"
+    "€–—‘’‚“”„•…«»°§©®´¨½¼¾·¡¿£¥¢ \xa0"
+)
+
+
+def looks_western(data: bytes) -> bool:
+    """True when undeclared 8-bit bytes read naturally as windows-1252 (Swedish, German...).
+
+    Statistical detectors misjudge short Western texts (Swedish "å" comes out as "ĺ" in
+    windows-1250). Western text is mostly ASCII letters with a few accented ones, whereas
+    Cyrillic or Greek single-byte text decoded as cp1252 is dense in high letters.
+    """
+    try:
+        text = data.decode("cp1252")
+    except UnicodeDecodeError:
+        return False
+    high = [ch for ch in text if ord(ch) > 127]
+    if any(ch not in _WESTERN for ch in high):
+        return False
+    letters = sum(1 for ch in text if ch.isalpha())
+    return letters > 0 and len(high) / letters < 0.3
+
+
+def detect_charset(data: bytes) -> str:
+    """Best guess of the charset of undeclared 8-bit bytes ("" when nothing fits)."""
+    try:
+        best = from_bytes(data[:65536]).best()
+    except Exception:  # charset-normalizer is a heuristic; never let it break parsing
+        logger.debug("charset detection failed", exc_info=True)
+        return ""
+    if best is None:
+        return ""
+    return normalize_charset(best.encoding)
+
+
+def _decode_word_payload(enc: bytes, text: bytes) -> bytes:
+    if enc in (b"B", b"b"):
+        text = text + b"=" * (-len(text) % 4)
+        try:
+            return base64.b64decode(text)
+        except (binascii.Error, ValueError):
+            try:
+                return binascii.a2b_base64(text.rstrip(b"="))
+            except binascii.Error:
+                return text
+    return _QP_HEX.sub(lambda m: bytes([int(m.group(1), 16)]), text.replace(b"_", b" "))
+
+
+def decode_header_value(raw: bytes, hint: str | None = None) -> str:
+    """Decode one unfolded header value (RFC 2047 words and raw 8-bit text) into a str.
+
+    Adjacent encoded words in the same charset are joined before decoding, so a multi-byte
+    character split between two words (common in Japanese and UTF-8 subjects) survives.
+    ``hint`` is the charset guessed for the message's undeclared 8-bit headers.
+    """
+    if b"=?" not in raw:
+        return _clean(decode_bytes(raw, None, hint))
+    out: list[str] = []
+    pending: list[bytes] = []
+    pending_cs = ""
+    pos = 0
+
+    def flush() -> None:
+        if pending:
+            out.append(decode_bytes(b"".join(pending), pending_cs, hint))
+            pending.clear()
+
+    for match in _ENCODED_WORD.finditer(raw):
+        gap = raw[pos : match.start()]
+        if pending and _BETWEEN_WORDS.fullmatch(gap):
+            gap = b""  # whitespace between encoded words is not displayed (RFC 2047 6.2)
+        charset = match.group(1).decode("ascii", "replace")
+        if gap or charset.lower() != pending_cs.lower():
+            flush()
+            if gap:
+                out.append(decode_bytes(gap, None, hint))
+            pending_cs = charset
+        pending.append(_decode_word_payload(match.group(2), match.group(3)))
+        pos = match.end()
+    flush()
+    out.append(decode_bytes(raw[pos:], None, hint))
+    return _clean("".join(out))
+
+
+def _clean(text: str) -> str:
+    # Unfolded values keep their folding whitespace; collapse CR/LF/tabs for display.
+    if "\r" in text or "\n" in text or "\t" in text:
+        text = re.sub(r"[\r\n\t]+", " ", text)
+    return text.replace("\x00", "").strip()
+
+
+def guess_header_charset(values: Iterable[bytes], declared: Iterable[str]) -> str:
+    """Pick one charset for all raw 8-bit header bytes of a message.
+
+    Detection on the concatenation of every 8-bit header is far more reliable than on one
+    short subject. Charsets the message declares elsewhere are tried first.
+    """
+    blob = b"\n".join(v for v in values if not v.isascii())
+    if not blob:
+        return ""
+    try:
+        blob.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    for label in declared:
+        codec = normalize_charset(label)
+        if codec and codec not in ("utf-8", "cp1252", "ascii"):
+            try:
+                blob.decode(codec)
+                return codec
+            except UnicodeDecodeError:
+                continue
+    if looks_western(blob):
+        return "cp1252"
+    return detect_charset(blob) or "cp1252"
+
+
+def parse_addresses(raw: bytes, hint: str | None = None) -> list[tuple[str, str]]:
+    """Split an address header into (name, address) pairs, decoding names after splitting.
+
+    Splitting first matters: an encoded name may contain a comma ("Doe, John").
+    """
+    text = decode_bytes(raw, None, hint) if not raw.isascii() else raw.decode("ascii")
+    text = re.sub(r"[\r\n]+", " ", text)
+    try:
+        pairs = email.utils.getaddresses([text])
+    except Exception:  # stdlib address parser has had IndexError bugs on junk
+        logger.debug("getaddresses failed", exc_info=True)
+        pairs = []
+    result: list[tuple[str, str]] = []
+    for name, addr in pairs:
+        addr = addr.strip()
+        if "=?" in name:
+            name = decode_header_value(name.encode("utf-8", "surrogateescape"), hint)
+        name = name.strip().strip('"').strip()
+        if addr or name:
+            result.append((name, addr))
+    return result
+
+
+def parse_date(value: str) -> datetime | None:
+    """RFC 5322 date -> tz-aware datetime; a date without zone is taken as UTC."""
+    if not value.strip():
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if parsed is None:
+        return None  # type: ignore[unreachable]
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed
+
+
+def parse_msgid(value: str) -> str | None:
+    """First message id in a header, WITHOUT angle brackets ("abc@host"), or None."""
+    match = _MSGID.search(value)
+    if match:
+        return match.group(1)
+    stripped = value.strip()
+    if stripped and " " not in stripped:
+        return stripped.strip("<>") or None
+    return None
+
+
+def parse_msgid_list(value: str) -> tuple[str, ...]:
+    """All message ids of References/In-Reply-To, in order, without angle brackets."""
+    ids = _MSGID.findall(value)
+    if ids:
+        return tuple(ids)
+    return tuple(tok.strip("<>") for tok in value.split() if tok.strip("<>"))

@@ -1,0 +1,260 @@
+"""A narrow async IMAP session over imapclient: folders, search, fetch, flag, move, delete.
+
+imapclient is synchronous and a client must not be shared between threads, so each
+session owns ONE worker thread and every call runs there (`loop.run_in_executor`). The
+event loop stays free meanwhile, which lets the scan pipeline fetch the next batch while it
+processes the current one. Every failure leaves this module as a classified `MailError`.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Literal, Protocol, TypeVar
+
+import imapclient
+
+from .errors import ErrorCode, ImapConnectionError, ImapProtocolError, MailError, classify_error
+from .folders import FolderInfo, from_list_entry
+
+__all__ = [
+    "FetchedMessage", "FolderStatus", "ImapSession", "ImapSettings", "MailboxSession",
+    "SEEN", "DELETED",
+]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+SEEN = b"\\Seen"
+DELETED = b"\\Deleted"
+Encryption = Literal["ssl", "starttls", "none"]
+
+
+@dataclass(frozen=True)
+class ImapSettings:
+    """Everything needed to open a session; give `password` or an OAuth `access_token`."""
+
+    host: str
+    port: int
+    encryption: Encryption = "ssl"
+    validate_certificate: bool = True
+    username: str = ""
+    password: str | None = None
+    access_token: str | None = None
+    timeout: float = 30.0
+
+    def __repr__(self) -> str:  # never print secrets
+        return (f"ImapSettings(host={self.host!r}, port={self.port}, encryption={self.encryption!r},"
+                f" validate_certificate={self.validate_certificate}, username={self.username!r})")
+
+
+@dataclass(frozen=True)
+class FolderStatus:
+    name: str
+    uidvalidity: int
+    uidnext: int
+    exists: int
+
+
+@dataclass(frozen=True)
+class FetchedMessage:
+    uid: int
+    raw: bytes
+    flags: tuple[bytes, ...]
+
+
+class MailboxSession(Protocol):
+    """What the scan pipeline needs from a mailbox (fakes implement this for unit tests)."""
+
+    async def capabilities(self) -> tuple[str, ...]: ...
+    async def list_folders(self) -> list[FolderInfo]: ...
+    async def select(self, folder: str) -> FolderStatus: ...
+    async def search(self, criteria: list[Any]) -> list[int]: ...
+    async def fetch(self, uids: Sequence[int]) -> list[FetchedMessage]: ...
+    async def add_flags(self, uids: Sequence[int], flags: Iterable[bytes]) -> None: ...
+    async def move(self, uids: Sequence[int], folder: str) -> None: ...
+    async def delete(self, uids: Sequence[int]) -> None: ...
+    async def ensure_folder(self, folder: str) -> None: ...
+    async def close(self) -> None: ...
+
+
+def _ssl_context(validate: bool) -> ssl.SSLContext:
+    # The system trust store (SSL_CERT_FILE/SSL_CERT_DIR are honoured by default paths).
+    ctx = ssl.create_default_context()
+    if not validate:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def _open_client(s: ImapSettings) -> imapclient.IMAPClient:
+    """Connect, secure and log in (runs in the session thread)."""
+    ctx = _ssl_context(s.validate_certificate)
+    timeout = imapclient.SocketTimeout(connect=s.timeout, read=max(s.timeout, 60.0))
+    client = imapclient.IMAPClient(s.host, port=s.port, ssl=s.encryption == "ssl",
+                                   ssl_context=ctx, timeout=timeout)
+    try:
+        if s.encryption == "starttls":
+            if not client.has_capability("STARTTLS"):
+                raise ImapConnectionError(
+                    f"{s.host} does not offer STARTTLS on port {s.port}. Use SSL/TLS (port 993) "
+                    "or, on a trusted network only, no encryption.",
+                    code=ErrorCode.STARTTLS_UNSUPPORTED)
+            client.starttls(ctx)
+        if s.access_token is not None:
+            client.oauth2_login(s.username, s.access_token)
+        else:
+            client.login(s.username, s.password or "")
+    except BaseException:
+        client.shutdown()
+        raise
+    return client
+
+
+class ImapSession:
+    """One logged-in IMAP connection with its own thread. Use `async with await open(...)`."""
+
+    def __init__(self, client: imapclient.IMAPClient, executor: ThreadPoolExecutor,
+                 settings: ImapSettings) -> None:
+        self._client = client
+        self._executor = executor
+        self._settings = settings
+        self._selected: str | None = None
+
+    @classmethod
+    async def open(cls, settings: ImapSettings) -> ImapSession:
+        """Connect and log in; raises a classified MailError (never a raw socket error)."""
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"imap-{settings.host}")
+        loop = asyncio.get_running_loop()
+        try:
+            client = await loop.run_in_executor(executor, _open_client, settings)
+        except BaseException as exc:
+            executor.shutdown(wait=False)
+            if isinstance(exc, Exception):
+                raise classify_error(exc, host=settings.host, port=settings.port) from exc
+            raise
+        return cls(client, executor, settings)
+
+    async def __aenter__(self) -> ImapSession:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, fn, *args)
+        except MailError:
+            raise
+        except Exception as exc:
+            raise classify_error(exc, host=self._settings.host, port=self._settings.port) from exc
+
+    # -- folders ------------------------------------------------------------------------
+    async def capabilities(self) -> tuple[str, ...]:
+        caps = await self._call(self._client.capabilities)
+        return tuple(c.decode() if isinstance(c, bytes) else str(c) for c in caps)
+
+    async def list_folders(self) -> list[FolderInfo]:
+        """The live folder list, names decoded from modified UTF-7, sorted by path."""
+        entries = await self._call(self._client.list_folders)
+        return sorted((from_list_entry(*e) for e in entries), key=lambda f: f.name.casefold())
+
+    async def select(self, folder: str) -> FolderStatus:
+        def run() -> FolderStatus:
+            try:
+                info = self._client.select_folder(folder)
+            except imapclient.exceptions.IMAPClientError as exc:
+                if not self._client.folder_exists(folder):
+                    raise ImapProtocolError(f"The folder {folder!r} does not exist on the server.",
+                                            code=ErrorCode.FOLDER_NOT_FOUND) from exc
+                raise
+            self._selected = folder
+            return FolderStatus(folder, int(info[b"UIDVALIDITY"]), int(info.get(b"UIDNEXT", 0)),
+                                int(info.get(b"EXISTS", 0)))
+        return await self._call(run)
+
+    async def ensure_folder(self, folder: str) -> None:
+        """Create the folder (and subscribe to it) unless it exists."""
+        def run() -> None:
+            if not self._client.folder_exists(folder):
+                self._client.create_folder(folder)
+                try:
+                    self._client.subscribe_folder(folder)
+                except imapclient.exceptions.IMAPClientError:
+                    pass  # subscription is a nicety for mail clients, not needed by us
+        await self._call(run)
+
+    # -- messages (in the selected folder, by UID) --------------------------------------
+    async def search(self, criteria: list[Any]) -> list[int]:
+        """UID SEARCH; e.g. `["UNSEEN"]`, `["UID", "101:*"]`, `["SINCE", date(2026, 1, 1)]`."""
+        result = await self._call(self._client.search, criteria)
+        return sorted(int(u) for u in result)
+
+    async def fetch(self, uids: Sequence[int]) -> list[FetchedMessage]:
+        """Full raw messages with BODY.PEEK[] (nothing is marked read), in UID order."""
+        if not uids:
+            return []
+        data = await self._call(self._client.fetch, list(uids), [b"BODY.PEEK[]", b"FLAGS"])
+        out = []
+        for uid in sorted(data):
+            item = data[uid]
+            raw = item.get(b"BODY[]")
+            if raw is None:  # expunged meanwhile by another client
+                continue
+            out.append(FetchedMessage(int(uid), bytes(raw), tuple(item.get(b"FLAGS", ()))))
+        return out
+
+    async def add_flags(self, uids: Sequence[int], flags: Iterable[bytes]) -> None:
+        if uids:
+            await self._call(self._client.add_flags, list(uids), list(flags), True)
+
+    async def move(self, uids: Sequence[int], folder: str) -> None:
+        """MOVE when the server supports it, else COPY + \\Deleted + UID EXPUNGE."""
+        if not uids:
+            return
+        await self.ensure_folder(folder)
+
+        def run() -> None:
+            if self._client.has_capability("MOVE"):
+                self._client.move(list(uids), folder)
+            else:
+                self._client.copy(list(uids), folder)
+                self._expunge(list(uids))
+        await self._call(run)
+
+    async def delete(self, uids: Sequence[int]) -> None:
+        """Flag \\Deleted and expunge exactly these UIDs (never other deleted mail)."""
+        if uids:
+            await self._call(self._expunge, list(uids))
+
+    def _expunge(self, uids: list[int]) -> None:
+        self._client.add_flags(uids, [DELETED], True)
+        if self._client.has_capability("UIDPLUS"):
+            self._client.uid_expunge(uids)
+        else:  # plain EXPUNGE would purge other \Deleted mail too; leave it flagged instead
+            logger.info("server lacks UIDPLUS; %d message(s) left flagged \\Deleted", len(uids))
+
+    async def close(self) -> None:
+        """Log out (best effort) and stop the session thread."""
+        def run() -> None:
+            try:
+                self._client.logout()
+            except Exception:  # noqa: BLE001 — closing a broken connection is still closing
+                try:
+                    self._client.shutdown()
+                except Exception:  # noqa: BLE001
+                    pass
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self._executor, run)
+        finally:
+            self._executor.shutdown(wait=False)
+
+
+def since_criteria(day: date) -> list[Any]:
+    return ["SINCE", day]

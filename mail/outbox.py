@@ -1,0 +1,190 @@
+"""The outbox: turning an agent's comment into a queued `OutboundEmail` row.
+
+`queue_comment_email` runs inside the addComment transaction, so the comment and its email
+commit together or not at all; the caller enqueues the send job after the commit. Rendering
+happens here (the mail shows the ticket as it was when the agent wrote), sending later.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import TYPE_CHECKING, Any
+
+from tortoise.expressions import Q
+
+from ..models.comment import Comment, CommentSource
+from ..models.email_template import TICKET_COMMENT_TEMPLATE, EmailTemplate
+from ..models.outbound_email import DeliveryStatus, OutboundEmail
+from ..models.ticket import Ticket
+from .outbound import InvalidAddress, format_recipient, normalize_message_id
+from .reply import DEFAULT_MARKER
+from .template_tags import MODULES, TICKET_NO_TAG, tag_values
+from .templates import (
+    DEFAULT_COMMENT_BODY, DEFAULT_COMMENT_NAME, DEFAULT_COMMENT_SUBJECT, CommentView,
+    RenderContext, RenderedEmail, TemplateError, render_email,
+)
+from .threading import make_message_id
+
+if TYPE_CHECKING:
+    from tortoise.backends.base.client import BaseDBAsyncClient
+
+    from ..models.user import User
+    from ..settings import Settings
+
+__all__ = ["SEND_TO_CHOICES", "delivery_for_comment", "deliveries_for_comments",
+           "ensure_default_templates", "queue_comment_email", "sweep_outbound"]
+
+logger = logging.getLogger(__name__)
+
+SEND_TO_CHOICES = {"contact_email": "The ticket's contact", "assignee_email": "The assignee"}
+MAX_COMMENTS_IN_MAIL = 50
+
+
+async def ensure_default_templates() -> None:
+    """Create the "Ticket comment changed" template if missing; safe to call at every start."""
+    await EmailTemplate.get_or_create(key=TICKET_COMMENT_TEMPLATE, defaults={
+        "name": DEFAULT_COMMENT_NAME, "subject": DEFAULT_COMMENT_SUBJECT,
+        "body": DEFAULT_COMMENT_BODY, "send_to": ["contact_email"], "active": True})
+
+
+def _domain(settings: Settings | None) -> str:
+    if settings is None:
+        from ..settings import load_settings
+        settings = load_settings()
+    return settings.message_id_domain
+
+
+def _recipients(ticket: Ticket, send_to: list[str]) -> list[str]:
+    candidates: list[tuple[str, str | None]] = []
+    if "contact_email" in send_to and ticket.contact is not None:
+        candidates.append((ticket.contact.name, ticket.contact.email))
+    if "assignee_email" in send_to and ticket.assignee is not None:
+        candidates.append((ticket.assignee.name, ticket.assignee.email))
+    out: list[str] = []
+    seen: set[str] = set()
+    for name, address in candidates:
+        if not address:
+            continue
+        try:
+            formatted = format_recipient(name, address)
+        except InvalidAddress as exc:
+            logger.warning("ticket %s: skipping recipient: %s", ticket.number, exc)
+            continue
+        key = formatted.rpartition("<")[2].lower()
+        if key not in seen:
+            seen.add(key)
+            out.append(formatted)
+    return out
+
+
+def _author_name(comment: Comment) -> str:
+    if comment.author_user is not None:
+        return comment.author_user.name
+    if comment.author_contact is not None:
+        return comment.author_contact.name
+    return "Support" if comment.source == CommentSource.CRM else "Customer"
+
+
+async def _context(ticket: Ticket, author: User | None,
+                   connection: BaseDBAsyncClient) -> RenderContext:
+    comments = await (Comment.filter(ticket_id=ticket.id, internal=False)
+                      .using_db(connection).select_related("author_user", "author_contact")
+                      .order_by("-created_at", "-id").limit(MAX_COMMENTS_IN_MAIL))
+    account = ticket.account
+    if account is None and ticket.contact is not None:
+        await ticket.contact.fetch_related("account", using_db=connection)
+        account = ticket.contact.account
+    objects: dict[str, dict[str, str]] = {}
+    values: dict[str, str] = {}
+    for module, obj, name in (("helpdesk", ticket, "ticket"), ("contacts", ticket.contact, "contact"),
+                              ("accounts", account, "account"), ("users", author, "user")):
+        module_values = tag_values(module, obj)
+        values.update(module_values)
+        objects[name] = {k.split("-", 1)[1]: v for k, v in module_values.items()}
+    values[TICKET_NO_TAG] = ticket.number
+    views = tuple(CommentView(_author_name(c), c.created_at, c.body) for c in comments)
+    return RenderContext(values=values, comments=views, marker=DEFAULT_MARKER, objects=objects)
+
+
+async def _thread_ids(ticket: Ticket, connection: BaseDBAsyncClient) -> list[str]:
+    """The customer's first mail, then every mail in the thread (theirs and ours) in order."""
+    stamped: list[tuple[dt.datetime, str]] = []
+    for c in await Comment.filter(ticket_id=ticket.id, message_id__isnull=False).using_db(
+            connection).only("created_at", "message_id"):
+        stamped.append((c.created_at, c.message_id or ""))
+    for o in await OutboundEmail.filter(ticket_id=ticket.id).using_db(connection).only(
+            "created_at", "message_id"):
+        stamped.append((o.created_at, o.message_id))
+    ids: list[str] = []
+    for raw in [ticket.source_message_id, *(mid for _, mid in sorted(stamped, key=lambda x: x[0]))]:
+        mid = normalize_message_id(raw)
+        if mid and mid not in ids:
+            ids.append(mid)
+    return ids
+
+
+def _render(template: EmailTemplate | None, ctx: RenderContext, number: str) -> RenderedEmail:
+    subject, body = DEFAULT_COMMENT_SUBJECT, DEFAULT_COMMENT_BODY
+    if template is not None:
+        subject, body = template.subject, template.body
+    try:
+        mail = render_email(subject, body, ctx)
+    except TemplateError as exc:
+        # A broken custom template must not silence the conversation: fall back, loudly.
+        logger.warning("ticket %s: template failed (%s); using the default", number, exc.message)
+        mail = render_email(DEFAULT_COMMENT_SUBJECT, DEFAULT_COMMENT_BODY, ctx)
+    if number not in mail.subject:  # replies must find the ticket even if the admin forgot
+        mail = RenderedEmail(f"[{number}] {mail.subject}".strip(), mail.text, mail.html)
+    return mail
+
+
+async def queue_comment_email(comment: Comment, author: User | None,
+                              connection: BaseDBAsyncClient, *,
+                              settings: Settings | None = None) -> OutboundEmail | None:
+    """Render the "ticket comment changed" mail for `comment` and add it to the outbox.
+
+    Call inside the transaction that saved the comment (pass its connection); enqueue
+    `send_outbound(outbound.id)` after the commit. Returns None for internal comments,
+    comments that came in by email, an inactive template, or when nobody can receive it.
+    """
+    if comment.internal or comment.source == CommentSource.EMAIL:
+        return None
+    ticket = await Ticket.get(id=comment.ticket_id).using_db(connection)  # type: ignore[attr-defined]
+    await ticket.fetch_related("contact", "account", "assignee", using_db=connection)
+    template = await EmailTemplate.filter(key=TICKET_COMMENT_TEMPLATE).using_db(connection).first()
+    if template is not None and not template.active:
+        return None
+    recipients = _recipients(ticket, list(template.send_to if template else ["contact_email"]))
+    if not recipients:
+        return None
+    mail = _render(template, await _context(ticket, author, connection), ticket.number)
+    thread = await _thread_ids(ticket, connection)
+    return await OutboundEmail.create(
+        using_db=connection, ticket=ticket, comment=comment,
+        message_id=make_message_id(ticket.number, f"c{comment.id}", _domain(settings)),
+        in_reply_to=thread[-1] if thread else None, references=thread, recipients=recipients,
+        subject=mail.subject, text_body=mail.text, html_body=mail.html,
+        status=DeliveryStatus.QUEUED)
+
+
+async def sweep_outbound(now: dt.datetime | None = None) -> list[int]:
+    """Ids of rows that should be sent now: due QUEUED rows, and SENDING rows whose lease ran
+    out (the worker died mid-send). The periodic sweep enqueues `send_outbound` for each."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    due = (Q(status=DeliveryStatus.QUEUED) & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))) | (
+        Q(status=DeliveryStatus.SENDING) & Q(next_attempt_at__lte=now))
+    rows: list[Any] = await OutboundEmail.filter(due).order_by("id").values_list("id", flat=True)
+    return [int(r) for r in rows]
+
+
+async def deliveries_for_comments(comment_ids: list[int]) -> list[OutboundEmail | None]:
+    """DataLoader body: the latest outbox row per comment, in the order of `comment_ids`."""
+    latest: dict[int, OutboundEmail] = {}
+    for row in await OutboundEmail.filter(comment_id__in=comment_ids).order_by("id"):
+        latest[row.comment_id] = row  # type: ignore[attr-defined]
+    return [latest.get(cid) for cid in comment_ids]
+
+
+async def delivery_for_comment(comment_id: int) -> OutboundEmail | None:
+    """The comment's email delivery state (None: it was never emailed)."""
+    return (await deliveries_for_comments([comment_id]))[0]

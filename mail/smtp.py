@@ -1,0 +1,166 @@
+"""Sending mail with aiosmtplib, configured by the admin's SMTP settings.
+
+Security: SSL/TLS on connect (465), STARTTLS (587, required, never silently skipped) or
+none; certificate validation on by default. Authentication: none, username/password (the
+client picks PLAIN/LOGIN), or XOAUTH2 with a token from the authorized Microsoft account.
+Every failure leaves as a classified `SmtpError` (see smtp_errors.py).
+"""
+from __future__ import annotations
+
+import logging
+import ssl
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from typing import TYPE_CHECKING
+
+import aiosmtplib
+
+from ..models.scanner import Encryption
+from ..models.smtp_settings import SmtpAuth
+from .smtp_errors import SmtpError, SmtpErrorCode, classify_smtp_error
+
+if TYPE_CHECKING:
+    from ..models.smtp_settings import SmtpSettings
+
+__all__ = ["SendResult", "SmtpConfig", "SmtpError", "SmtpErrorCode", "classify_smtp_error",
+           "config_from_settings", "send_message", "test_smtp_connection"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    """Everything needed to connect; built from `SmtpSettings` with the password decrypted."""
+
+    host: str
+    port: int
+    security: Encryption = Encryption.STARTTLS
+    validate_certificate: bool = True
+    auth: SmtpAuth = SmtpAuth.PASSWORD
+    username: str = ""
+    password: str | None = field(default=None, repr=False)
+    oauth_account_id: int | None = None
+    sender_address: str = ""
+    sender_name: str = ""
+    # Extra trust anchors (a private CA, or a test server's self-signed certificate).
+    cafile: str | None = None
+    timeout: float = DEFAULT_TIMEOUT
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """What the server said; `refused` lists recipients refused while others were accepted."""
+
+    response: str
+    refused: dict[str, str] = field(default_factory=dict)
+
+
+def config_from_settings(row: SmtpSettings, *, cafile: str | None = None,
+                         timeout: float = DEFAULT_TIMEOUT) -> SmtpConfig:
+    """Turn the stored settings into a connection config; raises SmtpError if unusable."""
+    if not row.host:
+        raise SmtpError(SmtpErrorCode.NOT_CONFIGURED,
+                        "Outgoing mail is not configured: set the SMTP host.", temporary=True)
+    return SmtpConfig(
+        host=row.host, port=row.effective_port, security=Encryption(row.security),
+        validate_certificate=row.validate_certificate, auth=SmtpAuth(row.auth),
+        username=row.username, password=row.get_password(),
+        oauth_account_id=row.oauth_account_id,  # type: ignore[attr-defined]
+        sender_address=row.sender_address, sender_name=row.sender_name,
+        cafile=cafile, timeout=timeout)
+
+
+def _tls_context(config: SmtpConfig) -> ssl.SSLContext:
+    if not config.validate_certificate:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+    ctx = ssl.create_default_context()
+    if config.cafile:
+        ctx.load_verify_locations(cafile=config.cafile)
+    return ctx
+
+
+async def _authenticate(client: aiosmtplib.SMTP, config: SmtpConfig) -> None:
+    if config.auth == SmtpAuth.NONE:
+        return
+    if config.auth == SmtpAuth.PASSWORD:
+        await client.login(config.username, config.password or "")
+        return
+    if config.oauth_account_id is None:
+        raise SmtpError(SmtpErrorCode.OAUTH_TOKEN,
+                        "XOAUTH2 is selected but no authorized Microsoft account is set.",
+                        temporary=False)
+    # Imported lazily: the OAuth module pulls in msal, and only XOAUTH2 senders need it.
+    from .oauth import get_access_token
+
+    try:
+        token = await get_access_token(config.oauth_account_id)
+    except Exception as exc:  # noqa: BLE001 — any token failure is reported the same way
+        raise SmtpError(
+            SmtpErrorCode.OAUTH_TOKEN,
+            f"Could not get an access token for the authorized account: {exc}",
+            temporary=bool(getattr(exc, "temporary", False))) from exc
+    await client.auth_xoauth2(config.username or config.sender_address, token)
+
+
+async def _connect(config: SmtpConfig) -> aiosmtplib.SMTP:
+    ctx = _tls_context(config)
+    use_tls = config.security == Encryption.SSL
+    client = aiosmtplib.SMTP(
+        hostname=config.host, port=config.port, use_tls=use_tls, start_tls=False,
+        tls_context=ctx if use_tls else None, timeout=config.timeout)
+    await client.connect()
+    try:
+        if config.security == Encryption.STARTTLS:
+            await client.starttls(tls_context=ctx)
+            await client.ehlo()  # RECIPE gotcha 6: AUTH after STARTTLS needs a fresh EHLO
+        await _authenticate(client, config)
+    except BaseException:
+        client.close()
+        raise
+    return client
+
+
+async def _quit(client: aiosmtplib.SMTP) -> None:
+    try:
+        await client.quit()
+    except (aiosmtplib.SMTPException, OSError):
+        client.close()  # the message is already accepted; a rude QUIT changes nothing
+
+
+async def send_message(config: SmtpConfig, message: EmailMessage,
+                       recipients: list[str] | None = None) -> SendResult:
+    """Connect, authenticate, send `message` from `config.sender_address`, quit.
+
+    Raises `SmtpError` (with `.temporary`) when nothing was accepted. When some recipients
+    are refused and others accepted, the send counts as done and `refused` says who.
+    """
+    try:
+        client = await _connect(config)
+        try:
+            refused, response = await client.send_message(
+                message, sender=config.sender_address or None, recipients=recipients)
+        finally:
+            await _quit(client)
+    except Exception as exc:
+        error = classify_smtp_error(exc)
+        logger.info("SMTP send to %s:%s failed: %s", config.host, config.port, error.code.value)
+        raise error from exc
+    return SendResult(response=response,
+                      refused={k: f"{v.code} {v.message}" for k, v in refused.items()})
+
+
+async def test_smtp_connection(config: SmtpConfig) -> None:
+    """Connect and authenticate, then quit; raises `SmtpError` with a human message."""
+    try:
+        client = await _connect(config)
+        await _quit(client)
+    except Exception as exc:
+        raise classify_smtp_error(exc) from exc
+
+
+test_smtp_connection.__test__ = False  # type: ignore[attr-defined]  # not a pytest test

@@ -1,0 +1,30 @@
+"""Tortoise models. Every field a person sees carries its label and help (see fields.py)."""
+from .account import Account
+from .attachment import Attachment
+from .api_token import ApiToken
+from .comment import Comment, CommentSource
+from .contact import Contact, normalize_email
+from .email_template import TICKET_COMMENT_TEMPLATE, EmailTemplate
+from .fields import FieldInfo, LabelledEnum, describe_model
+from .folder_state import FolderState
+from .message_log import MessageLog, MessageOutcome, SideEffects
+from .oauth_account import MicrosoftAccount, OAuthAccountStatus
+from .oauth_app import OAuthAppSettings, OAuthFlow
+from .outbound_email import DeliveryStatus, OutboundEmail
+from .rule import Rule
+from .scan_run import COUNT_NAMES, ScanRun, ScanRunStatus, empty_counts
+from .scanner import AuthType, Encryption, Protocol, ScanType, Scanner
+from .sequence import Sequence
+from .smtp_settings import SmtpAuth, SmtpSettings
+from .ticket import Ticket, TicketPriority, TicketStatus
+from .user import Role, User
+
+__all__ = [
+    "Account", "ApiToken", "AuthType", "COUNT_NAMES", "Comment", "CommentSource", "Contact",
+    "DeliveryStatus", "EmailTemplate", "Encryption", "FieldInfo", "FolderState", "LabelledEnum",
+    "MessageLog", "MessageOutcome", "MicrosoftAccount", "OAuthAccountStatus", "OAuthAppSettings",
+    "OAuthFlow", "OutboundEmail", "Protocol", "Role", "Rule", "ScanRun", "ScanRunStatus",
+    "ScanType", "Scanner", "Sequence", "SideEffects", "SmtpAuth", "SmtpSettings",
+    "TICKET_COMMENT_TEMPLATE", "Ticket", "TicketPriority", "TicketStatus", "User",
+    "describe_model", "empty_counts", "normalize_email",
+]

@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tortoise import fields
+from tortoise.models import Model
+
+if TYPE_CHECKING:
+    from .scanner import Scanner
+
+
+class FolderState(Model):
+    """Checkpoint per scanner folder: messages up to `last_uid` under `uidvalidity` are done."""
+
+    id = fields.IntField(primary_key=True)
+    scanner: fields.ForeignKeyRelation[Scanner] = fields.ForeignKeyField(
+        "models.Scanner", related_name="folder_states", on_delete=fields.CASCADE)
+    folder = fields.CharField(max_length=500)
+    uidvalidity = fields.BigIntField()
+    last_uid = fields.BigIntField(default=0)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "ms_folder_state"
+        unique_together = (("scanner", "folder"),)

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from typing import Any
+
+from tortoise import fields
+from tortoise.models import Model
+
+from .. import crypto
+from .fields import labelled
+
+
+class OAuthAppSettings(Model):
+    """Microsoft (Azure) app registration used for 'Make new authorization' (one row)."""
+
+    id = fields.IntField(primary_key=True)
+    client_id = labelled(fields.CharField(max_length=200, default="", description="Application (client) ID"), "Client ID")
+    tenant = labelled(fields.CharField(max_length=200, default="common", description="Directory (tenant) ID, or common / organizations"), "Tenant")
+    client_secret_encrypted: str | None = fields.TextField(null=True)
+    authority_host = fields.CharField(max_length=300, default="https://login.microsoftonline.com")
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "ms_oauth_app"
+
+    @property
+    def has_client_secret(self) -> bool:
+        return bool(self.client_secret_encrypted)
+
+    def set_client_secret(self, secret: str | None) -> None:
+        self.client_secret_encrypted = crypto.encrypt(secret) if secret else None
+
+    def get_client_secret(self) -> str | None:
+        return crypto.decrypt(self.client_secret_encrypted) if self.client_secret_encrypted else None
+
+
+class OAuthFlow(Model):
+    """A pending authorization (msal auth-code flow with PKCE), kept server-side until it expires."""
+
+    id = fields.IntField(primary_key=True)
+    state = fields.CharField(max_length=200, unique=True)
+    flow_encrypted = fields.TextField()
+    expires_at = fields.DatetimeField()
+    created_by_id = fields.IntField(null=True)
+    extra: Any = fields.JSONField(default=dict)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "ms_oauth_flow"

@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tortoise import fields
+from tortoise.models import Model
+
+from .. import crypto
+from .fields import LabelledEnum, labelled
+
+if TYPE_CHECKING:
+    from .oauth_account import MicrosoftAccount
+
+
+class AuthType(LabelledEnum):
+    PASSWORD = ("password", "Username and password")
+    MICROSOFT_OAUTH = ("microsoft_oauth", "Microsoft OAuth")
+
+
+class Protocol(LabelledEnum):
+    IMAP = ("imap", "IMAP")
+
+
+class Encryption(LabelledEnum):
+    SSL = ("ssl", "SSL/TLS")
+    STARTTLS = ("starttls", "STARTTLS")
+    NONE = ("none", "None")
+
+
+class ScanType(LabelledEnum):
+    UNREAD = ("unread", "Only unread")
+    ALL_SINCE_LAST_SCAN = ("all_since_last_scan", "All since last scan")
+
+
+class Scanner(Model):
+    """One mailbox read over IMAP. Saved inactive, activated once its rules exist."""
+
+    id = fields.IntField(primary_key=True)
+    name = labelled(fields.CharField(max_length=200, unique=True, description="Shown only inside the CRM"), "Name")
+    active = labelled(fields.BooleanField(default=False, description="Only active scanners are scanned on schedule"), "Active")
+    auth_type = labelled(fields.CharEnumField(AuthType, default=AuthType.PASSWORD, description="How to log in"), "Auth type")
+    host = labelled(fields.CharField(max_length=253, description="IMAP server, e.g. imap.gmail.com or outlook.office365.com"), "Host")
+    port = labelled(fields.IntField(null=True, description="Empty: 993 for SSL/TLS, 143 otherwise"), "Port")
+    protocol = labelled(fields.CharEnumField(Protocol, default=Protocol.IMAP, description="Mail access protocol"), "Type")
+    encryption = labelled(fields.CharEnumField(Encryption, default=Encryption.SSL, description="SSL/TLS on connect, STARTTLS, or none"), "Encryption")
+    validate_certificate = labelled(fields.BooleanField(default=True, description="Recommended: refuse servers whose certificate is not trusted"), "Certificate validation")
+    scan_type = labelled(fields.CharEnumField(ScanType, default=ScanType.UNREAD, description="Which mails to read (scanned mails are marked read)"), "Scan type")
+    username = labelled(fields.CharField(max_length=320, default="", description="Login name, usually the email address"), "Username")
+    password_encrypted = fields.TextField(null=True)
+    mailbox_name = labelled(fields.CharField(max_length=320, null=True, description="OAuth: the mailbox to read, may be a shared mailbox the account can open"), "Mailbox name")
+    oauth_account: fields.ForeignKeyNullableRelation[MicrosoftAccount] = labelled(fields.ForeignKeyField(
+        "models.MicrosoftAccount", related_name="scanners", null=True, on_delete=fields.RESTRICT,
+        description="OAuth: the authorized Microsoft account used to log in"), "Authorized account")
+    scan_interval_minutes = labelled(fields.IntField(default=5, description="Minutes between scheduled scans"), "Scan interval")
+    scan_from = labelled(fields.DatetimeField(null=True, description="First scan ignores older mail"), "Scan from")
+    # Health, written by scans.
+    last_scan_at = labelled(fields.DatetimeField(null=True, description="When the last scan started"), "Last scan")
+    last_success_at = labelled(fields.DatetimeField(null=True, description="When a scan last finished without error"), "Last success")
+    last_error = labelled(fields.TextField(null=True, description="Why the last scan failed"), "Last error")
+    failure_count = labelled(fields.IntField(default=0, description="Consecutive failed scans"), "Failures")
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "ms_scanner"
+        ordering = ["id"]
+
+    @property
+    def has_password(self) -> bool:
+        return bool(self.password_encrypted)
+
+    def set_password(self, password: str | None) -> None:
+        """Write-only: the password is stored encrypted and never returned by the API."""
+        self.password_encrypted = crypto.encrypt(password) if password else None
+
+    def get_password(self) -> str | None:
+        return crypto.decrypt(self.password_encrypted) if self.password_encrypted else None
+
+    @property
+    def effective_port(self) -> int:
+        if self.port:
+            return int(self.port)
+        return 993 if self.encryption == Encryption.SSL else 143
+
+    @property
+    def login_user(self) -> str:
+        """XOAUTH2 logs in as the mailbox (shared mailboxes); password auth as the username."""
+        if self.auth_type == AuthType.MICROSOFT_OAUTH and self.mailbox_name:
+            return self.mailbox_name
+        return self.username
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,0 +1,175 @@
+"""Outgoing mail API: SMTP settings, the connection test, email templates and their tags.
+
+Admin only, except the tag list. The SMTP password is input-only (`hasPassword` on output).
+Saving a sender address that no active scanner reads is allowed but answered with a typed
+warning: replies to such mail would never come back as comments.
+"""
+from __future__ import annotations
+
+import strawberry
+
+from .. import models
+from ..mail.outbound import InvalidAddress, validated_address
+from ..mail.smtp import SmtpError, config_from_settings, test_smtp_connection
+from ..mail.template_tags import list_template_tags
+from ..mail.templates import TemplateError, validate_template
+from ..schema.email import (
+    EmailTemplateInput, EmailTemplatePayload, EmailTemplateResult, EmailTemplateType,
+    SmtpSettingsInput, SmtpSettingsPayload, SmtpSettingsType, SmtpTestFailure, SmtpTestSuccess,
+    SmtpWarning, SmtpWarningCode, TemplateTagType, TestSmtpSettingsResult,
+    UpdateSmtpSettingsResult,
+)
+from ..schema.errors import ErrorCode, InputErrors
+from .common import get_or_none, not_found, parse_id
+from .context import Info
+from .permissions import IsAdmin, IsAgent
+from .validation import check_host, check_length, check_port, check_required
+
+_SMTP_FIELDS = ("host", "port", "security", "validate_certificate", "auth", "username",
+                "sender_name")
+
+
+async def _current_smtp() -> models.SmtpSettings:
+    row = await models.SmtpSettings.all().order_by("id").first()
+    return row if row is not None else models.SmtpSettings()
+
+
+async def _apply_smtp(row: models.SmtpSettings, data: SmtpSettingsInput) -> InputErrors:
+    errors = InputErrors()
+    check_host(errors, "input.host", data.host)
+    check_port(errors, "input.port", data.port)
+    check_length(errors, "input.senderName", data.sender_name, 200)
+    for name in _SMTP_FIELDS:
+        value = getattr(data, name)
+        if value is not None:
+            setattr(row, name, value.strip() if isinstance(value, str) else value)
+    if data.sender_address is not None:
+        try:
+            row.sender_address = validated_address(data.sender_address)
+        except InvalidAddress as exc:
+            errors.add("input.senderAddress", ErrorCode.INVALID_EMAIL, str(exc))
+    if data.oauth_account_id is not None:
+        account_id = parse_id(data.oauth_account_id, "input.oauthAccountId", errors)
+        if account_id and not await models.MicrosoftAccount.exists(id=account_id):
+            errors.add("input.oauthAccountId", ErrorCode.NOT_FOUND, "No such authorized Microsoft account")
+        row.oauth_account_id = account_id  # type: ignore[attr-defined]
+    if data.clear_password:
+        row.set_password(None)
+    if data.password is not None:
+        row.set_password(data.password)
+    check_required(errors, "input.host", row.host)
+    check_required(errors, "input.senderAddress", row.sender_address)
+    if row.auth == models.SmtpAuth.PASSWORD:
+        check_required(errors, "input.username", row.username)
+    if row.auth == models.SmtpAuth.MICROSOFT_OAUTH and row.oauth_account_id is None:  # type: ignore[attr-defined]
+        errors.add("input.oauthAccountId", ErrorCode.REQUIRED,
+                   "Choose the authorized Microsoft account to send with")
+    return errors
+
+
+async def _sender_warnings(row: models.SmtpSettings) -> list[SmtpWarning]:
+    sender = row.sender_address.casefold()
+    scanned = {a.casefold() for s in await models.Scanner.filter(active=True)
+               for a in (s.username, s.mailbox_name) if a}
+    if sender and sender not in scanned:
+        return [SmtpWarning(
+            code=SmtpWarningCode.SENDER_NOT_SCANNED,
+            message=f"No active scanner reads {row.sender_address}: customers' replies to "
+                    "comment emails will not come back as comments.")]
+    return []
+
+
+async def _validate_template(data: EmailTemplateInput, creating: bool) -> InputErrors:
+    errors = InputErrors()
+    if creating:
+        for name in ("name", "subject", "body"):
+            check_required(errors, f"input.{name}", getattr(data, name))
+    check_length(errors, "input.name", data.name, 200)
+    check_length(errors, "input.subject", data.subject, 998)
+    check_length(errors, "input.body", data.body, 200_000)
+    for name in ("subject", "body"):
+        text = getattr(data, name)
+        if text is None:
+            continue
+        try:
+            validate_template(text if name == "subject" else "", text if name == "body" else "")
+        except TemplateError as exc:
+            errors.add(f"input.{name}", ErrorCode.INVALID_TEMPLATE, exc.message, line=exc.line)
+    return errors
+
+
+def _apply_template(row: models.EmailTemplate, data: EmailTemplateInput) -> None:
+    for name in ("name", "subject", "body", "active"):
+        value = getattr(data, name)
+        if value is not None:
+            setattr(row, name, value)
+    if data.send_to is not None:
+        row.send_to = list(dict.fromkeys(r.value for r in data.send_to))
+
+
+@strawberry.type
+class EmailQueries:
+    @strawberry.field(permission_classes=[IsAdmin], description="Outgoing mail server settings")
+    async def smtp_settings(self, info: Info) -> SmtpSettingsType:
+        return SmtpSettingsType.from_model(await _current_smtp())
+
+    @strawberry.field(permission_classes=[IsAdmin])
+    async def email_templates(self, info: Info) -> list[EmailTemplateType]:
+        rows = await models.EmailTemplate.all().order_by("id")
+        return [EmailTemplateType.from_model(r) for r in rows]
+
+    @strawberry.field(permission_classes=[IsAgent], description="Tags usable in email templates")
+    async def template_tags(self, info: Info) -> list[TemplateTagType]:
+        return [TemplateTagType.from_tag(t) for t in list_template_tags()]
+
+
+@strawberry.type
+class EmailMutations:
+    @strawberry.mutation(permission_classes=[IsAdmin], description=(
+        "Save the SMTP settings. Warns when no active scanner reads the sender address."))
+    async def update_smtp_settings(self, info: Info, input: SmtpSettingsInput) -> UpdateSmtpSettingsResult:
+        row = await _current_smtp()
+        errors = await _apply_smtp(row, input)
+        if errors.errors:
+            return errors.as_result()
+        await row.save()
+        return SmtpSettingsPayload(smtp_settings=SmtpSettingsType.from_model(row),
+                                   warnings=await _sender_warnings(row))
+
+    @strawberry.mutation(permission_classes=[IsAdmin], description=(
+        "Connect and log in with the saved settings, overlaid with `input` if given (not saved)."))
+    async def test_smtp_settings(self, info: Info,
+                                 input: SmtpSettingsInput | None = None) -> TestSmtpSettingsResult:
+        row = await _current_smtp()
+        if input is not None:
+            errors = await _apply_smtp(row, input)
+            if errors.errors:
+                return errors.as_result()
+        try:
+            await test_smtp_connection(config_from_settings(row, timeout=15))
+        except SmtpError as exc:
+            return SmtpTestFailure(code=exc.code, message=exc.message, temporary=exc.temporary)
+        return SmtpTestSuccess(message=f"Connected to {row.host}:{row.effective_port} and logged in.")
+
+    @strawberry.mutation(permission_classes=[IsAdmin])
+    async def create_email_template(self, info: Info, input: EmailTemplateInput) -> EmailTemplateResult:
+        errors = await _validate_template(input, creating=True)
+        if errors.errors:
+            return errors.as_result()
+        row = models.EmailTemplate(send_to=["contact_email"])
+        _apply_template(row, input)
+        await row.save()
+        return EmailTemplatePayload(email_template=EmailTemplateType.from_model(row))
+
+    @strawberry.mutation(permission_classes=[IsAdmin])
+    async def update_email_template(self, info: Info, id: strawberry.ID,
+                                    input: EmailTemplateInput) -> EmailTemplateResult:
+        row = await get_or_none(models.EmailTemplate, id)
+        if row is None:
+            return not_found("EmailTemplate", id)
+        errors = await _validate_template(input, creating=False)
+        if errors.errors:
+            return errors.as_result()
+        _apply_template(row, input)
+        await row.save()
+        return EmailTemplatePayload(email_template=EmailTemplateType.from_model(row))

@@ -1,0 +1,42 @@
+"""The root Query / Mutation / Subscription, composed from the per-domain resolver mixins.
+
+To add a domain, write `resolvers/<domain>.py` with `XQueries` / `XMutations` /
+`XSubscriptions` classes and list them below (one line each).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from strawberry.tools import merge_types
+
+from .email import EmailMutations, EmailQueries
+from .meta import MetaQueries
+from .oauth import OAuthMutations, OAuthQueries
+from .people import PeopleMutations, PeopleQueries
+from .rule import RuleMutations, RuleQueries
+from .scanner import ScannerMutations, ScannerQueries
+from .ticket import TicketMutations, TicketQueries
+
+QUERIES: tuple[type, ...] = (
+    TicketQueries,
+    PeopleQueries,
+    ScannerQueries,
+    RuleQueries,
+    MetaQueries,
+    OAuthQueries,
+    EmailQueries,
+)
+MUTATIONS: tuple[type, ...] = (
+    TicketMutations,
+    PeopleMutations,
+    ScannerMutations,
+    RuleMutations,
+    OAuthMutations,
+    EmailMutations,
+)
+SUBSCRIPTIONS: tuple[type, ...] = (
+)
+
+Query: Any = merge_types("Query", QUERIES)
+Mutation: Any = merge_types("Mutation", MUTATIONS)
+Subscription: Any = merge_types("Subscription", SUBSCRIPTIONS) if SUBSCRIPTIONS else None

@@ -1,0 +1,183 @@
+"""Scanner rules: create/update with the text or the structured form, reorder, check."""
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from tortoise.transactions import in_transaction
+
+from .. import models
+from ..rules_dsl import FIELDS, OPERATORS, RuleError, RuleValidationError, loads, parse, to_json, to_text
+from ..schema.errors import ErrorCode, InputErrors
+from ..schema.rule import (CheckRuleResult, ConditionInput, ReorderRulesResult, RuleCheckType,
+                           RuleFieldType, RuleInput, RuleOperatorType, RulePayload, RuleResult,
+                           RulesPayload, RuleType)
+from ..schema.scanner import DeletePayload, DeleteResult
+from .common import get_or_none, not_found, parse_id
+from .context import Info
+from .permissions import IsAdmin
+from .validation import check_length, check_required
+
+
+def condition_to_json(node: ConditionInput) -> dict[str, Any]:
+    """The structured GraphQL input as the language's JSON form (validated by `loads`)."""
+    out: dict[str, Any] = {}
+    if node.and_ is not None:
+        out["and"] = [condition_to_json(c) for c in node.and_]
+    if node.or_ is not None:
+        out["or"] = [condition_to_json(c) for c in node.or_]
+    if node.not_ is not None:
+        out["not"] = condition_to_json(node.not_)
+    for key in ("field", "header", "op", "value", "all", "case"):
+        value = getattr(node, key)
+        if value is not None:
+            out[key] = value
+    return out
+
+
+def _rule_error(errors: InputErrors, field: str, exc: RuleError) -> None:
+    if isinstance(exc, RuleValidationError) and field == "input.condition":
+        field = "input.condition" + exc.path.removeprefix("$")
+    errors.add(field, ErrorCode.INVALID_RULE, exc.message, line=exc.line, column=exc.column,
+               caret=exc.caret() or None)
+
+
+def parse_condition(data: RuleInput, errors: InputErrors, required: bool) -> dict[str, Any] | None:
+    """The stored JSON form of the given condition, or None (error recorded / not given)."""
+    if data.condition_text is not None and data.condition is not None:
+        errors.add("input.conditionText", ErrorCode.INVALID, "Give conditionText or condition, not both")
+        return None
+    try:
+        if data.condition_text is not None:
+            return to_json(parse(data.condition_text))
+        if data.condition is not None:
+            return to_json(loads({"v": 1, **condition_to_json(data.condition)}))
+    except RuleError as exc:
+        _rule_error(errors, "input.conditionText" if data.condition_text is not None else "input.condition", exc)
+        return None
+    if required:
+        errors.add("input.conditionText", ErrorCode.REQUIRED, "A rule needs a condition")
+    return None
+
+
+def check_actions(actions: Any, errors: InputErrors) -> list[dict[str, Any]] | None:
+    from ..scanning.actions.registry import validate_action
+    if not isinstance(actions, list):
+        errors.add("input.actions", ErrorCode.INVALID_ACTION, "Actions must be a list of {type, ...}")
+        return None
+    for i, action in enumerate(actions):
+        try:
+            validate_action(action)
+        except (ValueError, KeyError, TypeError) as exc:
+            errors.add(f"input.actions[{i}]", ErrorCode.INVALID_ACTION, str(exc))
+    return actions
+
+
+def _check_folders(folders: list[str] | None, errors: InputErrors) -> None:
+    for i, folder in enumerate(folders or []):
+        if not folder.strip():
+            errors.add(f"input.folders[{i}]", ErrorCode.INVALID_FOLDER, "Folder name is empty")
+        check_length(errors, f"input.folders[{i}]", folder, 500)
+
+
+@strawberry.type
+class RuleQueries:
+    @strawberry.field(permission_classes=[IsAdmin], description="A scanner's rules in evaluation order")
+    async def rules(self, info: Info, scanner_id: strawberry.ID) -> list[RuleType]:
+        sid = parse_id(scanner_id, "scannerId")
+        return [RuleType.from_model(r) for r in await models.Rule.filter(scanner_id=sid).order_by("sequence", "id")]
+
+    @strawberry.field(permission_classes=[IsAdmin], description="Fields and operators for a rule builder")
+    def rule_fields(self, info: Info) -> list[RuleFieldType]:
+        return [RuleFieldType(name=f.name, label=f.label, kind=f.kind, multi=f.multi, help=f.help,
+                              operators=[RuleOperatorType(name=o, phrase=OPERATORS[o].phrase,
+                                                          label=OPERATORS[o].label) for o in f.operators])
+                for f in FIELDS.values()]
+
+    @strawberry.field(permission_classes=[IsAdmin], description="Validate a condition; returns both forms")
+    def check_rule(self, info: Info, condition_text: str | None = None,
+                   condition: ConditionInput | None = None) -> CheckRuleResult:
+        errors = InputErrors()
+        stored = parse_condition(RuleInput(condition_text=condition_text, condition=condition), errors, True)
+        if stored is None:
+            return errors.as_result()
+        return RuleCheckType(text=to_text(loads(stored)), json=stored)
+
+
+@strawberry.type
+class RuleMutations:
+    @strawberry.mutation(permission_classes=[IsAdmin], description="Add a rule at the end of the scanner's list")
+    async def create_rule(self, info: Info, scanner_id: strawberry.ID, input: RuleInput) -> RuleResult:
+        scanner = await get_or_none(models.Scanner, scanner_id)
+        if scanner is None:
+            return not_found("Scanner", scanner_id)
+        errors = InputErrors()
+        check_required(errors, "input.name", input.name)
+        check_length(errors, "input.name", input.name, 200)
+        condition = parse_condition(input, errors, required=True)
+        actions = check_actions(input.actions if input.actions is not None else [], errors)
+        _check_folders(input.folders, errors)
+        if not input.folders:
+            errors.add("input.folders", ErrorCode.REQUIRED, "Choose at least one folder, e.g. INBOX")
+        if errors.errors:
+            return errors.as_result()
+        last = await models.Rule.filter(scanner_id=scanner.id).order_by("-sequence").first()
+        rule = await models.Rule.create(
+            scanner=scanner, name=input.name, active=True if input.active is None else input.active,
+            folders=input.folders, condition=condition, actions=actions,
+            continue_after_match=bool(input.continue_after_match),
+            sequence=(last.sequence + 1) if last else 1)
+        return RulePayload(rule=RuleType.from_model(rule))
+
+    @strawberry.mutation(permission_classes=[IsAdmin])
+    async def update_rule(self, info: Info, id: strawberry.ID, input: RuleInput) -> RuleResult:
+        rule = await get_or_none(models.Rule, id)
+        if rule is None:
+            return not_found("Rule", id)
+        errors = InputErrors()
+        if input.name is not None:
+            check_required(errors, "input.name", input.name)
+        check_length(errors, "input.name", input.name, 200)
+        condition = parse_condition(input, errors, required=False)
+        actions = check_actions(input.actions, errors) if input.actions is not None else None
+        _check_folders(input.folders, errors)
+        if input.folders is not None and not input.folders:
+            errors.add("input.folders", ErrorCode.REQUIRED, "Choose at least one folder, e.g. INBOX")
+        if errors.errors:
+            return errors.as_result()
+        for attr in ("name", "active", "folders", "continue_after_match"):
+            if getattr(input, attr) is not None:
+                setattr(rule, attr, getattr(input, attr))
+        if condition is not None:
+            rule.condition = condition
+        if actions is not None:
+            rule.actions = actions
+        await rule.save()
+        return RulePayload(rule=RuleType.from_model(rule))
+
+    @strawberry.mutation(permission_classes=[IsAdmin])
+    async def delete_rule(self, info: Info, id: strawberry.ID) -> DeleteResult:
+        rule = await get_or_none(models.Rule, id)
+        if rule is None:
+            return not_found("Rule", id)
+        await rule.delete()
+        return DeletePayload(id=id)
+
+    @strawberry.mutation(permission_classes=[IsAdmin], description="Set the evaluation order: all rule ids, first to last")
+    async def reorder_rules(self, info: Info, scanner_id: strawberry.ID,
+                            rule_ids: list[strawberry.ID]) -> ReorderRulesResult:
+        scanner = await get_or_none(models.Scanner, scanner_id)
+        if scanner is None:
+            return not_found("Scanner", scanner_id)
+        errors = InputErrors()
+        wanted = [parse_id(r, f"ruleIds[{i}]", errors) for i, r in enumerate(rule_ids)]
+        existing = set(await models.Rule.filter(scanner_id=scanner.id).values_list("id", flat=True))
+        if not errors.errors and (len(set(wanted)) != len(wanted) or set(wanted) != existing):
+            errors.add("ruleIds", ErrorCode.INVALID, "List every rule of this scanner exactly once")
+        if errors.errors:
+            return errors.as_result()
+        async with in_transaction() as conn:
+            for position, rule_id in enumerate(wanted, start=1):
+                await models.Rule.filter(id=rule_id).using_db(conn).update(sequence=position)
+        rows = await models.Rule.filter(scanner_id=scanner.id).order_by("sequence", "id")
+        return RulesPayload(rules=[RuleType.from_model(r) for r in rows])

@@ -1,0 +1,136 @@
+"""Scanner queries and mutations (admin only: scanners hold mailbox credentials)."""
+from __future__ import annotations
+
+import strawberry
+from tortoise.exceptions import IntegrityError
+
+from .. import models
+from ..schema.errors import ErrorCode, InputErrors
+from ..schema.scanner import (DeletePayload, DeleteResult, ScannerInput, ScannerPayload,
+                              ScannerResult, ScannerType)
+from .common import get_or_none, not_found, parse_id
+from .context import Info
+from .permissions import IsAdmin
+from .validation import (check_host, check_length, check_port, check_positive, check_required,
+                         normalize_email_address)
+
+_PLAIN_FIELDS = ("name", "auth_type", "host", "port", "encryption", "validate_certificate",
+                 "scan_type", "username", "mailbox_name", "scan_interval_minutes", "scan_from")
+
+
+async def _validate(data: ScannerInput, creating: bool, current: models.Scanner | None) -> InputErrors:
+    errors = InputErrors()
+    if creating:
+        check_required(errors, "input.name", data.name)
+        check_required(errors, "input.host", data.host)
+    elif data.name is not None:
+        check_required(errors, "input.name", data.name)
+    check_length(errors, "input.name", data.name, 200)
+    check_host(errors, "input.host", data.host)
+    check_port(errors, "input.port", data.port)
+    check_positive(errors, "input.scanInterval", data.scan_interval_minutes, 24 * 60)
+    if data.mailbox_name:
+        data.mailbox_name = normalize_email_address(errors, "input.mailboxName", data.mailbox_name)
+    auth_type = data.auth_type or (current.auth_type if current else models.AuthType.PASSWORD)
+    if data.oauth_account_id is not None:
+        account_id = parse_id(data.oauth_account_id, "input.oauthAccountId", errors)
+        if account_id and not await models.MicrosoftAccount.exists(id=account_id):
+            errors.add("input.oauthAccountId", ErrorCode.NOT_FOUND, "No such authorized Microsoft account")
+    if auth_type == models.AuthType.MICROSOFT_OAUTH and creating:
+        check_required(errors, "input.mailboxName", data.mailbox_name)
+    if auth_type == models.AuthType.PASSWORD and creating:
+        check_required(errors, "input.username", data.username)
+    if data.name and not errors.errors:
+        clash = models.Scanner.filter(name=data.name)
+        if current is not None:
+            clash = clash.exclude(id=current.id)
+        if await clash.exists():
+            errors.add("input.name", ErrorCode.UNIQUE, "Another scanner already has this name")
+    return errors
+
+
+def _apply(scanner: models.Scanner, data: ScannerInput) -> None:
+    for name in _PLAIN_FIELDS:
+        value = getattr(data, name)
+        if value is not None:
+            setattr(scanner, name, value)
+    if data.oauth_account_id is not None:
+        scanner.oauth_account_id = int(data.oauth_account_id)  # type: ignore[attr-defined]
+    if data.password is not None:
+        scanner.set_password(data.password)
+
+
+async def _save(scanner: models.Scanner) -> ScannerResult:
+    try:
+        await scanner.save()
+    except IntegrityError:  # a concurrent create with the same name
+        errors = InputErrors()
+        errors.add("input.name", ErrorCode.UNIQUE, "Another scanner already has this name")
+        return errors.as_result()
+    return ScannerPayload(scanner=ScannerType.from_model(scanner))
+
+
+async def _set_active(id: strawberry.ID, active: bool) -> ScannerResult:
+    scanner = await get_or_none(models.Scanner, id)
+    if scanner is None:
+        return not_found("Scanner", id)
+    if active and not await models.Rule.filter(scanner_id=scanner.id, active=True).exists():
+        errors = InputErrors()
+        errors.add("id", ErrorCode.INVALID, "Add at least one active rule before activating the scanner")
+        return errors.as_result()
+    scanner.active = active
+    await scanner.save(update_fields=["active", "updated_at"])
+    from ..workers.schedule import scanner_activation_changed
+    await scanner_activation_changed(scanner.id, active)
+    return ScannerPayload(scanner=ScannerType.from_model(scanner))
+
+
+@strawberry.type
+class ScannerQueries:
+    @strawberry.field(permission_classes=[IsAdmin])
+    async def scanners(self, info: Info) -> list[ScannerType]:
+        return [ScannerType.from_model(s) for s in await models.Scanner.all().order_by("id")]
+
+    @strawberry.field(permission_classes=[IsAdmin])
+    async def scanner(self, info: Info, id: strawberry.ID) -> ScannerType | None:
+        row = await get_or_none(models.Scanner, id)
+        return ScannerType.from_model(row) if row else None
+
+
+@strawberry.type
+class ScannerMutations:
+    @strawberry.mutation(permission_classes=[IsAdmin], description="Create a scanner; it starts inactive")
+    async def create_scanner(self, info: Info, input: ScannerInput) -> ScannerResult:
+        errors = await _validate(input, creating=True, current=None)
+        if errors.errors:
+            return errors.as_result()
+        scanner = models.Scanner(active=False)
+        _apply(scanner, input)
+        return await _save(scanner)
+
+    @strawberry.mutation(permission_classes=[IsAdmin])
+    async def update_scanner(self, info: Info, id: strawberry.ID, input: ScannerInput) -> ScannerResult:
+        scanner = await get_or_none(models.Scanner, id)
+        if scanner is None:
+            return not_found("Scanner", id)
+        errors = await _validate(input, creating=False, current=scanner)
+        if errors.errors:
+            return errors.as_result()
+        _apply(scanner, input)
+        return await _save(scanner)
+
+    @strawberry.mutation(permission_classes=[IsAdmin])
+    async def delete_scanner(self, info: Info, id: strawberry.ID) -> DeleteResult:
+        scanner = await get_or_none(models.Scanner, id)
+        if scanner is None:
+            return not_found("Scanner", id)
+        await scanner.delete()
+        return DeletePayload(id=id)
+
+    @strawberry.mutation(permission_classes=[IsAdmin], description="Start scheduled scanning")
+    async def activate_scanner(self, info: Info, id: strawberry.ID) -> ScannerResult:
+        return await _set_active(id, True)
+
+    @strawberry.mutation(permission_classes=[IsAdmin], description="Stop scheduled scanning")
+    async def deactivate_scanner(self, info: Info, id: strawberry.ID) -> ScannerResult:
+        return await _set_active(id, False)

@@ -1,0 +1,54 @@
+"""What actions see: the scan's configuration and the one message being processed."""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from ..mail.parsing import ParsedEmail
+from ..models import Comment, Contact, Scanner, Ticket
+
+__all__ = ["ActionOutcome", "Effect", "MessageContext", "ScanConfig"]
+
+# An IMAP side effect to apply after commit: {"op": "seen"} | {"op": "move", "folder": ...}
+# | {"op": "delete"}. Stored as JSON on the MessageLog row while pending.
+Effect = dict[str, str]
+
+
+@dataclass(frozen=True)
+class ScanConfig:
+    """Per-scan settings the actions need (read once, not per message)."""
+
+    scanner: Scanner
+    ticket_prefix: str
+    message_id_domain: str
+    sender_address: str = ""  # SmtpSettings.sender_address: mail from it is our own
+
+
+@dataclass
+class MessageContext:
+    """One message inside its database transaction (`conn`); actions fill it in order."""
+
+    config: ScanConfig
+    email: ParsedEmail
+    folder: str
+    conn: BaseDBAsyncClient
+    # Why DB-writing actions must not run (auto-reply, bounce, our own mail); None = normal.
+    automated: str | None = None
+    contact: Contact | None = None
+    ticket: Ticket | None = None
+    comment: Comment | None = None
+    effects: list[Effect] = field(default_factory=list)
+    counts: Counter[str] = field(default_factory=Counter)
+    # (kind, ticket_id, extra) published with events.publish_ticket_event after commit.
+    events: list[tuple[str, int, dict[str, Any]]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ActionOutcome:
+    """What one action did, as recorded in MessageLog.actions."""
+
+    outcome: str  # done | skipped | duplicate | pending (an IMAP effect after commit)
+    detail: str = ""

@@ -1,0 +1,222 @@
+"""The scan pipeline: one run of one scanner over the folders its active rules name.
+
+Per folder:
+  1. SELECT; finish side effects a crashed scan left pending (idempotent on the server);
+  2. load the checkpoint, reset when UIDVALIDITY changed (then re-read, deduped by Message-ID);
+  3. UID SEARCH by scan type: UNSEEN, or UIDs above the checkpoint (first read: SINCE scan_from);
+  4. per batch: drop UIDs that already have a log row, FETCH BODY.PEEK[] (the next batch is
+     fetched in the session thread while this one is processed);
+  5. per message (process.py): parse, match, act and write the log row in ONE transaction;
+     rows of mail without other writes are inserted in one bulk transaction per batch;
+  6. IMAP side effects (\\Seen, move, delete) only after commit, then mark them done;
+  7. advance the checkpoint.
+A crash anywhere leaves either no log row (the message is read again) or a row with
+pending effects (finished first by the next scan): nothing is lost, nothing doubles.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime, timezone
+
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import F
+from tortoise.transactions import in_transaction
+
+from .. import events
+from ..mail.errors import ErrorCode, MailError
+from ..mail.imap import FetchedMessage, MailboxSession
+from ..mail.parsing import parse_email
+from ..models import MessageLog, ScanRun, ScanRunStatus, Scanner, SmtpSettings
+from ..settings import Settings, load_settings
+from . import checkpoints
+from .connect import open_session
+from .context import ScanConfig
+from .effects import PendingEffects, apply_effects, finish_pending
+from .process import LoadedRule, Processed, load_rules, process_message
+from .progress import Progress
+
+__all__ = ["BATCH_SIZE", "run_scan", "scan_config"]
+
+logger = logging.getLogger(__name__)
+BATCH_SIZE = 200
+
+
+async def _before_side_effects(folder: str, uids: Sequence[int]) -> None:
+    """Test seam: a crash injected here happens after commit, before IMAP side effects."""
+
+
+async def _before_checkpoint(folder: str, uids: Sequence[int]) -> None:
+    """Test seam: a crash injected here happens after side effects, before the checkpoint."""
+
+
+async def scan_config(scanner: Scanner, settings: Settings) -> ScanConfig:
+    smtp = await SmtpSettings.first()
+    return ScanConfig(scanner=scanner, ticket_prefix=settings.ticket_prefix,
+                      message_id_domain=settings.message_id_domain,
+                      sender_address=smtp.sender_address if smtp else "")
+
+
+def _folders(rules: list[LoadedRule]) -> list[str]:
+    return list(dict.fromkeys(f for rule in rules for f in rule.folders))
+
+
+async def _publish(results: list[Processed]) -> None:
+    for result in results:
+        for kind, ticket_id, extra in result.events:
+            await events.publish_ticket_event(kind, ticket_id, **extra)
+
+
+async def _insert_rows(rows: list[MessageLog]) -> None:
+    """One transaction for the batch's simple rows; one by one if a row already exists."""
+    if not rows:
+        return
+    try:
+        async with in_transaction() as conn:
+            await MessageLog.bulk_create(rows, using_db=conn)
+    except IntegrityError:
+        for row in rows:
+            try:
+                await row.save()
+            except IntegrityError:
+                logger.info("uid %s in %s was logged meanwhile; keeping that row", row.uid, row.folder)
+
+
+class _FolderScan:
+    def __init__(self, session: MailboxSession, config: ScanConfig, rules: list[LoadedRule],
+                 folder: str, progress: Progress) -> None:
+        self.session, self.config, self.rules = session, config, rules
+        self.folder, self.progress = folder, progress
+        self.scanner_id = config.scanner.id
+
+    async def run(self) -> None:
+        status = await self.session.select(self.folder)
+        self.uidvalidity = status.uidvalidity
+        done = await finish_pending(self.session, self.scanner_id, self.folder, status.uidvalidity)
+        self.progress.add(done)
+        state, first = await checkpoints.load_checkpoint(self.config.scanner, self.folder, status.uidvalidity)
+        criteria = checkpoints.search_criteria(self.config.scanner, state, first)
+        uids = await self.session.search(criteria)
+        uids = [u for u in uids if u > state.last_uid] if criteria[0] == "UID" else uids
+        self.reread = await checkpoints.has_older_generation(self.scanner_id, self.folder, status.uidvalidity)
+        self.progress.add_total(len(uids))
+        batches = [uids[i:i + BATCH_SIZE] for i in range(0, len(uids), BATCH_SIZE)]
+        pending = asyncio.ensure_future(self._fetch(batches[0])) if batches else None
+        for i, batch in enumerate(batches):
+            assert pending is not None
+            fetched = await pending
+            pending = asyncio.ensure_future(self._fetch(batches[i + 1])) if i + 1 < len(batches) else None
+            try:
+                await self._process_batch(batch, fetched)
+            except BaseException:
+                if pending is not None:
+                    pending.cancel()
+                    await asyncio.gather(pending, return_exceptions=True)
+                raise
+            await checkpoints.advance(state, max(batch))
+
+    async def _fetch(self, batch: list[int]) -> list[FetchedMessage]:
+        logged = await checkpoints.already_logged(self.scanner_id, self.folder, self.uidvalidity, batch)
+        return await self.session.fetch([u for u in batch if u not in logged])
+
+    async def _reread_ids(self, fetched: list[FetchedMessage]) -> set[str]:
+        if not self.reread:
+            return set()
+        ids = [parse_email(m.raw).message_id or "" for m in fetched]
+        return await checkpoints.reread_message_ids(self.scanner_id, self.folder, self.uidvalidity, ids)
+
+    async def _process_batch(self, batch: list[int], fetched: list[FetchedMessage]) -> None:
+        reread = await self._reread_ids(fetched)
+        results = []
+        for message in fetched:
+            result = await process_message(self.config, self.rules, self.folder, self.uidvalidity,
+                                           message.uid, message.raw, run_id=self.progress.run.id,
+                                           reread_ids=reread)
+            results.append(result)
+            self.progress.add(Counter(seen=1) + result.counts)
+            if result.saved:
+                await _publish([result])
+            await self.progress.flush()
+        self.progress.add({}, processed=len(batch) - len(fetched))  # logged by an earlier run
+        await _insert_rows([r.log for r in results if not r.saved])
+        await _before_side_effects(self.folder, batch)
+        items = [PendingEffects(r.uid, r.effects) for r in results if r.effects]
+        self.progress.add(await apply_effects(self.session, self.scanner_id, self.folder,
+                                              self.uidvalidity, items))
+        self.progress.add({}, processed=len(fetched))
+        await _before_checkpoint(self.folder, batch)
+
+
+async def _start_run(scanner: Scanner, scan_run_id: int | None, trigger: str) -> ScanRun:
+    now = datetime.now(timezone.utc)
+    if scan_run_id is not None:
+        run = await ScanRun.get(id=scan_run_id, scanner_id=scanner.id)
+    else:
+        run = ScanRun(scanner=scanner, trigger=trigger)
+    run.status, run.started_at, run.finished_at, run.error = ScanRunStatus.RUNNING, now, None, None
+    await run.save()
+    await Scanner.filter(id=scanner.id).update(last_scan_at=now)
+    return run
+
+
+async def _finish_run(run: ScanRun, progress: Progress, error: str | None) -> None:
+    now = datetime.now(timezone.utc)
+    run.status = ScanRunStatus.FAILED if error else ScanRunStatus.SUCCEEDED
+    run.error, run.finished_at = error, now
+    run.counts, run.processed = dict(progress.counts), progress.processed
+    run.total = max(progress.total, progress.processed)
+    await run.save()
+    scanner_id = run.scanner_id  # type: ignore[attr-defined]
+    if error:
+        await Scanner.filter(id=scanner_id).update(last_error=error, failure_count=F("failure_count") + 1)
+    else:
+        await Scanner.filter(id=scanner_id).update(last_success_at=now, last_error=None, failure_count=0)
+    await progress.publish()
+
+
+async def _scan(scanner: Scanner, settings: Settings, progress: Progress) -> str | None:
+    """Scan every folder; returns an error summary (None when all went well)."""
+    rules = await load_rules(scanner)
+    folders = _folders(rules)
+    if not folders:
+        return None
+    config = await scan_config(scanner, settings)
+    problems = [r.error for r in rules if r.error]
+    async with await open_session(scanner) as session:
+        for folder in folders:
+            try:
+                await _FolderScan(session, config, rules, folder, progress).run()
+            except MailError as exc:
+                if exc.code != ErrorCode.FOLDER_NOT_FOUND:
+                    raise
+                problems.append(exc.message)
+    return "; ".join(problems) or None
+
+
+async def run_scan(scanner_id: int, scan_run_id: int | None = None, *, trigger: str = "manual",
+                   settings: Settings | None = None) -> ScanRun:
+    """Scan one scanner now and return its finished ScanRun (FAILED with a human `error`
+    when it could not connect or a folder is missing). Never raises for mail trouble;
+    locking against concurrent scans is the caller's job (workers)."""
+    settings = settings or load_settings()
+    scanner = await Scanner.get(id=scanner_id)
+    run = await _start_run(scanner, scan_run_id, trigger)
+    progress = Progress(run)
+    await progress.publish()
+    error: str | None
+    try:
+        error = await _scan(scanner, settings, progress)
+    except MailError as exc:
+        logger.warning("scan of %s failed: %s (%s)", scanner.name, exc.message, exc.detail)
+        error = exc.message
+    except Exception as exc:
+        logger.exception("scan of %s failed unexpectedly", scanner.name)
+        error = f"Internal error: {type(exc).__name__}: {exc}"
+    except BaseException:  # cancelled: record it, then let cancellation continue
+        await _finish_run(run, progress, "The scan was cancelled.")
+        raise
+    await _finish_run(run, progress, error)
+    logger.info("scan of %s %s: %s", scanner.name, run.status.value, run.counts)
+    return run

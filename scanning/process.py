@@ -1,0 +1,207 @@
+"""One message: parse, classify, match rules, run actions, write its log row.
+
+Mail that needs no database writes besides its log row (no rule matched, skipped,
+quarantined) comes back with an unsaved row for the pipeline to insert in bulk with its
+batch; everything else commits in its own transaction here, log row included, so a message
+is either fully processed or not at all.
+"""
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from tortoise.transactions import in_transaction
+
+from .. import rules_dsl
+from ..mail.parsing import ParsedEmail, parse_email
+from ..mail.threading import is_our_message_id
+from ..models import (
+    DeliveryStatus, MessageLog, MessageOutcome, OutboundEmail, Rule, Scanner, SideEffects,
+)
+from .actions.registry import ActionConfigError, run_action, validate_action
+from .context import Effect, MessageContext, ScanConfig
+
+__all__ = ["LoadedRule", "Processed", "load_rules", "process_message"]
+
+logger = logging.getLogger(__name__)
+DEFAULT_FOLDER = "INBOX"
+
+
+@dataclass
+class LoadedRule:
+    """An active rule ready to evaluate; a broken rule keeps its error for the log."""
+
+    model: Rule
+    folders: tuple[str, ...]
+    compiled: rules_dsl.CompiledRule | None
+    actions: list[dict[str, Any]]
+    error: str | None = None
+
+
+async def load_rules(scanner: Scanner) -> list[LoadedRule]:
+    """The scanner's active rules in order, compiled, their action configs validated."""
+    loaded = []
+    for rule in await Rule.filter(scanner_id=scanner.id, active=True).order_by("sequence", "id"):
+        folders = tuple(f for f in (rule.folders or []) if isinstance(f, str)) or (DEFAULT_FOLDER,)
+        try:
+            compiled = rules_dsl.compile(rule.condition)
+            actions = [validate_action(a) for a in (rule.actions or [])]
+        except (rules_dsl.RuleError, ActionConfigError) as exc:
+            logger.warning("rule %s (%s) is invalid: %s", rule.id, rule.name, exc)
+            loaded.append(LoadedRule(rule, folders, None, [], f"rule {rule.name!r} is invalid: {exc}"))
+            continue
+        loaded.append(LoadedRule(rule, folders, compiled, actions))
+    return loaded
+
+
+@dataclass
+class Processed:
+    """The result of one message; `pending` rows still need a bulk insert."""
+
+    uid: int
+    log: MessageLog
+    saved: bool
+    effects: list[Effect] = field(default_factory=list)
+    counts: Counter[str] = field(default_factory=Counter)
+    events: list[tuple[str, int, dict[str, Any]]] = field(default_factory=list)
+
+
+def _unusable(email: ParsedEmail) -> bool:
+    return (email.from_ is None and not email.subject and not email.message_id
+            and not email.text_body.strip() and not email.attachments)
+
+
+def automated_reason(email: ParsedEmail, config: ScanConfig) -> str | None:
+    """Why this mail must never become a ticket, or None for a person's mail."""
+    sender = (email.from_.address if email.from_ else "").strip().casefold()
+    if config.sender_address and sender == config.sender_address.strip().casefold():
+        return "sent by this helpdesk (our sender address)"
+    if email.message_id and is_our_message_id(email.message_id, config.message_id_domain):
+        return "sent by this helpdesk (our Message-ID)"
+    if email.kind == "auto_reply":
+        return f"auto-reply: {email.kind_reason}"
+    if email.kind == "bounce":
+        return f"bounce: {email.kind_reason}"
+    return None
+
+
+def _row(config: ScanConfig, email: ParsedEmail | None, folder: str, uidvalidity: int, uid: int,
+         run_id: int | None, **extra: Any) -> dict[str, Any]:
+    return dict(scanner_id=config.scanner.id, scan_run_id=run_id, folder=folder,
+                uidvalidity=uidvalidity, uid=uid,
+                message_id=(email.message_id or None)[:998] if email and email.message_id else None,
+                subject=(email.subject if email else "")[:998],
+                sender=(email.from_.address if email and email.from_ else "")[:320], **extra)
+
+
+async def _handle_bounce(ctx: MessageContext) -> dict[str, Any] | None:
+    """A bounce marks the comment email it answers as failed (never a ticket, never a reply)."""
+    info = ctx.email.bounce
+    if info is None or not info.original_message_id:
+        return None
+    mid = info.original_message_id
+    sent = await OutboundEmail.filter(message_id__in=[mid, f"<{mid}>"]).using_db(ctx.conn).first()
+    if sent is None:
+        return {"type": "bounce", "outcome": "skipped", "detail": "not a reply we sent"}
+    sent.status = DeliveryStatus.FAILED
+    recipients = ", ".join(info.recipients)
+    sent.last_error = f"Bounced ({info.status or 'delivery failed'})" + (f" for {recipients}" if recipients else "")
+    await sent.save(using_db=ctx.conn, update_fields=["status", "last_error", "updated_at"])
+    ctx.events.append(("comment_email_failed", sent.ticket_id,  # type: ignore[attr-defined]
+                       {"outbound_email_id": sent.id, "error": sent.last_error}))
+    return {"type": "bounce", "outcome": "done", "detail": f"outbound email {sent.id} marked failed"}
+
+
+def _matching(rules: list[LoadedRule], email: ParsedEmail, folder: str) -> list[LoadedRule]:
+    values = rules_dsl.extract(email)
+    matched = []
+    for rule in rules:
+        if folder not in rule.folders:
+            continue
+        if rule.compiled is None or rule.compiled.evaluate(values):
+            matched.append(rule)  # a broken rule "matches" so its error quarantines the mail
+            if not rule.model.continue_after_match:
+                break
+    return matched
+
+
+async def _run_matched(config: ScanConfig, email: ParsedEmail, folder: str, automated: str | None,
+                       matched: list[LoadedRule], fields: dict[str, Any],
+                       existing: MessageLog | None) -> Processed:
+    async with in_transaction() as conn:
+        ctx = MessageContext(config, email, folder, conn, automated=automated)
+        records: list[dict[str, Any]] = []
+        if email.kind == "bounce" and (bounce := await _handle_bounce(ctx)) is not None:
+            records.append(bounce)
+        for rule in matched:
+            if rule.error:
+                raise ActionConfigError("rule", rule.error)
+            for action in rule.actions:
+                outcome = await run_action(ctx, action)
+                records.append({"type": action["type"], "rule_id": rule.model.id,
+                                "outcome": outcome.outcome, "detail": outcome.detail})
+        effects: list[Effect] = [{"op": "seen"}, *ctx.effects]
+        fields.update(
+            outcome=MessageOutcome.SKIPPED if automated else MessageOutcome.PROCESSED,
+            reason=automated, rule_id=matched[0].model.id if matched else None, actions=records,
+            pending_effects=effects, side_effects=SideEffects.PENDING, raw_message=None,
+            ticket_id=ctx.ticket.id if ctx.ticket else None,
+            comment_id=ctx.comment.id if ctx.comment else None,
+            contact_id=ctx.contact.id if ctx.contact else None)
+        if existing is not None:
+            log = existing.update_from_dict(fields)
+        else:
+            log = MessageLog(**fields)
+        await log.save(using_db=conn)
+    counts = ctx.counts
+    counts["skipped" if automated else "matched"] += 1 if (automated or matched) else 0
+    return Processed(int(fields["uid"]), log, True, effects, counts, ctx.events)
+
+
+def quarantine_row(fields: dict[str, Any], raw: bytes, reason: str) -> dict[str, Any]:
+    fields.update(outcome=MessageOutcome.QUARANTINED, reason=reason[:10000], raw_message=raw,
+                  pending_effects=[], side_effects=SideEffects.DONE, actions=[], rule_id=None,
+                  ticket_id=None, comment_id=None, contact_id=None)
+    return fields
+
+
+async def process_message(config: ScanConfig, rules: list[LoadedRule], folder: str,
+                          uidvalidity: int, uid: int, raw: bytes, *, run_id: int | None = None,
+                          reread_ids: set[str] | frozenset[str] = frozenset(),
+                          existing: MessageLog | None = None) -> Processed:
+    """Process one fetched message; never raises for a bad message (it is quarantined)."""
+    email = parse_email(raw).with_folder(folder)
+    fields = _row(config, email, folder, uidvalidity, uid, run_id)
+    counts: Counter[str] = Counter()
+
+    def unsaved(**extra: Any) -> Processed:
+        fields.update(extra)
+        effects = list(fields.get("pending_effects") or [])
+        if existing is not None:
+            return Processed(uid, existing.update_from_dict(fields), False, effects, counts)
+        return Processed(uid, MessageLog(**fields), False, effects, counts)
+
+    if _unusable(email):
+        counts["errors"] += 1
+        return unsaved(**quarantine_row({}, raw, "unreadable: no headers or body could be parsed"))
+    if email.message_id and email.message_id in reread_ids:
+        counts["skipped"] += 1
+        return unsaved(outcome=MessageOutcome.SKIPPED, side_effects=SideEffects.PENDING,
+                       reason="already processed before the folder's UIDVALIDITY changed",
+                       pending_effects=[{"op": "seen"}])
+    try:
+        automated = automated_reason(email, config)
+        matched = _matching(rules, email, folder)
+        if not matched and email.kind != "bounce":
+            counts["skipped" if automated else "no_match"] += 1
+            return unsaved(outcome=MessageOutcome.SKIPPED if automated else MessageOutcome.NO_MATCH,
+                           reason=automated, side_effects=SideEffects.PENDING,
+                           pending_effects=[{"op": "seen"}])
+        return await _run_matched(config, email, folder, automated, matched, fields, existing)
+    except Exception as exc:  # noqa: BLE001 — one bad message never aborts the scan
+        logger.warning("quarantined %s uid %s in %s: %s", config.scanner.name, uid, folder, exc,
+                       exc_info=True)
+        counts["errors"] += 1
+        return unsaved(**quarantine_row({}, raw, f"{type(exc).__name__}: {exc}"))

@@ -1,0 +1,23 @@
+"""GraphQL enums generated from the models' enums, so labels and values have one source."""
+from __future__ import annotations
+
+import strawberry
+
+from ..models import (AuthType, CommentSource, DeliveryStatus, Encryption, MessageOutcome,
+                      OAuthAccountStatus, Role, ScanRunStatus, ScanType, SmtpAuth,
+                      TicketPriority, TicketStatus)
+from ..models.scanner import Protocol
+
+RoleEnum = strawberry.enum(Role, name="Role")
+TicketStatusEnum = strawberry.enum(TicketStatus, name="TicketStatus")
+TicketPriorityEnum = strawberry.enum(TicketPriority, name="TicketPriority")
+CommentSourceEnum = strawberry.enum(CommentSource, name="CommentSource")
+AuthTypeEnum = strawberry.enum(AuthType, name="AuthType")
+ProtocolEnum = strawberry.enum(Protocol, name="MailProtocol")
+EncryptionEnum = strawberry.enum(Encryption, name="Encryption")
+ScanTypeEnum = strawberry.enum(ScanType, name="ScanType")
+ScanRunStatusEnum = strawberry.enum(ScanRunStatus, name="ScanRunStatus")
+MessageOutcomeEnum = strawberry.enum(MessageOutcome, name="MessageOutcome")
+DeliveryStatusEnum = strawberry.enum(DeliveryStatus, name="DeliveryStatus")
+SmtpAuthEnum = strawberry.enum(SmtpAuth, name="SmtpAuth")
+OAuthAccountStatusEnum = strawberry.enum(OAuthAccountStatus, name="OAuthAccountStatus")

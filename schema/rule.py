@@ -1,0 +1,97 @@
+"""Rules: a condition in the rules language (text or structured) and ordered actions."""
+from __future__ import annotations
+
+from typing import Annotated, Union
+
+import strawberry
+from strawberry.scalars import JSON
+
+from .. import models
+from ..rules_dsl import loads, to_text
+from .errors import NotFoundError, ValidationError
+
+
+@strawberry.type(name="Rule", description="A scanner rule: folders, condition, ordered actions")
+class RuleType:
+    id: strawberry.ID
+    name: str
+    active: bool
+    sequence: int
+    folders: list[str]
+    condition: JSON = strawberry.field(description="The condition in the rules language's JSON form")
+    condition_text: str = strawberry.field(description="The condition in the rules language's text form")
+    actions: JSON = strawberry.field(description="Ordered actions: [{type, ...config}]")
+    continue_after_match: bool
+    scanner_id: strawberry.ID
+
+    @classmethod
+    def from_model(cls, m: models.Rule) -> RuleType:
+        return cls(id=strawberry.ID(str(m.id)), name=m.name, active=m.active, sequence=m.sequence,
+                   folders=list(m.folders), condition=m.condition,
+                   condition_text=to_text(loads(m.condition)), actions=m.actions,
+                   continue_after_match=m.continue_after_match,
+                   scanner_id=strawberry.ID(str(m.scanner_id)))  # type: ignore[attr-defined]
+
+
+@strawberry.input(description=(
+    "A condition tree mirroring the rules language, for rule-builder UIs: either a group "
+    "(exactly one of and / or / not) or a comparison (field, op, value)."))
+class ConditionInput:
+    and_: list[ConditionInput] | None = strawberry.field(default=None, name="and")
+    or_: list[ConditionInput] | None = strawberry.field(default=None, name="or")
+    not_: ConditionInput | None = strawberry.field(default=None, name="not")
+    field: str | None = strawberry.field(default=None, description="e.g. subject, from, header, size")
+    header: str | None = strawberry.field(default=None, description="Header name, for field: header")
+    op: str | None = strawberry.field(default=None, description="e.g. contains, ends_with, matches, gt")
+    value: JSON | None = strawberry.field(default=None, description="String, list, size in bytes or ISO date")
+    all: bool | None = strawberry.field(default=None, description="Every value of a multi-valued field must match")
+    case: bool | None = strawberry.field(default=None, description="Case-sensitive comparison")
+
+
+@strawberry.input(description="A rule; give the condition as text or as a tree (one of them)")
+class RuleInput:
+    name: str | None = None
+    active: bool | None = None
+    folders: list[str] | None = None
+    condition_text: str | None = None
+    condition: ConditionInput | None = None
+    actions: JSON | None = strawberry.field(default=None, description="[{type, ...config}] in run order")
+    continue_after_match: bool | None = None
+
+
+@strawberry.type(name="RuleOperator")
+class RuleOperatorType:
+    name: str
+    phrase: str
+    label: str
+
+
+@strawberry.type(name="RuleField", description="A field a condition can test, with its operators")
+class RuleFieldType:
+    name: str
+    label: str
+    kind: str
+    multi: bool
+    help: str
+    operators: list[RuleOperatorType]
+
+
+@strawberry.type(name="RuleCheck", description="A valid condition in both forms")
+class RuleCheckType:
+    text: str
+    json: JSON
+
+
+@strawberry.type
+class RulePayload:
+    rule: RuleType
+
+
+@strawberry.type
+class RulesPayload:
+    rules: list[RuleType]
+
+
+RuleResult = Annotated[Union[RulePayload, ValidationError, NotFoundError], strawberry.union("RuleResult")]
+ReorderRulesResult = Annotated[Union[RulesPayload, ValidationError, NotFoundError], strawberry.union("ReorderRulesResult")]
+CheckRuleResult = Annotated[Union[RuleCheckType, ValidationError], strawberry.union("CheckRuleResult")]

@@ -1,0 +1,170 @@
+"""Tickets and their comments."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Union
+
+import strawberry
+
+from .. import models
+from .enums import CommentSourceEnum, DeliveryStatusEnum, TicketPriorityEnum, TicketStatusEnum
+from .errors import NotFoundError, ValidationError
+from .people import AccountType, ContactType, UserType
+
+
+@strawberry.type(name="EmailDelivery", description="State of the email that carries a comment to the customer")
+class EmailDeliveryType:
+    status: DeliveryStatusEnum  # type: ignore[valid-type]
+    recipients: list[str]
+    attempts: int
+    sent_at: datetime | None
+    last_error: str | None
+    message_id: str
+
+    @classmethod
+    def from_model(cls, m: models.OutboundEmail) -> EmailDeliveryType:
+        return cls(status=m.status, recipients=list(m.recipients), attempts=m.attempts,
+                   sent_at=m.sent_at, last_error=m.last_error, message_id=m.message_id)
+
+
+@strawberry.type(name="Comment", description="One message of a ticket's conversation")
+class CommentType:
+    id: strawberry.ID
+    body: str
+    source: CommentSourceEnum  # type: ignore[valid-type]
+    internal: bool
+    created_at: datetime
+    quoted_text: str = strawberry.field(description="For email comments: the quoted text cut below the reply marker")
+    ticket_id: strawberry.Private[int]
+    author_user_id: strawberry.Private[int | None]
+    author_contact_id: strawberry.Private[int | None]
+    row_id: strawberry.Private[int]
+
+    @strawberry.field(description="The agent who wrote it (CRM comments)")
+    async def author_user(self, info: strawberry.Info[Any, Any]) -> UserType | None:
+        if self.author_user_id is None:
+            return None
+        row = await info.context.loaders.user_by_id.load(self.author_user_id)
+        return UserType.from_model(row) if row else None
+
+    @strawberry.field(description="The customer who wrote it (email comments)")
+    async def author_contact(self, info: strawberry.Info[Any, Any]) -> ContactType | None:
+        if self.author_contact_id is None:
+            return None
+        row = await info.context.loaders.contact_by_id.load(self.author_contact_id)
+        return ContactType.from_model(row) if row else None
+
+    @strawberry.field(description="Email delivery of this comment to the customer; null if none was sent")
+    async def delivery(self, info: strawberry.Info[Any, Any]) -> EmailDeliveryType | None:
+        row = await info.context.loaders.outbound_by_comment.load(self.row_id)
+        return EmailDeliveryType.from_model(row) if row else None
+
+    @classmethod
+    def from_model(cls, m: models.Comment) -> CommentType:
+        return cls(id=strawberry.ID(str(m.id)), body=m.body, source=m.source, internal=m.internal,
+                   created_at=m.created_at, quoted_text=m.quoted_text, ticket_id=m.ticket_id,  # type: ignore[attr-defined]
+                   author_user_id=m.author_user_id, author_contact_id=m.author_contact_id,  # type: ignore[attr-defined]
+                   row_id=m.id)
+
+
+@strawberry.type(name="Ticket", description="A customer's case")
+class TicketType:
+    id: strawberry.ID
+    number: str
+    title: str
+    description: str
+    status: TicketStatusEnum  # type: ignore[valid-type]
+    priority: TicketPriorityEnum  # type: ignore[valid-type]
+    category: str | None
+    created_at: datetime
+    updated_at: datetime
+    row_id: strawberry.Private[int]
+    contact_id: strawberry.Private[int | None]
+    account_id: strawberry.Private[int | None]
+    assignee_id: strawberry.Private[int | None]
+
+    @strawberry.field
+    async def contact(self, info: strawberry.Info[Any, Any]) -> ContactType | None:
+        if self.contact_id is None:
+            return None
+        row = await info.context.loaders.contact_by_id.load(self.contact_id)
+        return ContactType.from_model(row) if row else None
+
+    @strawberry.field
+    async def account(self, info: strawberry.Info[Any, Any]) -> AccountType | None:
+        if self.account_id is None:
+            return None
+        row = await info.context.loaders.account_by_id.load(self.account_id)
+        return AccountType.from_model(row) if row else None
+
+    @strawberry.field
+    async def assignee(self, info: strawberry.Info[Any, Any]) -> UserType | None:
+        if self.assignee_id is None:
+            return None
+        row = await info.context.loaders.user_by_id.load(self.assignee_id)
+        return UserType.from_model(row) if row else None
+
+    @strawberry.field(description="Comments, oldest first; `last: n` gives only the n newest")
+    async def comments(self, info: strawberry.Info[Any, Any], last: int | None = None,
+                       include_internal: bool = True) -> list[CommentType]:
+        rows: list[models.Comment] = await info.context.loaders.comments_by_ticket.load(self.row_id)
+        if not include_internal:
+            rows = [r for r in rows if not r.internal]
+        if last is not None:
+            rows = rows[-max(last, 0):] if last > 0 else []
+        return [CommentType.from_model(r) for r in rows]
+
+    @classmethod
+    def from_model(cls, m: models.Ticket) -> TicketType:
+        return cls(id=strawberry.ID(str(m.id)), number=m.number, title=m.title,
+                   description=m.description, status=m.status, priority=m.priority,
+                   category=m.category, created_at=m.created_at, updated_at=m.updated_at,
+                   row_id=m.id, contact_id=m.contact_id, account_id=m.account_id,  # type: ignore[attr-defined]
+                   assignee_id=m.assignee_id)  # type: ignore[attr-defined]
+
+
+@strawberry.input
+class CreateTicketInput:
+    title: str
+    description: str = ""
+    status: TicketStatusEnum | None = None  # type: ignore[valid-type]
+    priority: TicketPriorityEnum | None = None  # type: ignore[valid-type]
+    category: str | None = None
+    assignee_id: strawberry.ID | None = None
+    contact_id: strawberry.ID | None = None
+    account_id: strawberry.ID | None = None
+
+
+@strawberry.input
+class UpdateTicketInput:
+    title: str | None = None
+    description: str | None = None
+    status: TicketStatusEnum | None = None  # type: ignore[valid-type]
+    priority: TicketPriorityEnum | None = None  # type: ignore[valid-type]
+    category: str | None = None
+    assignee_id: strawberry.ID | None = None
+    contact_id: strawberry.ID | None = None
+    account_id: strawberry.ID | None = None
+
+
+@strawberry.input
+class TicketFilter:
+    status: list[TicketStatusEnum] | None = None  # type: ignore[valid-type]
+    assignee_id: strawberry.ID | None = None
+    contact_id: strawberry.ID | None = None
+    account_id: strawberry.ID | None = None
+    search: str | None = strawberry.field(default=None, description="Text in the title or number")
+
+
+@strawberry.type
+class TicketPayload:
+    ticket: TicketType
+
+
+@strawberry.type
+class CommentPayload:
+    comment: CommentType
+
+
+TicketResult = Annotated[Union[TicketPayload, ValidationError, NotFoundError], strawberry.union("TicketResult")]
+AddCommentResult = Annotated[Union[CommentPayload, ValidationError, NotFoundError], strawberry.union("AddCommentResult")]

@@ -1,0 +1,119 @@
+"""One configuration object read from the environment (12-factor), like Starlette's Config.
+
+Every value has an embedded default so `mailscanner serve` works with no configuration at
+all: SQLite in a per-user data folder, jobs in-process, a secret key generated once.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+from urllib.parse import urlsplit
+
+import platformdirs
+
+
+class ConfigError(Exception):
+    """A bad configuration value; its message is one line naming the variable."""
+
+
+_DB_SCHEMES = {"sqlite", "postgres", "postgresql", "asyncpg"}
+_REDIS_SCHEMES = {"redis", "rediss", "unix"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    redis_url: str | None
+    secret_key: str
+    public_url: str
+    ticket_prefix: str = "TT"
+    message_id_domain: str = "mailscanner.local"
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def embedded(self) -> bool:
+        """True when no Redis is configured: jobs run inside the API process."""
+        return self.redis_url is None
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def _data_dir(env: Mapping[str, str]) -> Path:
+    raw = env.get("MAILSCANNER_DATA_DIR") or platformdirs.user_data_dir("mailscanner")
+    path = Path(raw).expanduser()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"MAILSCANNER_DATA_DIR: cannot create {path}: {exc.strerror}") from None
+    if not os.access(path, os.W_OK):
+        raise ConfigError(f"MAILSCANNER_DATA_DIR: {path} is not writable")
+    return path
+
+
+def _database_url(env: Mapping[str, str], data_dir: Path) -> str:
+    url = env.get("DATABASE_URL")
+    if not url:
+        return f"sqlite://{data_dir / 'mailscanner.sqlite3'}"
+    scheme = urlsplit(url).scheme
+    if scheme not in _DB_SCHEMES:
+        raise ConfigError(
+            f"DATABASE_URL: unsupported scheme {scheme!r} (use sqlite:// or postgres://)"
+        )
+    if scheme == "postgresql":  # Tortoise knows postgres:// and asyncpg://
+        url = "postgres" + url[len("postgresql"):]
+    return url
+
+
+def _redis_url(env: Mapping[str, str]) -> str | None:
+    url = env.get("REDIS_URL") or None
+    if url is not None and urlsplit(url).scheme not in _REDIS_SCHEMES:
+        raise ConfigError("REDIS_URL: must start with redis://, rediss:// or unix://")
+    return url
+
+
+def _secret_key(env: Mapping[str, str], data_dir: Path) -> str:
+    key = env.get("MAILSCANNER_SECRET_KEY")
+    if key is not None:
+        if len(key) < 16:
+            raise ConfigError("MAILSCANNER_SECRET_KEY: must be at least 16 characters")
+        return key
+    path = data_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    key = secrets.token_urlsafe(48)
+    # Created 0600 from the start, so the key is never readable by others, not even briefly.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key
+
+
+def _public_url(env: Mapping[str, str]) -> str:
+    url = env.get("MAILSCANNER_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+    if urlsplit(url).scheme not in {"http", "https"} or not urlsplit(url).netloc:
+        raise ConfigError("MAILSCANNER_PUBLIC_URL: must be an http(s) URL such as https://crm.example.com")
+    return url
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read the configuration; raise ConfigError with one line naming the bad variable."""
+    env = os.environ if env is None else env
+    data_dir = _data_dir(env)
+    prefix = env.get("MAILSCANNER_TICKET_PREFIX", "TT")
+    if not prefix.isalpha() or not prefix.isascii() or len(prefix) > 8:
+        raise ConfigError("MAILSCANNER_TICKET_PREFIX: must be 1-8 ASCII letters, such as TT")
+    return Settings(
+        data_dir=data_dir,
+        database_url=_database_url(env, data_dir),
+        redis_url=_redis_url(env),
+        secret_key=_secret_key(env, data_dir),
+        public_url=_public_url(env),
+        ticket_prefix=prefix.upper(),
+        message_id_domain=env.get("MAILSCANNER_MESSAGE_ID_DOMAIN", "mailscanner.local"),
+    )

@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+from typing import Any
+
+from .conftest import Api
+
+CREATE_SCANNER = """
+mutation { createScanner(input: {name: "Support", host: "imap.example.com", username: "s@example.com"}) {
+  ... on ScannerPayload { scanner { id } } } }"""
+
+CREATE_RULE = """
+mutation($sid: ID!, $input: RuleInput!) {
+  createRule(scannerId: $sid, input: $input) {
+    __typename
+    ... on RulePayload { rule { id name sequence folders conditionText condition actions } }
+    ... on ValidationError { errors { field code message line column caret } }
+  }
+}"""
+
+REORDER = """
+mutation($sid: ID!, $ids: [ID!]!) {
+  reorderRules(scannerId: $sid, ruleIds: $ids) {
+    __typename
+    ... on RulesPayload { rules { name sequence } }
+    ... on ValidationError { errors { field code } }
+  }
+}"""
+
+SCANNER_RULES = "query($id: ID!) { scanner(id: $id) { rules { name } } }"
+TICKET_ACTION = [{"type": "create_contact"}, {"type": "create_or_update_ticket"}]
+
+
+async def _scanner(api: Api) -> str:
+    data = await api.gql(CREATE_SCANNER)
+    return str(data["createScanner"]["scanner"]["id"])
+
+
+async def _rule(api: Api, sid: str, **input: Any) -> dict[str, Any]:
+    base = {"name": "r", "folders": ["INBOX"], "actions": TICKET_ACTION}
+    data = await api.gql(CREATE_RULE, {"sid": sid, "input": {**base, **input}})
+    result: dict[str, Any] = data["createRule"]
+    return result
+
+
+async def test_a_rule_written_as_text_comes_back_in_both_forms(api: Api) -> None:
+    sid = await _scanner(api)
+    result = await _rule(api, sid, conditionText='SUBJECT contains "invoice" AND from ends with "@acme.com"')
+    rule = result["rule"]
+    assert rule["conditionText"] == 'subject contains "invoice" and from ends with "@acme.com"'
+    assert rule["condition"] == {"v": 1, "and": [
+        {"field": "subject", "op": "contains", "value": "invoice"},
+        {"field": "from", "op": "ends_with", "value": "@acme.com"}]}
+    assert rule["sequence"] == 1
+
+
+async def test_a_rule_built_as_a_tree_gives_the_same_stored_form(api: Api) -> None:
+    sid = await _scanner(api)
+    tree = {"and": [{"field": "subject", "op": "contains", "value": "invoice"},
+                    {"or": [{"field": "from", "op": "ends_with", "value": "@acme.com"},
+                            {"field": "header", "header": "X-Priority", "op": "equals", "value": "1"}]}]}
+    result = await _rule(api, sid, condition=tree)
+    assert result["rule"]["conditionText"] == (
+        'subject contains "invoice" and (from ends with "@acme.com" or header "X-Priority" equals "1")')
+
+
+async def test_a_syntax_error_names_line_column_and_shows_a_caret(api: Api) -> None:
+    sid = await _scanner(api)
+    result = await _rule(api, sid, conditionText='subject contains "x" and')
+    assert result["__typename"] == "ValidationError"
+    error = result["errors"][0]
+    assert error["field"] == "input.conditionText"
+    assert error["code"] == "INVALID_RULE"
+    assert (error["line"], error["column"]) == (1, 25)
+    assert error["caret"].splitlines()[-1].strip() == "^"
+
+
+async def test_a_bad_tree_names_the_path_of_the_mistake(api: Api) -> None:
+    sid = await _scanner(api)
+    tree = {"and": [{"field": "subject", "op": "contains", "value": "a"},
+                    {"field": "subject", "op": "frobnicates", "value": "b"}]}
+    result = await _rule(api, sid, condition=tree)
+    assert result["__typename"] == "ValidationError"
+    assert result["errors"][0]["field"] == "input.condition.and[1].op"
+
+
+async def test_an_unknown_action_type_is_an_error_naming_the_action(api: Api) -> None:
+    sid = await _scanner(api)
+    result = await _rule(api, sid, conditionText='subject contains "x"', actions=[{"type": "explode"}])
+    assert result["__typename"] == "ValidationError"
+    assert result["errors"][0]["field"] == "input.actions[0]"
+    assert result["errors"][0]["code"] == "INVALID_ACTION"
+
+
+async def test_rules_keep_the_order_set_by_reorder(api: Api) -> None:
+    sid = await _scanner(api)
+    ids = [(await _rule(api, sid, name=n, conditionText='subject contains "x"'))["rule"]["id"] for n in "abc"]
+    data = await api.gql(REORDER, {"sid": sid, "ids": [ids[2], ids[0], ids[1]]})
+    assert [r["name"] for r in data["reorderRules"]["rules"]] == ["c", "a", "b"]
+    listed = await api.gql(SCANNER_RULES, {"id": sid})
+    assert [r["name"] for r in listed["scanner"]["rules"]] == ["c", "a", "b"]
+    partial = await api.gql(REORDER, {"sid": sid, "ids": [ids[0]]})
+    assert partial["reorderRules"]["__typename"] == "ValidationError"
+
+
+async def test_check_rule_validates_without_saving(api: Api) -> None:
+    data = await api.gql('{ checkRule(conditionText: "size > 5MB") { __typename ... on RuleCheck { text json } } }')
+    assert data["checkRule"] == {"__typename": "RuleCheck", "text": "size > 5MB",
+                                 "json": {"v": 1, "field": "size", "op": "gt", "value": 5242880}}

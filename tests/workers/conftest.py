@@ -1,0 +1,1 @@
+from .fixtures import jobs_config, redis  # noqa: F401

@@ -1,0 +1,103 @@
+"""Start and stop the jobs layer inside the API process (the Starlette lifespan calls these).
+
+Embedded (no REDIS_URL): `runner = await start_embedded(settings)` runs the worker's job
+functions and cron schedule in-process; `await runner.stop()` on shutdown.
+With Redis: `api = await start_api_queue(settings)` connects arq for enqueueing and Redis
+pub/sub for events (the jobs run in `mailscanner worker` processes); `await api.stop()`.
+Both expect the database to be initialised already.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from arq import create_pool
+from arq.connections import ArqRedis, RedisSettings
+
+from .. import events
+from .config import JobsConfig
+from .cron import MemoryTickJournal
+from .inprocess import CronLoop, InProcessQueue
+from .lock import InProcessLocks
+from .queue import ArqQueue, set_queue
+from .redis_events import RedisBroker
+
+if TYPE_CHECKING:
+    from ..settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class EmbeddedRunner:
+    queue: InProcessQueue
+    cron: CronLoop
+    journal: MemoryTickJournal = field(default_factory=MemoryTickJournal)
+
+    async def stop(self, *, drain: bool = False) -> None:
+        """Stop the schedule, then cancel running jobs (or with drain=True, let them finish).
+
+        A cancelled scan stays RUNNING and is resumed at the next start, as after a crash.
+        """
+        await self.cron.stop()
+        if drain:
+            await self.queue.join()
+        await self.queue.close()
+        set_queue(None)
+
+
+async def start_embedded(settings: Settings, config: JobsConfig | None = None, *,
+                         cron: bool = True) -> EmbeddedRunner:
+    """Run jobs and the cron in this process and install the in-process queue."""
+    from .settings import build_cron_jobs, build_functions
+
+    config = config or JobsConfig.from_env()
+    journal = MemoryTickJournal()
+    cron_jobs = build_cron_jobs(config)
+    ctx = {"settings": settings, "jobs_config": config, "locks": InProcessLocks(), "journal": journal}
+    queue = InProcessQueue([*build_functions(config), *cron_jobs], ctx, max_jobs=config.max_jobs)
+    set_queue(queue)
+    loop = CronLoop(queue, cron_jobs if cron else [])
+    if cron:
+        loop.start()
+    logger.info("jobs run in-process; scheduler tick every %ss", config.tick_seconds)
+    return EmbeddedRunner(queue, loop, journal)
+
+
+@dataclass
+class ApiQueue:
+    pool: ArqRedis
+    broker: RedisBroker
+
+    async def stop(self) -> None:
+        set_queue(None)
+        events.set_broker(events.InProcessBroker())
+        await self.broker.close()
+        await self.pool.aclose()
+
+
+async def start_api_queue(settings: Settings, config: JobsConfig | None = None) -> ApiQueue:
+    """Connect to REDIS_URL: enqueue through arq, publish/subscribe events through Redis."""
+    if settings.redis_url is None:
+        raise ValueError("start_api_queue needs REDIS_URL; use start_embedded without it")
+    config = config or JobsConfig.from_env()
+    pool = await create_pool(RedisSettings.from_dsn(settings.redis_url),
+                             default_queue_name=config.queue_name)
+    broker = RedisBroker(pool, config)
+    set_queue(ArqQueue(pool, config))
+    events.set_broker(broker)
+    return ApiQueue(pool, broker)
+
+
+async def on_scanner_activated(scanner_id: int) -> None:
+    """Activation takes effect now: queue a first scan (later ones follow the interval)."""
+    from .scan import enqueue_scan
+
+    await enqueue_scan(scanner_id, "schedule")
+
+
+async def on_scanner_deactivated(scanner_id: int) -> None:
+    """Nothing to cancel: the cron skips inactive scanners and a queued scheduled scan of a
+    deactivated scanner ends as "deactivated" without touching the mailbox; a running scan
+    finishes its current pass."""

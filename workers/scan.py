@@ -1,0 +1,128 @@
+"""The scan job and its enqueue API: one scanner, one scan at a time, anywhere.
+
+Two layers keep a scanner from being scanned twice at once. The arq job id `scan:<id>` makes
+a second enqueue a no-op while a scan is queued or running, and the scanner lock (Redis across
+machines, asyncio in embedded mode) makes the scan itself exclusive even when two jobs for the
+same scanner exist, such as a job resumed after its worker died. A ScanRun is the record of
+one scan: `enqueue_scan` creates it QUEUED (or returns the one already queued or running),
+the job resumes a RUNNING run whose worker died, or else takes the oldest QUEUED one.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timezone
+from typing import Any, cast
+
+from arq.worker import Retry
+from tortoise.expressions import F
+from tortoise.transactions import in_transaction
+
+from .. import events
+from ..models import Scanner, ScanRun, ScanRunStatus
+from .config import JobsConfig, scan_job_id
+from .lock import LockBusy, LockLost, Locks
+from .queue import get_queue
+
+logger = logging.getLogger(__name__)
+
+ACTIVE = (ScanRunStatus.QUEUED, ScanRunStatus.RUNNING)
+RunScan = Callable[..., Awaitable[Any]]
+
+
+class ScannerNotFound(LookupError):
+    """No scanner with this id."""
+
+
+async def enqueue_scan(scanner_id: int, trigger: str = "manual") -> ScanRun:
+    """Queue a scan now; return its ScanRun, or the run already queued or running.
+
+    Example: `run = await enqueue_scan(5, "manual")` from `runScanner(id: 5)`; the cron uses
+    trigger "schedule", the CLI "cli". Raises ScannerNotFound.
+    """
+    async with in_transaction():
+        # The row lock serializes two concurrent "run now" clicks (PostgreSQL; SQLite has one writer).
+        scanner = await Scanner.filter(id=scanner_id).select_for_update().first()
+        if scanner is None:
+            raise ScannerNotFound(scanner_id)
+        run = await ScanRun.filter(scanner_id=scanner_id, status__in=ACTIVE).order_by("id").first()
+        created = run is None
+        if run is None:
+            run = await ScanRun.create(scanner_id=scanner_id, status=ScanRunStatus.QUEUED, trigger=trigger)
+    queue = get_queue()
+    if not await queue.enqueue("scan_scanner", scanner_id, job_id=scan_job_id(scanner_id)) and created:
+        # The scanner's job is finishing its previous run right now and would not see this
+        # one; a follow-up job waits for the lock and takes it.
+        await queue.enqueue("scan_scanner", scanner_id, job_id=f"{scan_job_id(scanner_id)}:{run.id}",
+                            defer_seconds=1)
+    return run
+
+
+async def scan_scanner(ctx: dict[str, Any], scanner_id: int) -> str:
+    """Job: scan one mailbox under its lock, record the run's outcome in the scanner's health.
+
+    Enqueue through `enqueue_scan`, never directly, so a ScanRun exists for the job to take.
+    Raises `Retry` while another worker holds the scanner's lock.
+    """
+    locks: Locks = ctx["locks"]
+    config: JobsConfig = ctx.get("jobs_config") or JobsConfig()
+    try:
+        async with locks.hold(config.scan_lock_key(scanner_id)):
+            return await _scan_locked(ctx, scanner_id)
+    except LockBusy:
+        logger.info("scanner %s is being scanned elsewhere; retrying later", scanner_id)
+        raise Retry(defer=max(config.lock_ttl_seconds / 2, 0.5)) from None
+    except LockLost:
+        # Our lock expired while we stalled and another worker resumed this run; it owns it now.
+        logger.error("scanner %s: lock lost mid-scan, leaving the run to its new holder", scanner_id)
+        return "lock lost"
+
+
+async def _scan_locked(ctx: dict[str, Any], scanner_id: int) -> str:
+    scanner = await Scanner.filter(id=scanner_id).first()
+    # Holding the lock, a RUNNING run can only be an orphan of a dead worker: resume it first.
+    run = await ScanRun.filter(scanner_id=scanner_id, status__in=ACTIVE).order_by("id").first()
+    if scanner is None or run is None:
+        return "nothing queued"
+    if run.trigger == "schedule" and not scanner.active and run.status == ScanRunStatus.QUEUED:
+        await _finish(run, ScanRunStatus.FAILED, "Scanner was deactivated before this scheduled scan started")
+        return "deactivated"
+    now = datetime.now(timezone.utc)
+    await Scanner.filter(id=scanner_id).update(last_scan_at=now)
+    if run.status == ScanRunStatus.QUEUED:
+        await ScanRun.filter(id=run.id).update(status=ScanRunStatus.RUNNING, started_at=now)
+    run_scan: RunScan = ctx.get("run_scan") or _default_run_scan()
+    try:
+        await run_scan(scanner_id, scan_run_id=run.id, trigger=run.trigger)
+    except Exception as exc:  # noqa: BLE001 — one failing mailbox is recorded, never fatal
+        logger.warning("scan of scanner %s failed: %s", scanner_id, exc, exc_info=True)
+        await run.refresh_from_db()
+        if run.status in ACTIVE:
+            await _finish(run, ScanRunStatus.FAILED, str(exc) or type(exc).__name__)
+    await run.refresh_from_db()
+    await record_health(scanner_id, run)
+    return str(run.status.value)
+
+
+def _default_run_scan() -> RunScan:
+    from ..scanning.pipeline import run_scan  # imported late: the pipeline is the heavy part
+
+    return cast(RunScan, run_scan)
+
+
+async def _finish(run: ScanRun, status: ScanRunStatus, error: str | None) -> None:
+    await ScanRun.filter(id=run.id).update(status=status, error=error, finished_at=datetime.now(timezone.utc))
+    await run.refresh_from_db()
+    await events.publish(events.scan_run_channel(run.id), {
+        "scan_run_id": run.id, "status": status.value, "processed": run.processed,
+        "total": run.total, "counts": run.counts, "error": error, "finished": True})
+
+
+async def record_health(scanner_id: int, run: ScanRun) -> None:
+    """Write a finished run into the scanner's health: last success/error, failure streak."""
+    if run.status == ScanRunStatus.SUCCEEDED:
+        await Scanner.filter(id=scanner_id).update(
+            last_success_at=run.finished_at or datetime.now(timezone.utc), last_error=None, failure_count=0)
+    elif run.status == ScanRunStatus.FAILED:
+        await Scanner.filter(id=scanner_id).update(
+            last_error=run.error or "Scan failed", failure_count=F("failure_count") + 1)

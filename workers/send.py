@@ -1,0 +1,185 @@
+"""The send job: deliver one outbox row through SMTP, exactly once.
+
+1. Claim the row with one conditional UPDATE (QUEUED and due, or SENDING with an expired
+   lease -> SENDING, attempts+1, lease). Only one runner can win; the others return.
+2. Build the message and send it with the current SMTP settings.
+3. Finish with an UPDATE fenced by the claimed attempt number, so a runner whose lease was
+   taken over can never overwrite the newer outcome. SENT is final.
+Temporary failures (4xx, connection errors, timeouts) go back to QUEUED with backoff and,
+under arq, `Retry(defer=...)`; permanent ones (5xx, auth rejected, bad recipient) -> FAILED.
+
+Usable without arq: `await send_outbound({}, outbound_id)` sends or reschedules and returns a
+short outcome string; `sweep_outbound()` finds rows to run again later.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from tortoise.expressions import F, Q
+
+from ..events import publish_ticket_event
+from ..mail import outbox
+from ..mail.outbound import InvalidAddress, build_message, validated_address
+from ..mail.smtp import SmtpError, SmtpErrorCode, classify_smtp_error, config_from_settings, send_message
+from ..models.outbound_email import DeliveryStatus, OutboundEmail
+from ..models.smtp_settings import SmtpSettings
+
+__all__ = ["LEASE", "MAX_ATTEMPTS", "RETRY_BASE_S", "requeue_outbound", "retry_delay",
+           "send_outbound", "send_job_id"]
+
+logger = logging.getLogger(__name__)
+
+LEASE = dt.timedelta(minutes=5)   # longer than any SMTP conversation (timeouts are 30 s)
+MAX_ATTEMPTS = 8                  # 30 s, 1, 2, 4, 8, 16, 32 min: about an hour of retrying
+RETRY_BASE_S = 30.0
+RETRY_CAP_S = 3600.0
+
+
+def retry_delay(attempts: int, base_s: float = RETRY_BASE_S) -> float:
+    """Seconds to wait after the `attempts`-th failed try: exponential, capped."""
+    return min(base_s * 2 ** max(attempts - 1, 0), RETRY_CAP_S)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+async def _claim(outbound_id: int, now: dt.datetime) -> int | None:
+    due = (Q(status=DeliveryStatus.QUEUED) & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))) | (
+        Q(status=DeliveryStatus.SENDING) & Q(next_attempt_at__lte=now))
+    won = await OutboundEmail.filter(Q(id=outbound_id) & due).update(
+        status=DeliveryStatus.SENDING, attempts=F("attempts") + 1, next_attempt_at=now + LEASE,
+        updated_at=now)
+    if not won:
+        return None
+    row = await OutboundEmail.get(id=outbound_id).only("attempts")
+    return int(row.attempts)
+
+
+async def _finish(outbound_id: int, attempt: int, **values: Any) -> bool:
+    done = await OutboundEmail.filter(
+        id=outbound_id, status=DeliveryStatus.SENDING, attempts=attempt).update(
+        updated_at=_now(), **values)
+    if not done:
+        logger.warning("outbound %s: lease lost before finishing attempt %s", outbound_id, attempt)
+    return bool(done)
+
+
+async def _not_claimed(ctx: dict[str, Any], outbound_id: int, now: dt.datetime) -> str:
+    row = await OutboundEmail.get_or_none(id=outbound_id)
+    if row is None:
+        return "missing"
+    if row.status == DeliveryStatus.SENT:
+        return "already-sent"
+    if row.status == DeliveryStatus.FAILED:
+        return "failed"
+    if row.status == DeliveryStatus.QUEUED and row.next_attempt_at is not None:
+        _retry_under_arq(ctx, (row.next_attempt_at - now).total_seconds())
+        return "not-due"
+    return "in-progress"
+
+
+def _retry_under_arq(ctx: dict[str, Any], delay_s: float) -> None:
+    # arq puts `job_try` in ctx; plain callers (tests, the in-process runner) get a return value
+    # and rely on next_attempt_at + sweep_outbound instead.
+    if ctx.get("job_try") is not None:
+        from arq import Retry
+
+        raise Retry(defer=dt.timedelta(seconds=max(delay_s, 0.0)))
+
+
+async def _deliver(ctx: dict[str, Any], row: OutboundEmail) -> None:
+    settings = await SmtpSettings.all().order_by("id").first()
+    if settings is None:
+        raise SmtpError(SmtpErrorCode.NOT_CONFIGURED,
+                        "Outgoing mail is not configured: set the SMTP settings.", temporary=True)
+    config = config_from_settings(settings, cafile=ctx.get("smtp_cafile"))
+    try:
+        validated_address(config.sender_address)
+    except InvalidAddress as exc:
+        # The admin can fix the settings; keep the mail until then.
+        raise SmtpError(SmtpErrorCode.SENDER_REFUSED,
+                        f"The sender address in the SMTP settings is not usable: {exc}",
+                        temporary=True) from exc
+    try:
+        message = build_message(
+            sender_address=config.sender_address, sender_name=config.sender_name,
+            recipients=list(row.recipients), subject=row.subject, text_body=row.text_body,
+            html_body=row.html_body, message_id=row.message_id, in_reply_to=row.in_reply_to,
+            references=list(row.references))
+    except InvalidAddress as exc:
+        raise SmtpError(SmtpErrorCode.RECIPIENT_REFUSED, str(exc), temporary=False) from exc
+    result = await send_message(config, message)
+    if result.refused:
+        logger.warning("outbound %s: some recipients refused: %s", row.id, result.refused)
+
+
+async def send_outbound(ctx: dict[str, Any], outbound_id: int) -> str:
+    """Send one queued email (job `send_outbound`, enqueue with `_job_id=f"send:{id}"`).
+
+    Returns "sent", "retry", "failed", or why nothing was done ("already-sent", "not-due",
+    "in-progress", "missing"). Under arq a temporary failure raises `arq.Retry`.
+    """
+    now = _now()
+    attempt = await _claim(outbound_id, now)
+    if attempt is None:
+        return await _not_claimed(ctx, outbound_id, now)
+    row = await OutboundEmail.get(id=outbound_id)
+    try:
+        await _deliver(ctx, row)
+    except Exception as exc:  # noqa: BLE001 — every failure is recorded on the row
+        error = classify_smtp_error(exc)
+        if error.code == SmtpErrorCode.UNKNOWN:
+            logger.warning("outbound %s: unexpected error", outbound_id, exc_info=True)
+        return await _record_failure(ctx, row, attempt, error)
+    if await _finish(outbound_id, attempt, status=DeliveryStatus.SENT, sent_at=_now(),
+                     last_error=None, next_attempt_at=None):
+        logger.info("outbound %s sent (attempt %s)", outbound_id, attempt)
+        await publish_ticket_event("comment_email_sent", row.ticket_id,  # type: ignore[attr-defined]
+                                   comment_id=row.comment_id, outbound_id=row.id)  # type: ignore[attr-defined]
+    return "sent"
+
+
+async def _record_failure(ctx: dict[str, Any], row: OutboundEmail, attempt: int,
+                          error: SmtpError) -> str:
+    if error.temporary and attempt < MAX_ATTEMPTS:
+        delay = retry_delay(attempt, float(ctx.get("send_retry_base_s", RETRY_BASE_S)))
+        await _finish(row.id, attempt, status=DeliveryStatus.QUEUED, last_error=error.message,
+                      next_attempt_at=_now() + dt.timedelta(seconds=delay))
+        logger.info("outbound %s: temporary failure (%s), retry in %.0f s",
+                    row.id, error.code.value, delay)
+        _retry_under_arq(ctx, delay)
+        return "retry"
+    reason = error.message if not error.temporary else (
+        f"Gave up after {attempt} attempts. Last error: {error.message}")
+    await _finish(row.id, attempt, status=DeliveryStatus.FAILED, last_error=reason,
+                  next_attempt_at=None)
+    logger.warning("outbound %s failed permanently: %s", row.id, error.code.value)
+    await publish_ticket_event("comment_email_failed", row.ticket_id,  # type: ignore[attr-defined]
+                               comment_id=row.comment_id, outbound_id=row.id,  # type: ignore[attr-defined]
+                               reason=reason)
+    return "failed"
+
+
+def send_job_id(outbound_id: int) -> str:
+    """The job id that makes "send this row" a single queued job."""
+    return f"send:{outbound_id}"
+
+
+async def requeue_outbound() -> int:
+    """Periodic sweep: enqueue `send_outbound` for every row that is due; returns how many.
+
+    Covers rows whose job was lost (Redis flushed, process died, arq gave up after its
+    max_tries) — the row, not the queue, is the record. Double enqueues are harmless: the
+    job id dedupes in the queue and the claim dedupes in the database.
+    """
+    from .queue import get_queue
+
+    queue = get_queue()
+    count = 0
+    for outbound_id in await outbox.sweep_outbound():
+        if await queue.enqueue("send_outbound", outbound_id, job_id=send_job_id(outbound_id)):
+            count += 1
+    return count
