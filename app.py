@@ -1,4 +1,6 @@
-"""The Starlette application: /graphql (API + GraphiQL + subscriptions), /healthz, OAuth callback."""
+"""The Starlette application: /graphql (API + GraphiQL + subscriptions), /healthz and the
+OAuth callback."""
+
 from __future__ import annotations
 
 import contextlib
@@ -37,14 +39,14 @@ async def _start_services(settings: Settings) -> contextlib.AsyncExitStack:
     from .mail.templates import ensure_default_templates
     await ensure_default_templates()
     from .workers.runtime import start_for_api
-    stop = await start_for_api(settings)
-    stack.push_async_callback(stop)
+    stack.push_async_callback(await start_for_api(settings))
     return stack
 
 
 def create_app(settings: Settings | None = None, *, migrate: bool | None = None,
                start_services: bool = True) -> Starlette:
-    """Build the app. `migrate` defaults to True on SQLite (the embedded default creates its schema)."""
+    """Build the app. `migrate` defaults to True on SQLite (the embedded default creates its
+    schema)."""
     settings = settings or load_settings()
     do_migrate = settings.is_sqlite if migrate is None else migrate
 

@@ -1,14 +1,14 @@
 """The strawberry ASGI view: bearer-token auth, per-request context, offline GraphiQL."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
+from cross_web import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
-from cross_web import HTTPException
 from strawberry.types.unset import UNSET, UnsetType
 
 from .resolvers.auth import authenticate, bearer_token
@@ -19,7 +19,9 @@ from .settings import Settings
 # hashes, so the integrity attributes stay valid) so GraphiQL works with no internet.
 _ASSETS = {
     "https://unpkg.com/react@18.2.0/umd/react.production.min.js": "react.production.min.js",
-    "https://unpkg.com/react-dom@18.2.0/umd/react-dom.production.min.js": "react-dom.production.min.js",
+    "https://unpkg.com/react-dom@18.2.0/umd/react-dom.production.min.js": (
+        "react-dom.production.min.js"
+    ),
     "https://unpkg.com/js-cookie@3.0.5/dist/js.cookie.min.js": "js.cookie.min.js",
     "https://unpkg.com/graphiql@3.8.3/graphiql.min.css": "graphiql.min.css",
     "https://unpkg.com/@graphiql/plugin-explorer@1.0.2/dist/style.css": "plugin-explorer.css",
@@ -46,7 +48,9 @@ class GraphQLView(GraphQL[Context, None]):
         principal = await authenticate(bearer_token(request.headers.get("authorization")))
         if principal is None and isinstance(request, Request) and not _wants_ide(request):
             raise HTTPException(401, _UNAUTHENTICATED)
-        return Context(settings=self.settings, principal=principal, request=request, response=response)
+        return Context(
+            settings=self.settings, principal=principal, request=request, response=response
+        )
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, Any] | None:
         # Browsers cannot set headers on a WebSocket: accept the token in connection_init too.
@@ -57,7 +61,8 @@ class GraphQLView(GraphQL[Context, None]):
             context.principal = await authenticate(str(token) if token else None)
         if context.principal is None:
             raise ConnectionRejectionError({"message": _UNAUTHENTICATED})
-        return UNSET
+        # strawberry declares UNSET as Any.
+        return cast(UnsetType, UNSET)
 
 
 def _wants_ide(request: Request) -> bool:

@@ -1,4 +1,5 @@
 """`mailscanner inspect FILE [--json]`: show how the scanner reads one raw message."""
+
 from __future__ import annotations
 
 import argparse
@@ -44,14 +45,21 @@ def to_json_dict(parsed: ParsedEmail) -> dict[str, Any]:
         "quoted_text": reply.quoted_text,
         "kind": parsed.kind,
         "kind_reason": parsed.kind_reason,
-        "bounce": None if bounce is None else {
+        "bounce": None
+        if bounce is None
+        else {
             "recipients": list(bounce.recipients),
             "status": bounce.status,
             "original_message_id": bounce.original_message_id,
         },
         "attachments": [
-            {"filename": a.filename, "content_type": a.content_type, "size": a.size,
-             "sha256": a.sha256, "inline": a.inline}
+            {
+                "filename": a.filename,
+                "content_type": a.content_type,
+                "size": a.size,
+                "sha256": a.sha256,
+                "inline": a.inline,
+            }
             for a in parsed.attachments
         ],
         "defects": list(parsed.defects),
@@ -68,9 +76,13 @@ def _summary(data: dict[str, Any]) -> str:
         f"Kind:     {data['kind']}" + (f" ({data['kind_reason']})" if data["kind_reason"] else ""),
     ]
     if data["bounce"]:
-        lines.append(f"Bounce:   {', '.join(data['bounce']['recipients'])} {data['bounce']['status'] or ''}")
+        lines.append(
+            f"Bounce:   {', '.join(data['bounce']['recipients'])} {data['bounce']['status'] or ''}"
+        )
     for att in data["attachments"]:
-        lines.append(f"Attach:   {att['filename'] or '(unnamed)'} {att['content_type']} {att['size']} B")
+        lines.append(
+            f"Attach:   {att['filename'] or '(unnamed)'} {att['content_type']} {att['size']} B"
+        )
     if data["defects"]:
         lines.append(f"Defects:  {'; '.join(data['defects'])}")
     lines += ["", "Reply:", data["reply_text"] or "(empty)"]
@@ -86,7 +98,9 @@ def run(args: argparse.Namespace) -> int:
             with open(args.file, "rb") as handle:
                 raw = handle.read()
     except OSError as exc:
-        print(f"mailscanner inspect: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
+        print(
+            f"mailscanner inspect: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr
+        )
         return 2
     data = to_json_dict(parse_email(raw))
     if args.json:

@@ -1,4 +1,6 @@
-"""`mailscanner serve`: the API with GraphiQL at /graphql; jobs in-process unless REDIS_URL is set."""
+"""`mailscanner serve`: the API with GraphiQL at /graphql; jobs run in-process unless REDIS_URL
+is set."""
+
 from __future__ import annotations
 
 import argparse
@@ -38,7 +40,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"GraphiQL: {url}  (use a token from `mailscanner token create --role admin`)")
     mode = "in-process jobs" if settings.embedded else f"jobs on Redis {settings.redis_url}"
-    print(f"Database: {settings.database_url.split('://')[0]}; {mode}; data dir {settings.data_dir}")
+    print(
+        f"Database: {settings.database_url.split('://')[0]}; {mode}; data dir {settings.data_dir}"
+    )
     app = create_app(settings)
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level)
     asyncio.run(uvicorn.Server(config).serve())

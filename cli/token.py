@@ -1,4 +1,6 @@
-"""`mailscanner token create --role admin|agent [--name NAME]`: the token is the last line of stdout."""
+"""`mailscanner token create --role admin|agent [--name NAME]`: the token is the last line of
+stdout."""
+
 from __future__ import annotations
 
 import argparse

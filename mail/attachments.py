@@ -4,10 +4,13 @@ An ``Attachment`` keeps a reference to the raw message and the part's offsets, n
 decoded bytes, so a 50 MB attachment costs one 1 MiB decoding buffer when hashed and a single
 decoded copy only when ``payload()`` is called (e.g. to store it).
 """
+
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
+import mimetypes
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -62,6 +65,50 @@ class Attachment:
         """The decoded content in chunks, to store it without one big copy."""
         return self._chunks()
 
+    def tnef_files(self) -> tuple[Attachment, ...]:
+        """Files packed inside a winmail.dat (Outlook's TNEF), or () for other attachments.
+
+        The winmail.dat itself stays in ``ParsedEmail.attachments``; this lists what Outlook
+        users meant to send, for agents who cannot open TNEF. Unreadable TNEF gives ().
+        """
+        if self.content_type != "application/ms-tnef" and self.filename.lower() != "winmail.dat":
+            return ()
+        try:
+            from tnefparse import TNEF
+
+            packed = TNEF(self.payload(), do_checksum=False).attachments
+            files = [(_tnef_name(item), bytes(item.data)) for item in packed]
+        except Exception:  # tnefparse raises assorted errors on damaged input
+            logger.info("unreadable TNEF in %s", self.filename, exc_info=True)
+            return ()
+        return tuple(
+            Attachment(
+                filename=name,
+                content_type=mimetypes.guess_type(name)[0] or "application/octet-stream",
+                _chunks=lambda data=data: iter((data,)),  # type: ignore[misc]
+            )
+            for name, data in files
+        )
+
     def payload(self) -> bytes:
         """The decoded content, decoded from the message now (not cached on the object)."""
-        return b"".join(self._chunks())
+        # BytesIO.getvalue() hands over its buffer, so the result is the only full copy
+        # (b"".join would hold the chunk list and the joined bytes at once).
+        buffer = io.BytesIO()
+        for chunk in self._chunks():
+            buffer.write(chunk)
+        return buffer.getvalue()
+
+
+def _tnef_name(item: object) -> str:
+    # tnefparse decodes the legacy title as UTF-8, but Outlook writes it in the ANSI codepage.
+    try:
+        name: object = item.long_filename()  # type: ignore[attr-defined]
+    except UnicodeDecodeError:
+        name = getattr(item, "_name", b"")
+    if isinstance(name, bytes):
+        try:
+            return name.decode("utf-8").strip("\x00").strip()
+        except UnicodeDecodeError:
+            return name.decode("cp1252", "replace").strip("\x00").strip()
+    return str(name).strip("\x00").strip()

@@ -11,6 +11,7 @@
   4. a null Return-Path ``<>`` -> "auto_reply".
 A human reply through a mailing list (Precedence: list + List-Id) stays "normal".
 """
+
 from __future__ import annotations
 
 import email.message
@@ -34,7 +35,8 @@ class BounceInfo:
 
 
 class _AddressLike(Protocol):
-    address: str
+    @property
+    def address(self) -> str: ...
 
 
 class EmailLike(Protocol):
@@ -88,7 +90,9 @@ _TEXT_MSGID = re.compile(r"(?im)^\s*message-id:\s*<([^<>\s]+)>")
 _AUTO_SUPPRESS_AUTOGEN = {"oof", "autoreply", "all"}
 
 
-def classify(parsed_or_message: EmailLike | email.message.Message) -> tuple[Kind, str, BounceInfo | None]:
+def classify(
+    parsed_or_message: EmailLike | email.message.Message,
+) -> tuple[Kind, str, BounceInfo | None]:
     """Return (kind, reason, bounce) for a ParsedEmail (or a stdlib ``Message``).
 
     >>> from mailscanner.mail.parsing import parse_email
@@ -126,11 +130,13 @@ def _bounce_reason(msg: EmailLike) -> str:
     sender = msg.from_.address if msg.from_ else ""
     if _BOUNCE_SENDER.match(sender):
         return f"sender {sender.split('@')[0].lower()}"
-    if _first(msg, "Return-Path") == "<>" and _BOUNCE_SUBJECT.search(msg.subject):
+    null_sender = _first(msg, "Return-Path") == "<>"
+    failure_subject = bool(_BOUNCE_SUBJECT.search(msg.subject))
+    if null_sender and failure_subject:
         return "empty Return-Path with delivery-failure subject"
-    if ctype.startswith("multipart/") and any(
-        a.content_type == "message/delivery-status" for a in msg.attachments
-    ):
+    # Looking inside the MIME tree costs a body parse: only for already suspicious mail.
+    suspicious = (null_sender or failure_subject) and ctype.startswith("multipart/")
+    if suspicious and any(a.content_type in _DSN_TYPES for a in msg.attachments):
         return "message/delivery-status part"
     return ""
 
@@ -165,13 +171,13 @@ def _dsn_fields(text: str) -> list[dict[str, str]]:
     groups: list[dict[str, str]] = []
     current: dict[str, str] = {}
     last = ""
-    for line in text.splitlines():
+    for line in text.replace("\r", "").split("\n"):
         if not line.strip():
             if current:
                 groups.append(current)
                 current = {}
             continue
-        if line[:1] in (" ", "\t") and last:
+        if line[:1] in (" ", "\t") and last in current:
             current[last] += " " + line.strip()
             continue
         key, sep, value = line.partition(":")
@@ -188,35 +194,72 @@ def _strip_type(value: str) -> str:
     return value.split(";", 1)[-1].strip().strip("<>").strip()
 
 
+def _head_of(att: Attachment, limit: int = 200_000) -> bytes:
+    # A bounce may carry the whole original (with its attachments): read only the start.
+    taken: list[bytes] = []
+    size = 0
+    for chunk in att.iter_payload():
+        taken.append(chunk)
+        size += len(chunk)
+        if size >= limit:
+            break
+    return b"".join(taken)[:limit]
+
+
+_DSN_TYPES = ("message/delivery-status", "message/global-delivery-status")
+_ORIGINAL_TYPES = (
+    "message/rfc822",
+    "text/rfc822-headers",
+    "message/global",
+    "message/global-headers",
+)
+
+
+def _dsn_recipients(att: Attachment) -> list[tuple[str, str | None]]:
+    """(recipient, status) per recipient group; failed ones only when any failed."""
+    rows: list[tuple[str, str | None, str]] = []
+    for group in _dsn_fields(_head_of(att).decode("utf-8", "replace")):
+        rcpt = group.get("final-recipient") or group.get("original-recipient")
+        if rcpt:
+            code = _STATUS.search(group.get("status", ""))
+            action = group.get("action", "failed").lower()
+            rows.append((_strip_type(rcpt), code.group(1) if code else None, action))
+    failed = [row for row in rows if row[2] == "failed"] or rows
+    return [(rcpt, status) for rcpt, status, _ in failed]
+
+
+def _original_message_id(att: Attachment) -> str | None:
+    head = _head_of(att).decode("utf-8", "replace").replace("\r\n", "\n").split("\n\n", 1)[0]
+    found = _TEXT_MSGID.search(head)
+    return found.group(1) if found else None
+
+
+def _text_recipients(msg: EmailLike, text: str) -> list[str]:
+    found: list[str] = []
+    for value in msg.header("X-Failed-Recipients"):  # Exim and Gmail name them here too
+        found.extend(a.strip() for a in value.split(",") if "@" in a)
+    if not found:
+        for match in _TEXT_RECIPIENT.finditer(text):
+            found.append(match.group(1) or match.group(2))
+    return found
+
+
 def bounce_info(msg: EmailLike) -> BounceInfo:
-    """Failed recipients, status code and original Message-ID from a bounce, best effort."""
-    recipients: list[str] = []
-    status: str | None = None
+    """Failed recipients, status code and original Message-ID from a bounce, best effort.
+
+    The machine-readable parts come first (message/delivery-status, the returned headers);
+    the human-readable text only fills what they leave open.
+    """
+    rows: list[tuple[str, str | None]] = []
     original: str | None = None
     for att in msg.attachments:
-        if att.content_type in ("message/delivery-status", "message/global-delivery-status"):
-            for group in _dsn_fields(att.payload()[:200_000].decode("utf-8", "replace")):
-                rcpt = group.get("final-recipient") or group.get("original-recipient")
-                if not rcpt:
-                    continue
-                action = group.get("action", "failed").lower()
-                if action not in ("failed", "delayed") and recipients:
-                    continue
-                recipients.append(_strip_type(rcpt))
-                code = _STATUS.search(group.get("status", ""))
-                if code and status is None:
-                    status = code.group(1)
-        elif att.content_type in ("message/rfc822", "text/rfc822-headers", "message/global",
-                                  "message/global-headers") and original is None:
-            head = att.payload()[:200_000].decode("utf-8", "replace")
-            found = _TEXT_MSGID.search(head.split("\n\n", 1)[0].replace("\r\n", "\n"))
-            original = found.group(1) if found else None
+        if att.content_type in _DSN_TYPES:
+            rows.extend(_dsn_recipients(att))
+        elif att.content_type in _ORIGINAL_TYPES and original is None:
+            original = _original_message_id(att)
     text = msg.text_body[:200_000]
-    if not recipients:
-        for match in _TEXT_RECIPIENT.finditer(text):
-            addr = match.group(1) or match.group(2)
-            if addr and addr not in recipients:
-                recipients.append(addr)
+    recipients = [rcpt for rcpt, _ in rows] or _text_recipients(msg, text)
+    status = next((code for _, code in rows if code), None)
     if status is None:
         code = _STATUS.search(text)
         status = code.group(1) if code else None

@@ -4,6 +4,7 @@ Body choice follows what mail clients show: inside ``multipart/alternative`` one
 (the plain one for text, the richest for HTML); elsewhere every inline text part in order.
 A part with a file name or ``Content-Disposition: attachment`` is an attachment, never body.
 """
+
 from __future__ import annotations
 
 import re
@@ -11,7 +12,8 @@ from collections.abc import Iterator
 
 from .attachments import Attachment
 from .headers import decode_bytes, decode_header_value
-from .mime import CHUNK, Part, iter_decoded, parse_header_block, uudecode
+from .mime import Part, parse_header_block
+from .transfer import CHUNK, iter_decoded, uudecode
 
 MAX_TEXT_INPUT = 8 * CHUNK  # encoded bytes read per text part; the rest is not body text
 MAX_TEXT_CHARS = 1_000_000  # cap on text_body, the scanner matches rules against it
@@ -19,30 +21,34 @@ MAX_TEXT_CHARS = 1_000_000  # cap on text_body, the scanner matches rules agains
 _UU_BLOCK = re.compile(r"(?m)^begin [0-7]{3,4} ([^\r\n]+)\r?\n(.*?)^end[ \t]*(?:\r?\n|\Z)", re.S)
 
 
-def is_body_candidate(part: Part, kind: str) -> bool:
-    """True for an inline text/<kind> leaf (no file name, not disposition attachment)."""
+def is_body_candidate(part: Part, kind: str, named_ok: bool = False) -> bool:
+    """True for an inline text/<kind> leaf (no file name unless ``named_ok``)."""
     info = part.info
     return (
         not part.children
         and info.content_type == f"text/{kind}"
         and info.disposition != "attachment"
-        and not info.filename
+        and (named_ok or not info.filename)
     )
 
 
-def body_parts(part: Part, kind: str) -> list[Part]:
-    """Leaves that make up the ``kind`` ("plain" or "html") body, in display order."""
+def body_parts(part: Part, kind: str, named_ok: bool = False) -> list[Part]:
+    """Leaves that make up the ``kind`` ("plain" or "html") body, in display order.
+
+    ``named_ok`` admits inline text parts that carry a file name: the fallback for mailers
+    that name every part (clients then show those parts as the body).
+    """
     if not part.children:
-        return [part] if is_body_candidate(part, kind) else []
+        return [part] if is_body_candidate(part, kind, named_ok) else []
     if part.info.content_type == "multipart/alternative":
-        branches = [body_parts(child, kind) for child in part.children]
+        branches = [body_parts(child, kind, named_ok) for child in part.children]
         chosen = [b for b in branches if b]
         if not chosen:
             return []
         return chosen[0] if kind == "plain" else chosen[-1]
     found: list[Part] = []
     for child in part.children:
-        found.extend(body_parts(child, kind))
+        found.extend(body_parts(child, kind, named_ok))
     return found
 
 
@@ -53,7 +59,43 @@ def decode_text(raw: bytes, part: Part, defects: list[str], hint: str | None) ->
         end = part.start + MAX_TEXT_INPUT
         defects.append("text part truncated")
     data = b"".join(iter_decoded(raw, part.start, end, part.info.cte, defects))
-    return decode_bytes(data, part.info.charset, hint).replace("\r\n", "\n").replace("\r", "\n")
+    text = decode_bytes(data, part.info.charset, hint).replace("\r\n", "\n").replace("\r", "\n")
+    return unflow(text, part.info.flowed == "delsp") if part.info.flowed else text
+
+
+def unflow(text: str, delsp: bool = False) -> str:
+    """Undo RFC 3676 format=flowed: rejoin soft-wrapped lines (Thunderbird, Apple Mail).
+
+    A line ending in a space continues on the next line of the same quote depth; the
+    signature separator "-- " never flows. Quote marks are kept as ">" prefixes.
+    """
+    out: list[str] = []
+    pending: str | None = None
+    pending_depth = 0
+    for line in text.split("\n"):
+        depth = len(line) - len(line.lstrip(">"))
+        content = line[depth:]
+        if content.startswith(" "):
+            content = content[1:]  # space-stuffing
+        if pending is not None and depth != pending_depth:
+            out.append(_quoted(pending_depth, pending))
+            pending = None
+        joined = content if pending is None else pending + content
+        if content.endswith(" ") and content != "-- ":
+            pending = joined[:-1] if delsp else joined
+            pending_depth = depth
+            continue
+        out.append(_quoted(depth, joined))
+        pending = None
+    if pending is not None:
+        out.append(_quoted(pending_depth, pending))
+    return "\n".join(out)
+
+
+def _quoted(depth: int, content: str) -> str:
+    if not depth:
+        return content
+    return ">" * depth + (" " + content if content else "")
 
 
 def split_uuencoded(text: str) -> tuple[str, list[tuple[str, str]]]:
@@ -88,8 +130,12 @@ def _filename(raw: bytes, part: Part, hint: str | None) -> str:
 
 
 def list_attachments(
-    raw: bytes, root: Part, text_parts: list[Part], html_parts: list[Part],
-    html: str, hint: str | None,
+    raw: bytes,
+    root: Part,
+    text_parts: list[Part],
+    html_parts: list[Part],
+    html: str,
+    hint: str | None,
 ) -> list[Attachment]:
     """Every leaf that is not shown as body text, as lazy ``Attachment`` objects."""
     body_ids = {id(p) for p in text_parts} | {id(p) for p in html_parts}
@@ -100,8 +146,12 @@ def list_attachments(
         info = part.info
         if info.content_type.startswith("multipart/"):
             continue
-        if info.content_type in ("text/plain", "text/html") and not info.filename \
-                and info.disposition != "attachment" and part.end <= part.start:
+        if (
+            info.content_type in ("text/plain", "text/html")
+            and not info.filename
+            and info.disposition != "attachment"
+            and part.end <= part.start
+        ):
             continue  # an empty inline text part left out of the body choice
         cid = info.content_id
         # Inline means "shown inside the body": referenced from the HTML, or an image the

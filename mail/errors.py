@@ -5,6 +5,7 @@ Socket, SSL and IMAP libraries fail with exceptions written for programmers
 `classify_error()` maps each one, once, to a `MailError` with a stable `code` (for the API
 and the UI) and a `message` an admin understands, like Odoo's `button_confirm_login`.
 """
+
 from __future__ import annotations
 
 import enum
@@ -18,8 +19,14 @@ from dataclasses import dataclass
 from imapclient import exceptions as imap_exc
 
 __all__ = [
-    "ErrorCode", "ImapAuthError", "ImapConnectionError", "ImapProtocolError", "MailError",
-    "OAuthError", "ReauthorizationNeeded", "classify_error",
+    "ErrorCode",
+    "ImapAuthError",
+    "ImapConnectionError",
+    "ImapProtocolError",
+    "MailError",
+    "OAuthError",
+    "ReauthorizationNeeded",
+    "classify_error",
 ]
 
 
@@ -86,8 +93,12 @@ class ReauthorizationNeeded(OAuthError):
     code = ErrorCode.OAUTH_REAUTH_REQUIRED
 
     def __init__(self, reason: str, message: str | None = None) -> None:
-        super().__init__(message or f"The Microsoft authorization must be renewed: {reason}. "
-                         "Open the scanner and make a new authorization.", detail=reason)
+        super().__init__(
+            message
+            or f"The Microsoft authorization must be renewed: {reason}. "
+            "Open the scanner and make a new authorization.",
+            detail=reason,
+        )
         self.reason = reason
 
 
@@ -95,7 +106,9 @@ class ReauthorizationNeeded(OAuthError):
 _IMAP_DISABLED = re.compile(
     r"IMAP access is disabled|not enabled for IMAP|enable (?:your account for )?IMAP"
     r"|Application-specific password required|Web login required|log in via your web browser"
-    r"|User is authenticated but not connected|IMAP (?:is )?disabled", re.I)
+    r"|User is authenticated but not connected|IMAP (?:is )?disabled",
+    re.I,
+)
 
 
 @dataclass(frozen=True)
@@ -111,42 +124,93 @@ def _is(*types: type[BaseException]) -> Callable[[BaseException], bool]:
 
 
 def _login_text(pattern: re.Pattern[str]) -> Callable[[BaseException], bool]:
-    return lambda exc: (isinstance(exc, (imap_exc.LoginError, imaplib.IMAP4.error))
-                        and bool(pattern.search(_text(exc))))
+    return lambda exc: (
+        isinstance(exc, (imap_exc.LoginError, imaplib.IMAP4.error))
+        and bool(pattern.search(_text(exc)))
+    )
 
 
 def _wrong_tls_port(exc: BaseException) -> bool:
     return isinstance(exc, ssl.SSLError) and (getattr(exc, "reason", None) or "") in {
-        "WRONG_VERSION_NUMBER", "UNKNOWN_PROTOCOL", "RECORD_LAYER_FAILURE"}
+        "WRONG_VERSION_NUMBER",
+        "UNKNOWN_PROTOCOL",
+        "RECORD_LAYER_FAILURE",
+    }
 
 
 # Order matters: the first matching row wins (subclasses before their bases).
 _TABLE: tuple[_Row, ...] = (
-    _Row(_is(socket.gaierror), ImapConnectionError, ErrorCode.HOST_NOT_FOUND,
-         "The server {host} could not be found. Check the host name."),
-    _Row(_is(ConnectionRefusedError), ImapConnectionError, ErrorCode.CONNECTION_REFUSED,
-         "The server {host} refused the connection on port {port}. Check the port and the encryption."),
-    _Row(_is(TimeoutError, socket.timeout), ImapConnectionError, ErrorCode.TIMEOUT,
-         "The server {host} did not answer in time on port {port}. Check the host, the port and any firewall."),
-    _Row(_is(ssl.SSLCertVerificationError), ImapConnectionError, ErrorCode.TLS_CERTIFICATE_UNTRUSTED,
-         "The certificate of {host} is not trusted: {reason}. Install a trusted certificate on "
-         "the server, or turn certificate validation off for this scanner."),
-    _Row(_wrong_tls_port, ImapConnectionError, ErrorCode.TLS_ERROR,
-         "The server {host} did not speak TLS on port {port} ({reason}). Check the encryption setting: "
-         "the port may expect STARTTLS or no encryption."),
-    _Row(_is(ssl.SSLError), ImapConnectionError, ErrorCode.TLS_ERROR,
-         "The secure connection to {host} failed: {reason}."),
-    _Row(_login_text(_IMAP_DISABLED), ImapAuthError, ErrorCode.IMAP_DISABLED,
-         "The server does not allow IMAP for this mailbox: {reason}. Enable IMAP access "
-         "(or app passwords) in the mailbox settings."),
-    _Row(_is(imap_exc.LoginError), ImapAuthError, ErrorCode.LOGIN_REJECTED,
-         "The server {host} rejected the login: {reason}. Check the username and password."),
-    _Row(_is(imaplib.IMAP4.abort, ConnectionError, EOFError), ImapConnectionError,
-         ErrorCode.NETWORK_ERROR, "The connection to {host} was lost: {reason}."),
-    _Row(_is(OSError), ImapConnectionError, ErrorCode.NETWORK_ERROR,
-         "Could not connect to {host} on port {port}: {reason}."),
-    _Row(_is(imap_exc.IMAPClientError, imaplib.IMAP4.error), ImapProtocolError,
-         ErrorCode.PROTOCOL_ERROR, "The server {host} answered with an error: {reason}"),
+    _Row(
+        _is(socket.gaierror),
+        ImapConnectionError,
+        ErrorCode.HOST_NOT_FOUND,
+        "The server {host} could not be found. Check the host name.",
+    ),
+    _Row(
+        _is(ConnectionRefusedError),
+        ImapConnectionError,
+        ErrorCode.CONNECTION_REFUSED,
+        "The server {host} refused the connection on port {port}. "
+        "Check the port and the encryption.",
+    ),
+    _Row(
+        _is(TimeoutError, socket.timeout),
+        ImapConnectionError,
+        ErrorCode.TIMEOUT,
+        "The server {host} did not answer in time on port {port}. "
+        "Check the host, the port and any firewall.",
+    ),
+    _Row(
+        _is(ssl.SSLCertVerificationError),
+        ImapConnectionError,
+        ErrorCode.TLS_CERTIFICATE_UNTRUSTED,
+        "The certificate of {host} is not trusted: {reason}. Install a trusted certificate on "
+        "the server, or turn certificate validation off for this scanner.",
+    ),
+    _Row(
+        _wrong_tls_port,
+        ImapConnectionError,
+        ErrorCode.TLS_ERROR,
+        "The server {host} did not speak TLS on port {port} ({reason}). "
+        "Check the encryption setting: the port may expect STARTTLS or no encryption.",
+    ),
+    _Row(
+        _is(ssl.SSLError),
+        ImapConnectionError,
+        ErrorCode.TLS_ERROR,
+        "The secure connection to {host} failed: {reason}.",
+    ),
+    _Row(
+        _login_text(_IMAP_DISABLED),
+        ImapAuthError,
+        ErrorCode.IMAP_DISABLED,
+        "The server does not allow IMAP for this mailbox: {reason}. Enable IMAP access "
+        "(or app passwords) in the mailbox settings.",
+    ),
+    _Row(
+        _is(imap_exc.LoginError),
+        ImapAuthError,
+        ErrorCode.LOGIN_REJECTED,
+        "The server {host} rejected the login: {reason}. Check the username and password.",
+    ),
+    _Row(
+        _is(imaplib.IMAP4.abort, ConnectionError, EOFError),
+        ImapConnectionError,
+        ErrorCode.NETWORK_ERROR,
+        "The connection to {host} was lost: {reason}.",
+    ),
+    _Row(
+        _is(OSError),
+        ImapConnectionError,
+        ErrorCode.NETWORK_ERROR,
+        "Could not connect to {host} on port {port}: {reason}.",
+    ),
+    _Row(
+        _is(imap_exc.IMAPClientError, imaplib.IMAP4.error),
+        ImapProtocolError,
+        ErrorCode.PROTOCOL_ERROR,
+        "The server {host} answered with an error: {reason}",
+    ),
 )
 
 
@@ -168,7 +232,9 @@ def _text(exc: BaseException) -> str:
     return (match.group(2) if match else text) or type(exc).__name__
 
 
-def classify_error(exc: BaseException, *, host: str = "the server", port: int | str = "?") -> MailError:
+def classify_error(
+    exc: BaseException, *, host: str = "the server", port: int | str = "?"
+) -> MailError:
     """Turn any exception raised while talking to a mail server into a `MailError`.
 
     >>> classify_error(ConnectionRefusedError(111, "Connection refused"), host="mx", port=993).code
@@ -179,7 +245,11 @@ def classify_error(exc: BaseException, *, host: str = "the server", port: int | 
     reason = _text(exc).rstrip(".")
     for row in _TABLE:
         if row.match(exc):
-            return row.kind(row.message.format(host=host, port=port, reason=reason),
-                            code=row.code, detail=f"{type(exc).__name__}: {exc}")
-    return ImapProtocolError(f"Unexpected error talking to {host}: {reason}",
-                             detail=f"{type(exc).__name__}: {exc}")
+            return row.kind(
+                row.message.format(host=host, port=port, reason=reason),
+                code=row.code,
+                detail=f"{type(exc).__name__}: {exc}",
+            )
+    return ImapProtocolError(
+        f"Unexpected error talking to {host}: {reason}", detail=f"{type(exc).__name__}: {exc}"
+    )

@@ -4,6 +4,7 @@ imapclient already encodes and decodes folder names (RFC 3501 modified UTF-7) wh
 `folder_encode` is on, which `ImapSession` keeps; these helpers cover what it does not:
 bytes names from servers that send them raw, and joining paths with the server's delimiter.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -33,7 +34,15 @@ class FolderInfo:
     def special_use(self) -> str | None:
         """`\\Sent`, `\\Trash`, ... (RFC 6154) when the server marks the folder."""
         for flag in self.flags:
-            if flag in {"\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent", "\\Trash"}:
+            if flag in {
+                "\\All",
+                "\\Archive",
+                "\\Drafts",
+                "\\Flagged",
+                "\\Junk",
+                "\\Sent",
+                "\\Trash",
+            }:
                 return flag
         return None
 
@@ -49,12 +58,15 @@ def _text(value: str | bytes) -> str:
     return value.decode("ascii", "replace") if isinstance(value, bytes) else value
 
 
-def from_list_entry(flags: tuple[bytes | str, ...], delimiter: bytes | str | None,
-                    name: str | bytes) -> FolderInfo:
+def from_list_entry(
+    flags: tuple[bytes | str, ...], delimiter: bytes | str | None, name: str | bytes
+) -> FolderInfo:
     """Build a FolderInfo from one imapclient `list_folders()` triple."""
-    return FolderInfo(name=decode_name(name),
-                      delimiter=_text(delimiter) if delimiter else None,
-                      flags=tuple(_text(f) for f in flags))
+    return FolderInfo(
+        name=decode_name(name),
+        delimiter=_text(delimiter) if delimiter else None,
+        flags=tuple(_text(f) for f in flags),
+    )
 
 
 def split_path(name: str, delimiter: str | None) -> list[str]:

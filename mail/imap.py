@@ -5,9 +5,11 @@ session owns ONE worker thread and every call runs there (`loop.run_in_executor`
 event loop stays free meanwhile, which lets the scan pipeline fetch the next batch while it
 processes the current one. Every failure leaves this module as a classified `MailError`.
 """
+
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
 from collections.abc import Callable, Iterable, Sequence
@@ -22,8 +24,13 @@ from .errors import ErrorCode, ImapConnectionError, ImapProtocolError, MailError
 from .folders import FolderInfo, from_list_entry
 
 __all__ = [
-    "FetchedMessage", "FolderStatus", "ImapSession", "ImapSettings", "MailboxSession",
-    "SEEN", "DELETED",
+    "FetchedMessage",
+    "FolderStatus",
+    "ImapSession",
+    "ImapSettings",
+    "MailboxSession",
+    "SEEN",
+    "DELETED",
 ]
 
 logger = logging.getLogger(__name__)
@@ -48,8 +55,10 @@ class ImapSettings:
     timeout: float = 30.0
 
     def __repr__(self) -> str:  # never print secrets
-        return (f"ImapSettings(host={self.host!r}, port={self.port}, encryption={self.encryption!r},"
-                f" validate_certificate={self.validate_certificate}, username={self.username!r})")
+        return (
+            f"ImapSettings(host={self.host!r}, port={self.port}, encryption={self.encryption!r},"
+            f" validate_certificate={self.validate_certificate}, username={self.username!r})"
+        )
 
 
 @dataclass(frozen=True)
@@ -95,15 +104,17 @@ def _open_client(s: ImapSettings) -> imapclient.IMAPClient:
     """Connect, secure and log in (runs in the session thread)."""
     ctx = _ssl_context(s.validate_certificate)
     timeout = imapclient.SocketTimeout(connect=s.timeout, read=max(s.timeout, 60.0))
-    client = imapclient.IMAPClient(s.host, port=s.port, ssl=s.encryption == "ssl",
-                                   ssl_context=ctx, timeout=timeout)
+    client = imapclient.IMAPClient(
+        s.host, port=s.port, ssl=s.encryption == "ssl", ssl_context=ctx, timeout=timeout
+    )
     try:
         if s.encryption == "starttls":
             if not client.has_capability("STARTTLS"):
                 raise ImapConnectionError(
                     f"{s.host} does not offer STARTTLS on port {s.port}. Use SSL/TLS (port 993) "
                     "or, on a trusted network only, no encryption.",
-                    code=ErrorCode.STARTTLS_UNSUPPORTED)
+                    code=ErrorCode.STARTTLS_UNSUPPORTED,
+                )
             client.starttls(ctx)
         if s.access_token is not None:
             client.oauth2_login(s.username, s.access_token)
@@ -118,8 +129,9 @@ def _open_client(s: ImapSettings) -> imapclient.IMAPClient:
 class ImapSession:
     """One logged-in IMAP connection with its own thread. Use `async with await open(...)`."""
 
-    def __init__(self, client: imapclient.IMAPClient, executor: ThreadPoolExecutor,
-                 settings: ImapSettings) -> None:
+    def __init__(
+        self, client: imapclient.IMAPClient, executor: ThreadPoolExecutor, settings: ImapSettings
+    ) -> None:
         self._client = client
         self._executor = executor
         self._settings = settings
@@ -170,23 +182,31 @@ class ImapSession:
                 info = self._client.select_folder(folder)
             except imapclient.exceptions.IMAPClientError as exc:
                 if not self._client.folder_exists(folder):
-                    raise ImapProtocolError(f"The folder {folder!r} does not exist on the server.",
-                                            code=ErrorCode.FOLDER_NOT_FOUND) from exc
+                    raise ImapProtocolError(
+                        f"The folder {folder!r} does not exist on the server.",
+                        code=ErrorCode.FOLDER_NOT_FOUND,
+                    ) from exc
                 raise
             self._selected = folder
-            return FolderStatus(folder, int(info[b"UIDVALIDITY"]), int(info.get(b"UIDNEXT", 0)),
-                                int(info.get(b"EXISTS", 0)))
+            return FolderStatus(
+                folder,
+                int(info[b"UIDVALIDITY"]),
+                int(info.get(b"UIDNEXT", 0)),
+                int(info.get(b"EXISTS", 0)),
+            )
+
         return await self._call(run)
 
     async def ensure_folder(self, folder: str) -> None:
         """Create the folder (and subscribe to it) unless it exists."""
+
         def run() -> None:
             if not self._client.folder_exists(folder):
                 self._client.create_folder(folder)
-                try:
+                # Subscribing is a nicety for mail clients, not needed by us.
+                with contextlib.suppress(imapclient.exceptions.IMAPClientError):
                     self._client.subscribe_folder(folder)
-                except imapclient.exceptions.IMAPClientError:
-                    pass  # subscription is a nicety for mail clients, not needed by us
+
         await self._call(run)
 
     # -- messages (in the selected folder, by UID) --------------------------------------
@@ -225,6 +245,7 @@ class ImapSession:
             else:
                 self._client.copy(list(uids), folder)
                 self._expunge(list(uids))
+
         await self._call(run)
 
     async def delete(self, uids: Sequence[int]) -> None:
@@ -241,14 +262,14 @@ class ImapSession:
 
     async def close(self) -> None:
         """Log out (best effort) and stop the session thread."""
+
         def run() -> None:
             try:
                 self._client.logout()
             except Exception:  # noqa: BLE001 — closing a broken connection is still closing
-                try:
+                with contextlib.suppress(Exception):
                     self._client.shutdown()
-                except Exception:  # noqa: BLE001
-                    pass
+
         loop = asyncio.get_running_loop()
         try:
             await loop.run_in_executor(self._executor, run)

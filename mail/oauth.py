@@ -47,6 +47,7 @@ SCOPES = [
 ]
 CALLBACK_PATH = "/oauth/microsoft/callback"
 OAUTH_CHANNEL = "oauth"
+REAUTH_ERROR_PREFIX = "Re-authorization needed"  # starts Scanner.last_error (health)
 HTTP_TIMEOUT_SECONDS = 30
 # invalid_grant covers revoked consent, password reset and expired refresh tokens;
 # interaction_required means MFA/conditional access now wants the user in a browser.
@@ -142,30 +143,43 @@ async def get_access_token(account_id: int) -> str:
         token = await get_access_token(scanner.oauth_account_id)
         client.oauth2_login(scanner.login_user, token)
     """
-    async with _lock_for(account_id):
-        if _has_row_locks():
-            async with in_transaction() as conn:
-                # Row lock: another worker refreshing this account waits here, then re-reads.
-                account = await (MicrosoftAccount.filter(id=account_id).select_for_update()
-                                 .using_db(conn).get_or_none())
-                result = await _refresh(account_id, account, conn)
-            # Committed: a rotated refresh token is safe before anyone uses the access token.
-        else:
-            # SQLite: one process (embedded mode), so the asyncio lock serializes; a
-            # transaction here would block every other query during the call to Microsoft.
-            account = await MicrosoftAccount.get_or_none(id=account_id)
-            result = await _refresh(account_id, account, None)
-    if result and "access_token" in result:
-        token: str = result["access_token"]
-        return token
-    error = (result or {}).get("error", "no_refresh_token")
-    description = (result or {}).get("error_description") or "no refresh token is stored"
-    if error in _REAUTH_ERRORS or result is None:
+    for attempt in (1, 2):
+        async with _lock_for(account_id):
+            result, cache_used = await _locked_refresh(account_id)
+        if result and "access_token" in result:
+            token: str = result["access_token"]
+            return token
+        error = (result or {}).get("error", "no_refresh_token")
+        description = (result or {}).get("error_description") or "no refresh token is stored"
+        if error not in _REAUTH_ERRORS and result is not None:
+            logger.warning("token refresh for account %s failed: %s", account_id, error)
+            raise OAuthError(
+                f"Microsoft refused the token refresh ({error}): {_reason(description)}")
+        # Safety net where nothing serialized us (SQLite shared by several processes): if
+        # another worker saved a new cache meanwhile, our refresh token was simply stale.
+        current = await MicrosoftAccount.filter(id=account_id).first()
+        if attempt == 1 and current is not None and current.token_cache_encrypted != cache_used:
+            logger.info("account %s was refreshed by another worker; retrying", account_id)
+            continue
         reason = _reason(description)
         await mark_reauthorization_needed(account_id, reason)
         raise ReauthorizationNeeded(reason)
-    logger.warning("token refresh for account %s failed: %s", account_id, error)
-    raise OAuthError(f"Microsoft refused the token refresh ({error}): {_reason(description)}")
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def _locked_refresh(account_id: int) -> tuple[dict[str, Any] | None, str]:
+    """Read the account and let msal answer; returns msal's result and the cache it used."""
+    if _has_row_locks():
+        async with in_transaction() as conn:
+            # Row lock: another worker refreshing this account waits here, then re-reads.
+            account = await (MicrosoftAccount.filter(id=account_id).select_for_update()
+                             .using_db(conn).get_or_none())
+            return await _refresh(account_id, account, conn)
+        # Committed on exit: a rotated refresh token is saved before the token is used.
+    # SQLite: the embedded mode is one process and the asyncio lock serializes it; a
+    # transaction here would block every other query during the call to Microsoft.
+    account = await MicrosoftAccount.get_or_none(id=account_id)
+    return await _refresh(account_id, account, None)
 
 
 def _has_row_locks() -> bool:
@@ -173,12 +187,14 @@ def _has_row_locks() -> bool:
 
 
 async def _refresh(account_id: int, account: MicrosoftAccount | None,
-                   conn: BaseDBAsyncClient | None) -> dict[str, Any] | None:
-    """msal's answer for the account; saves the cache at once when msal changed it."""
+                   conn: BaseDBAsyncClient | None) -> tuple[dict[str, Any] | None, str]:
+    """msal's answer for the account (and the cache it started from); saves the cache at
+    once when msal changed it (a refresh rotates the refresh token)."""
     if account is None:
         raise OAuthError(f"Microsoft account #{account_id} no longer exists")
     if account.status == OAuthAccountStatus.REAUTH_NEEDED:
         raise ReauthorizationNeeded(account.status_reason or "re-authorization needed")
+    cache_used = account.token_cache_encrypted
     app_settings = await get_app_settings()
     cache = msal.SerializableTokenCache()
     cache.deserialize(account.get_token_cache() or None)
@@ -190,16 +206,19 @@ async def _refresh(account_id: int, account: MicrosoftAccount | None,
     except Exception as exc:  # requests/socket errors from msal: transient
         logger.warning("token refresh for account %s failed", account_id, exc_info=True)
         raise OAuthError(f"Could not reach Microsoft to refresh the token: {exc}") from exc
-    if cache.has_state_changed:
+    # Only a success is saved: msal also touches the cache on errors, and writing that back
+    # could overwrite a newer cache another worker just saved.
+    if cache.has_state_changed and result and "access_token" in result:
         account.set_token_cache(cache.serialize())
         account.last_refresh_at = dt.datetime.now(dt.UTC)
         await account.save(using_db=conn, update_fields=["token_cache_encrypted", "last_refresh_at"])
-    return result
+    return result, cache_used
 
 
 def _reason(description: str) -> str:
     # Microsoft appends trace/correlation ids on later lines; the first line is the message.
-    return description.strip().splitlines()[0] if description.strip() else "unknown reason"
+    text = description.strip().splitlines()[0].rstrip(".") if description.strip() else ""
+    return text or "unknown reason"
 
 
 async def mark_reauthorization_needed(account_id: int, reason: str) -> None:
@@ -213,7 +232,7 @@ async def mark_reauthorization_needed(account_id: int, reason: str) -> None:
         await account.save(update_fields=["status", "status_reason", "updated_at"])
         scanner_ids = await Scanner.filter(oauth_account_id=account_id).values_list("id", flat=True)
         await Scanner.filter(oauth_account_id=account_id).update(
-            last_error=f"Re-authorization needed for {account.email}: {reason}")
+            last_error=f"{REAUTH_ERROR_PREFIX} for {account.email}: {reason}")
     logger.warning("Microsoft account %s (%s) needs re-authorization: %s",
                    account_id, account.email, reason)
     await events.publish(OAUTH_CHANNEL, {

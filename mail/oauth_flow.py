@@ -22,9 +22,9 @@ import msal
 from tortoise.transactions import in_transaction
 
 from .. import crypto
-from ..models import MicrosoftAccount, OAuthAccountStatus, OAuthAppSettings, OAuthFlow
+from ..models import MicrosoftAccount, OAuthAccountStatus, OAuthAppSettings, OAuthFlow, Scanner
 from .errors import OAuthError
-from .oauth import SCOPES, build_app, get_app_settings, redirect_url
+from .oauth import REAUTH_ERROR_PREFIX, SCOPES, build_app, get_app_settings, redirect_url
 
 logger = logging.getLogger(__name__)
 
@@ -135,6 +135,9 @@ async def _store_account(email: str, home_account_id: str, cache: str) -> Micros
         account.last_refresh_at = _now()
         account.set_token_cache(cache)
         await account.save()
+        # The scanners' health said "re-authorization needed"; that is fixed now.
+        await Scanner.filter(oauth_account_id=account.id,
+                             last_error__startswith=REAUTH_ERROR_PREFIX).update(last_error=None)
     logger.info("Microsoft account %s authorized (id %s)", email, account.id)
     return account
 

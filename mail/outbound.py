@@ -90,7 +90,7 @@ def build_message(*, sender_address: str, sender_name: str, recipients: list[str
     msg["From"] = _address(sender_name, sender_address)
     msg["To"] = parse_recipients(recipients)
     msg["Subject"] = one_line(subject)
-    msg["Date"] = format_datetime(date or dt.datetime.now(dt.timezone.utc))
+    msg["Date"] = format_datetime(date or dt.datetime.now(dt.UTC))
     own_id = normalize_message_id(message_id)
     if own_id is None:
         raise ValueError(f"invalid Message-ID {message_id!r}")

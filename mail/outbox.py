@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 from typing import TYPE_CHECKING, Any
 
 from tortoise.expressions import Q
@@ -16,12 +17,24 @@ from ..models.comment import Comment, CommentSource
 from ..models.email_template import TICKET_COMMENT_TEMPLATE, EmailTemplate
 from ..models.outbound_email import DeliveryStatus, OutboundEmail
 from ..models.ticket import Ticket
-from .outbound import InvalidAddress, format_recipient, normalize_message_id
+from .outbound import (
+    MAX_REFERENCES,
+    InvalidAddress,
+    format_recipient,
+    normalize_message_id,
+    trim_references,
+)
 from .reply import DEFAULT_MARKER
-from .template_tags import MODULES, TICKET_NO_TAG, tag_values
+from .template_tags import TICKET_NO_TAG, tag_values
 from .templates import (
-    DEFAULT_COMMENT_BODY, DEFAULT_COMMENT_NAME, DEFAULT_COMMENT_SUBJECT, CommentView,
-    RenderContext, RenderedEmail, TemplateError, render_email,
+    DEFAULT_COMMENT_BODY,
+    DEFAULT_COMMENT_SUBJECT,
+    CommentView,
+    RenderContext,
+    RenderedEmail,
+    TemplateError,
+    ensure_default_templates,
+    render_email,
 )
 from .threading import make_message_id
 
@@ -31,8 +44,14 @@ if TYPE_CHECKING:
     from ..models.user import User
     from ..settings import Settings
 
-__all__ = ["SEND_TO_CHOICES", "delivery_for_comment", "deliveries_for_comments",
-           "ensure_default_templates", "queue_comment_email", "sweep_outbound"]
+__all__ = [
+    "SEND_TO_CHOICES",
+    "deliveries_for_comments",
+    "delivery_for_comment",
+    "ensure_default_templates",
+    "queue_comment_email",
+    "sweep_outbound",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -40,18 +59,14 @@ SEND_TO_CHOICES = {"contact_email": "The ticket's contact", "assignee_email": "T
 MAX_COMMENTS_IN_MAIL = 50
 
 
-async def ensure_default_templates() -> None:
-    """Create the "Ticket comment changed" template if missing; safe to call at every start."""
-    await EmailTemplate.get_or_create(key=TICKET_COMMENT_TEMPLATE, defaults={
-        "name": DEFAULT_COMMENT_NAME, "subject": DEFAULT_COMMENT_SUBJECT,
-        "body": DEFAULT_COMMENT_BODY, "send_to": ["contact_email"], "active": True})
-
-
 def _domain(settings: Settings | None) -> str:
-    if settings is None:
-        from ..settings import load_settings
-        settings = load_settings()
-    return settings.message_id_domain
+    if settings is not None:
+        return settings.message_id_domain
+    # Without settings passed down, read just this one variable: load_settings() would also
+    # create the data folder and a secret key file as a side effect.
+    from ..settings import Settings as _Settings
+
+    return os.environ.get("MAILSCANNER_MESSAGE_ID_DOMAIN") or _Settings.message_id_domain
 
 
 def _recipients(ticket: Ticket, send_to: list[str]) -> list[str]:
@@ -96,7 +111,8 @@ async def _context(ticket: Ticket, author: User | None,
         account = ticket.contact.account
     objects: dict[str, dict[str, str]] = {}
     values: dict[str, str] = {}
-    for module, obj, name in (("helpdesk", ticket, "ticket"), ("contacts", ticket.contact, "contact"),
+    for module, obj, name in (("helpdesk", ticket, "ticket"),
+                              ("contacts", ticket.contact, "contact"),
                               ("accounts", account, "account"), ("users", author, "user")):
         module_values = tag_values(module, obj)
         values.update(module_values)
@@ -107,20 +123,22 @@ async def _context(ticket: Ticket, author: User | None,
 
 
 async def _thread_ids(ticket: Ticket, connection: BaseDBAsyncClient) -> list[str]:
-    """The customer's first mail, then every mail in the thread (theirs and ours) in order."""
+    """The customer's first mail, then the latest mails in the thread (theirs and ours) in
+    order; only the most recent ones are read, as References keeps the root and the tail."""
     stamped: list[tuple[dt.datetime, str]] = []
-    for c in await Comment.filter(ticket_id=ticket.id, message_id__isnull=False).using_db(
-            connection).only("created_at", "message_id"):
+    for c in await (Comment.filter(ticket_id=ticket.id, message_id__isnull=False)
+                    .using_db(connection).order_by("-id").limit(MAX_REFERENCES)
+                    .only("created_at", "message_id")):
         stamped.append((c.created_at, c.message_id or ""))
-    for o in await OutboundEmail.filter(ticket_id=ticket.id).using_db(connection).only(
-            "created_at", "message_id"):
+    for o in await (OutboundEmail.filter(ticket_id=ticket.id).using_db(connection)
+                    .order_by("-id").limit(MAX_REFERENCES).only("created_at", "message_id")):
         stamped.append((o.created_at, o.message_id))
     ids: list[str] = []
     for raw in [ticket.source_message_id, *(mid for _, mid in sorted(stamped, key=lambda x: x[0]))]:
         mid = normalize_message_id(raw)
         if mid and mid not in ids:
             ids.append(mid)
-    return ids
+    return trim_references(ids)
 
 
 def _render(template: EmailTemplate | None, ctx: RenderContext, number: str) -> RenderedEmail:
@@ -167,13 +185,19 @@ async def queue_comment_email(comment: Comment, author: User | None,
         status=DeliveryStatus.QUEUED)
 
 
+def due_filter(now: dt.datetime) -> Q:
+    """Rows a sender may claim now: QUEUED and due, or SENDING with an expired lease."""
+    queued = Q(status=DeliveryStatus.QUEUED) & (
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+    return queued | (Q(status=DeliveryStatus.SENDING) & Q(next_attempt_at__lte=now))
+
+
 async def sweep_outbound(now: dt.datetime | None = None) -> list[int]:
     """Ids of rows that should be sent now: due QUEUED rows, and SENDING rows whose lease ran
     out (the worker died mid-send). The periodic sweep enqueues `send_outbound` for each."""
-    now = now or dt.datetime.now(dt.timezone.utc)
-    due = (Q(status=DeliveryStatus.QUEUED) & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))) | (
-        Q(status=DeliveryStatus.SENDING) & Q(next_attempt_at__lte=now))
-    rows: list[Any] = await OutboundEmail.filter(due).order_by("id").values_list("id", flat=True)
+    now = now or dt.datetime.now(dt.UTC)
+    rows: list[Any] = await (OutboundEmail.filter(due_filter(now)).order_by("id")
+                             .values_list("id", flat=True))
     return [int(r) for r in rows]
 
 

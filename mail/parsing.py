@@ -10,6 +10,7 @@ Conventions: ``message_id``, ``in_reply_to`` and ``references`` are stored WITHO
 brackets (``"abc@example.com"``); ``date`` is tz-aware (UTC when the header has no zone);
 ``header(name)`` returns decoded values in header order.
 """
+
 from __future__ import annotations
 
 import copy
@@ -23,10 +24,19 @@ from typing import TYPE_CHECKING
 from .attachments import Attachment
 from .autoreply import BounceInfo, classify
 from .bodies import (
-    MAX_TEXT_CHARS, body_parts, decode_text, list_attachments, split_uuencoded, uu_attachments,
+    MAX_TEXT_CHARS,
+    body_parts,
+    decode_text,
+    list_attachments,
+    split_uuencoded,
+    uu_attachments,
 )
 from .headers import (
-    decode_header_value, guess_header_charset, parse_addresses, parse_date, parse_msgid,
+    decode_header_value,
+    guess_header_charset,
+    parse_addresses,
+    parse_date,
+    parse_msgid,
     parse_msgid_list,
 )
 from .html import html_to_text, sanitize_html
@@ -88,18 +98,26 @@ class ParsedEmail:
     @cached_property
     def headers(self) -> tuple[tuple[str, str], ...]:
         """Every header as (name, decoded value), in message order, repeats kept."""
-        return tuple((name, decode_header_value(value, self._hint)) for name, value in self._head.fields)
+        return tuple(
+            (name, decode_header_value(value, self._hint)) for name, value in self._head.fields
+        )
 
     @cached_property
-    def _header_index(self) -> dict[str, tuple[str, ...]]:
-        index: dict[str, list[str]] = {}
-        for name, value in self.headers:
-            index.setdefault(name.lower(), []).append(value)
-        return {key: tuple(values) for key, values in index.items()}
+    def _header_cache(self) -> dict[str, tuple[str, ...]]:
+        return {}
 
     def header(self, name: str) -> tuple[str, ...]:
-        """Decoded values of one header, case-insensitive; () when absent."""
-        return self._header_index.get(name.lower(), ())
+        """Decoded values of one header, case-insensitive; () when absent.
+
+        Only the asked-for header is decoded (and remembered): a rule on one custom header
+        should not pay for decoding forty Received lines.
+        """
+        key = name.lower()
+        cache = self._header_cache
+        if key not in cache:
+            raw = self._head.get_all(key)
+            cache[key] = tuple(decode_header_value(value, self._hint) for value in raw)
+        return cache[key]
 
     def with_folder(self, folder: str) -> ParsedEmail:
         """A copy tagged with the IMAP folder it came from (lazy caches are shared)."""
@@ -115,7 +133,9 @@ class ParsedEmail:
         except Exception:  # defensive: the walker is total, but a scan must never stop here
             logger.exception("MIME tree failed")
             info = content_info(HeaderBlock((), 0))
-            return Part(self._head, info, self._head.body_start, len(self._raw), (), ("MIME parse error",))
+            return Part(
+                self._head, info, self._head.body_start, len(self._raw), (), ("MIME parse error",)
+            )
 
     @cached_property
     def _bodies(self) -> _Bodies:
@@ -123,6 +143,8 @@ class ParsedEmail:
         root = self._tree
         text_parts = body_parts(root, "plain")
         html_parts = body_parts(root, "html")
+        if not text_parts and not html_parts:
+            text_parts = body_parts(root, "plain", named_ok=True)
         texts = [decode_text(self._raw, p, defects, self._hint) for p in text_parts]
         text, uu_blocks = split_uuencoded("\n".join(t.rstrip("\n") for t in texts))
         raw_html = "\n".join(decode_text(self._raw, p, defects, self._hint) for p in html_parts)
@@ -135,7 +157,9 @@ class ParsedEmail:
         if len(text) > MAX_TEXT_CHARS:
             text = text[:MAX_TEXT_CHARS]
             defects.append("text body truncated")
-        return _Bodies(text.strip("\n"), safe_html, text_parts, html_parts, raw_html, uu_blocks, tuple(defects))
+        return _Bodies(
+            text.strip("\n"), safe_html, text_parts, html_parts, raw_html, uu_blocks, tuple(defects)
+        )
 
     @cached_property
     def text_body(self) -> str:
@@ -183,7 +207,7 @@ class ParsedEmail:
 
     @property
     def kind(self) -> Kind:
-        """"normal", "auto_reply" or "bounce" (see mail.autoreply.classify)."""
+        """ "normal", "auto_reply" or "bounce" (see mail.autoreply.classify)."""
         return self._classification[0]
 
     @property
@@ -216,16 +240,40 @@ def parse_email(raw: bytes) -> ParsedEmail:
     'Hej då'
     """
     if not isinstance(raw, bytes):
-        raw = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else bytes(raw)
+        raw = _as_bytes(raw)
+    if b"\r" in raw[:65536] and b"\n" not in raw[:65536]:
+        raw = raw.replace(b"\r", b"\n")  # classic Mac line ends: the only copy we ever make
     try:
         return _parse(raw)
     except Exception as exc:  # last resort: keep the scan going with what we have
         logger.exception("parse_email failed")
         return ParsedEmail(
-            subject="", from_=None, to=(), cc=(), bcc=(), reply_to=(), date=None,
-            message_id=None, in_reply_to=None, references=(), size=len(raw), _raw=raw,
+            subject="",
+            from_=None,
+            to=(),
+            cc=(),
+            bcc=(),
+            reply_to=(),
+            date=None,
+            message_id=None,
+            in_reply_to=None,
+            references=(),
+            size=len(raw),
+            _raw=raw,
             _header_defects=(f"parser error: {type(exc).__name__}",),
         )
+
+
+def _as_bytes(raw: object) -> bytes:
+    # Callers sometimes hand over str, bytearray or memoryview (IMAP libraries differ).
+    if isinstance(raw, str):
+        return raw.encode("utf-8", "surrogateescape")
+    try:
+        data: bytes = bytes(raw)  # type: ignore[call-overload]
+        return data
+    except (TypeError, ValueError):
+        logger.warning("parse_email got %s, not bytes", type(raw).__name__)
+        return b""
 
 
 def _parse(raw: bytes) -> ParsedEmail:
@@ -234,7 +282,12 @@ def _parse(raw: bytes) -> ParsedEmail:
     hint = ""
     if any(not value.isascii() for _, value in head.fields):
         declared = [m.group(1).decode("ascii") for m in _CHARSET_PARAM.finditer(raw[:65536])]
-        hint = guess_header_charset((v for _, v in head.fields), declared)
+        values = [v for _, v in head.fields]
+        if not declared:
+            # Nothing declared anywhere: the body text (same writer, same charset) gives
+            # the detector far more to go on than a short subject.
+            values.append(raw[head.body_start : head.body_start + 8192])
+        hint = guess_header_charset(values, declared)
     senders = _addresses(head, "From", hint)
     date_text = _text(head, "Date", hint)
     date = parse_date(date_text)
@@ -253,9 +306,9 @@ def _parse(raw: bytes) -> ParsedEmail:
         date=date,
         message_id=parse_msgid(_text(head, "Message-ID", hint)),
         in_reply_to=in_reply[0] if in_reply else None,
-        references=parse_msgid_list(" ".join(
-            decode_header_value(v, hint) for v in head.get_all("References")
-        )),
+        references=parse_msgid_list(
+            " ".join(decode_header_value(v, hint) for v in head.get_all("References"))
+        ),
         size=len(raw),
         _raw=raw,
         _head=head,

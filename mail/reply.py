@@ -11,14 +11,15 @@ Our outgoing template starts with a marker line (``DEFAULT_MARKER``). ``extract_
      Apple ``blockquote type=cite``, Outlook ``#appendonsend``/``#divRplyFwdMsg``...).
 The cut text is always returned as ``quoted_text`` so an agent can see the full original.
 """
+
 from __future__ import annotations
 
 import logging
 import re
 from dataclasses import dataclass
 
-import lxml.etree
-import lxml.html
+import lxml.etree  # type: ignore[import-untyped]
+import lxml.html  # type: ignore[import-untyped]
 
 from .html import html_to_text
 
@@ -50,7 +51,8 @@ _ATTR_END = re.compile(rf"(?i)(?:^|\W)(?:{_VERBS})\b.{{0,160}}?:\s*$")
 # 10:12:"), QQ/Foxmail in Chinese ("在 2024年3月4日 10:12，Anna 写道：").
 _ATTR_FULL = re.compile(
     r"(?i)^(?:\S{1,4},\s+\d{1,2}\s+\S+\s+\d{4}\s*г\.\s*в\s+\d{1,2}:\d{2},.{1,200}"
-    r"|wiadomość napisana przez .{1,300}|在.{1,200}(?:写道|寫道)|.{1,200}(?:のメッセージ|は書きました))"
+    r"|wiadomość napisana przez .{1,300}|在.{1,200}(?:写道|寫道)"
+    r"|.{1,200}(?:のメッセージ|は書きました))"
     r"\s*[:：]\s*$"
 )
 _ATTR_START = re.compile(
@@ -125,8 +127,8 @@ def _attribution_at(lines: list[str], j: int, need_evidence: bool = True) -> int
     if not _ATTR_END.search(line):
         for k in (1, 2, 3):
             start = j - k + 1
-            window = " ".join(w.strip().lstrip("> ") for w in lines[max(start, 0) : j + 1])
-            if start >= 0 and _ATTR_FULL.match(window):
+            joined_full = " ".join(w.strip().lstrip("> ") for w in lines[max(start, 0) : j + 1])
+            if start >= 0 and _ATTR_FULL.match(joined_full):
                 return start
         return None
     # Clients wrap long attributions: extend upward over up to two unpunctuated lines.
@@ -243,7 +245,11 @@ def _split_html_dom(html: str) -> ReplyParts | None:
         parent = current.getparent()
         if parent is None:
             break
-        siblings = [current] + list(current.itersiblings()) if current is node else list(current.itersiblings())
+        siblings = (
+            [current] + list(current.itersiblings())
+            if current is node
+            else list(current.itersiblings())
+        )
         for sib in siblings:
             removed.append(lxml.html.tostring(sib, encoding="unicode"))
             parent.remove(sib)
@@ -257,7 +263,9 @@ def _split_html_dom(html: str) -> ReplyParts | None:
     return ReplyParts(_strip_lines(above), quoted.strip("\n").rstrip(), False, "html_quote")
 
 
-def extract_reply(text_body: str, html_body: str | None = None, marker: str = DEFAULT_MARKER) -> ReplyParts:
+def extract_reply(
+    text_body: str, html_body: str | None = None, marker: str = DEFAULT_MARKER
+) -> ReplyParts:
     """Split a customer's mail into the new text and the quoted original.
 
     >>> extract_reply("Thanks!\\n\\nOn Mon, 4 Mar 2024, Help <h@x.se> wrote:\\n> hi").reply_text

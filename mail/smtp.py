@@ -95,15 +95,17 @@ async def _authenticate(client: aiosmtplib.SMTP, config: SmtpConfig) -> None:
                         "XOAUTH2 is selected but no authorized Microsoft account is set.",
                         temporary=False)
     # Imported lazily: the OAuth module pulls in msal, and only XOAUTH2 senders need it.
+    from .errors import ReauthorizationNeeded
     from .oauth import get_access_token
 
     try:
         token = await get_access_token(config.oauth_account_id)
-    except Exception as exc:  # noqa: BLE001 — any token failure is reported the same way
+    except Exception as exc:
+        # Reauthorization needs an admin; anything else (Microsoft unreachable) may pass.
         raise SmtpError(
             SmtpErrorCode.OAUTH_TOKEN,
             f"Could not get an access token for the authorized account: {exc}",
-            temporary=bool(getattr(exc, "temporary", False))) from exc
+            temporary=not isinstance(exc, ReauthorizationNeeded)) from exc
     await client.auth_xoauth2(config.username or config.sender_address, token)
 
 

@@ -9,7 +9,6 @@ import enum
 import socket
 import ssl
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import aiosmtplib
 
@@ -81,24 +80,24 @@ def _says(text: str) -> Matcher:
 # `None` as temporary means "decide from the reply code (4xx temporary, 5xx permanent)".
 _TABLE: list[_Rule] = [
     (_is(ssl.SSLCertVerificationError), SmtpErrorCode.CERTIFICATE_UNTRUSTED, False,
-     "The server's certificate is not trusted ({detail}). Install a valid certificate on the "
-     "server, or turn off certificate validation only for testing."),
+     ("The server's certificate is not trusted ({detail}). Install a valid certificate on the "
+      "server, or turn off certificate validation only for testing.")),
     (_is(ssl.SSLError), SmtpErrorCode.TLS_FAILED, False,
-     "The TLS handshake failed ({detail}). Check that the security setting matches the port: "
-     "465 uses SSL/TLS on connect, 587 uses STARTTLS."),
+     ("The TLS handshake failed ({detail}). Check that the security setting matches the port: "
+      "465 uses SSL/TLS on connect, 587 uses STARTTLS.")),
     (_is(socket.gaierror), SmtpErrorCode.HOST_NOT_FOUND, True,
      "The SMTP server name could not be resolved; check the host name."),
     (_is(ConnectionRefusedError), SmtpErrorCode.CONNECTION_REFUSED, True,
-     "The SMTP server refused the connection; check the host and port, and that the server "
-     "is running."),
+     ("The SMTP server refused the connection; check the host and port, and that the server "
+      "is running.")),
     (_is(aiosmtplib.SMTPTimeoutError, TimeoutError), SmtpErrorCode.TIMEOUT, True,
      "The SMTP server did not answer in time."),
     (_is(aiosmtplib.SMTPAuthenticationError), SmtpErrorCode.AUTH_FAILED, None,
-     "The SMTP server rejected the login (server said: {reply}). Check the username and "
-     "password, or the authorized account."),
+     ("The SMTP server rejected the login (server said: {reply}). Check the username and "
+      "password, or the authorized account.")),
     (_is(aiosmtplib.SMTPSenderRefused), SmtpErrorCode.SENDER_REFUSED, None,
-     "The SMTP server refused the sender address (server said: {reply}). The account may "
-     "not be allowed to send as this address."),
+     ("The SMTP server refused the sender address (server said: {reply}). The account may "
+      "not be allowed to send as this address.")),
     (_is(aiosmtplib.SMTPRecipientRefused, aiosmtplib.SMTPRecipientsRefused),
      SmtpErrorCode.RECIPIENT_REFUSED, None,
      "The SMTP server refused the recipient (server said: {reply})."),
@@ -109,8 +108,8 @@ _TABLE: list[_Rule] = [
     (_says("starttls extension not supported"), SmtpErrorCode.STARTTLS_UNSUPPORTED, False,
      "The server does not offer STARTTLS; choose SSL/TLS (port 465) or no encryption."),
     (_says("auth extension is not supported"), SmtpErrorCode.AUTH_UNSUPPORTED, False,
-     "The server does not offer authentication here; use STARTTLS or SSL/TLS, or choose "
-     "no authentication."),
+     ("The server does not offer authentication here; use STARTTLS or SSL/TLS, or choose "
+      "no authentication.")),
     (_says("no suitable authentication method"), SmtpErrorCode.AUTH_UNSUPPORTED, False,
      "The server offers no login method this application supports."),
     (_is(aiosmtplib.SMTPServerDisconnected), SmtpErrorCode.DISCONNECTED, True,

@@ -99,8 +99,8 @@ def format_value(value: Any) -> str:
         return "Yes" if value else "No"
     if isinstance(value, dt.datetime):
         if value.tzinfo is not None:
-            value = value.astimezone(dt.timezone.utc)
-        return value.strftime("%Y-%m-%d %H:%M UTC")
+            value = value.astimezone(dt.UTC)
+        return str(value.strftime("%Y-%m-%d %H:%M UTC"))
     if isinstance(value, Model):
         return str(value)
     if isinstance(value, (str, int, float, dt.date)):

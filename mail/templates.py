@@ -23,13 +23,24 @@ from typing import Any
 from inscriptis import get_text
 from jinja2 import TemplateError as JinjaTemplateError
 from jinja2 import TemplateSyntaxError, Undefined
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup, escape
 
-from .template_tags import COMMENTS_TAG, REPLYABOVE_TAG, TICKET_NO_TAG, TAG_PATTERN, unknown_tags
+from .template_tags import (
+    COMMENTS_TAG,
+    MODULES,
+    REPLYABOVE_TAG,
+    TAG_PATTERN,
+    TICKET_NO_TAG,
+    unknown_tags,
+)
 
-__all__ = ["DEFAULT_COMMENT_BODY", "DEFAULT_COMMENT_NAME", "DEFAULT_COMMENT_SUBJECT", "CommentView", "RenderContext", "RenderedEmail", "TemplateError", "render_email",
-           "validate_template"]
+__all__ = [
+    "DEFAULT_COMMENT_BODY", "DEFAULT_COMMENT_NAME", "DEFAULT_COMMENT_SUBJECT", "CommentView",
+    "RenderContext", "RenderedEmail", "TemplateError", "ensure_default_templates",
+    "render_email", "validate_template",
+]
 
 MAX_OUTPUT_CHARS = 1_000_000
 MAX_SUBJECT_CHARS = 500
@@ -97,9 +108,9 @@ def _check_budget() -> None:
 
 
 def _limit_size(value: Any, times: Any) -> None:
-    if isinstance(value, (str, list, tuple)) and isinstance(times, int):
-        if len(value) * times > MAX_OUTPUT_CHARS:
-            raise TemplateError("The template builds a value that is too large.")
+    if (isinstance(value, (str, list, tuple)) and isinstance(times, int)
+            and len(value) * times > MAX_OUTPUT_CHARS):
+        raise TemplateError("The template builds a value that is too large.")
 
 
 class _Undefined(Undefined):
@@ -128,9 +139,9 @@ class _LimitedEnvironment(ImmutableSandboxedEnvironment):
             raise TemplateError("The template uses too large a format width.")
         return super().call_binop(context, operator, left, right)
 
-    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+    def call(self, context: Any, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
         _check_budget()
-        return super().call(__context, __obj, *args, **kwargs)
+        return super().call(context, obj, *args, **kwargs)
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         _check_budget()
@@ -157,7 +168,8 @@ def _guarded_filter(original: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _make_env(autoescape: bool) -> _LimitedEnvironment:
-    env = _LimitedEnvironment(autoescape=autoescape, keep_trailing_newline=True, undefined=_Undefined,
+    env = _LimitedEnvironment(autoescape=autoescape, keep_trailing_newline=True,
+                              undefined=_Undefined,
                               auto_reload=False, cache_size=200)
     for name in ("center", "indent", "wordwrap", "truncate"):
         env.filters[name] = _guarded_filter(env.filters[name])
@@ -182,9 +194,11 @@ def _rewrite(source: str, *, escape_literal: bool) -> str:
             continue
         pos = 0
         for m in TAG_PATTERN.finditer(value):
+            if m.group(1) not in MODULES:  # "$price-low$" is text, not a tag
+                continue
             literal = value[pos:m.start()]
             out.append(str(escape(literal)) if escape_literal else literal)
-            out.append("{{ tags[%r] }}" % m.group(0).strip("$"))
+            out.append(f"{{{{ tags[{m.group(0).strip('$')!r}] }}}}")
             pos = m.end()
         rest = value[pos:]
         out.append(str(escape(rest)) if escape_literal else rest)
@@ -206,7 +220,7 @@ def validate_template(subject: str, body: str) -> None:
 
 
 def _comments_text(comments: tuple[CommentView, ...]) -> str:
-    blocks = [f"{c.author}, {c.created_at.astimezone(dt.timezone.utc):%Y-%m-%d %H:%M} UTC:\n"
+    blocks = [f"{c.author}, {c.created_at.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC:\n"
               f"{c.body.strip()}" for c in comments]
     return "\n\n----\n\n".join(blocks)
 
@@ -214,7 +228,7 @@ def _comments_text(comments: tuple[CommentView, ...]) -> str:
 def _comments_html(comments: tuple[CommentView, ...]) -> Markup:
     blocks = [Markup('<div style="margin:0 0 16px 0"><div style="color:#555"><b>{}</b>, {} UTC'
                      '</div><div style="white-space:pre-wrap">{}</div></div>').format(
-        c.author, f"{c.created_at.astimezone(dt.timezone.utc):%Y-%m-%d %H:%M}", c.body.strip())
+        c.author, f"{c.created_at.astimezone(dt.UTC):%Y-%m-%d %H:%M}", c.body.strip())
         for c in comments]
     return Markup('<hr style="border:0;border-top:1px solid #ddd">').join(blocks)
 
@@ -272,3 +286,12 @@ def render_email(subject: str, body: str, ctx: RenderContext, *,
         return RenderedEmail(subject=rendered_subject, text=text, html=html)
     finally:
         _deadline.reset(token)
+
+
+async def ensure_default_templates() -> None:
+    """Create the "Ticket comment changed" template if missing; safe to call at every start."""
+    from ..models.email_template import TICKET_COMMENT_TEMPLATE, EmailTemplate
+
+    await EmailTemplate.get_or_create(key=TICKET_COMMENT_TEMPLATE, defaults={
+        "name": DEFAULT_COMMENT_NAME, "subject": DEFAULT_COMMENT_SUBJECT,
+        "body": DEFAULT_COMMENT_BODY, "send_to": ["contact_email"], "active": True})

@@ -1,7 +1,7 @@
 """Tortoise models. Every field a person sees carries its label and help (see fields.py)."""
 from .account import Account
-from .attachment import Attachment
 from .api_token import ApiToken
+from .attachment import Attachment
 from .comment import Comment, CommentSource
 from .contact import Contact, normalize_email
 from .email_template import TICKET_COMMENT_TEMPLATE, EmailTemplate
@@ -13,18 +13,18 @@ from .oauth_app import OAuthAppSettings, OAuthFlow
 from .outbound_email import DeliveryStatus, OutboundEmail
 from .rule import Rule
 from .scan_run import COUNT_NAMES, ScanRun, ScanRunStatus, empty_counts
-from .scanner import AuthType, Encryption, Protocol, ScanType, Scanner
+from .scanner import AuthType, Encryption, Protocol, Scanner, ScanType
 from .sequence import Sequence
 from .smtp_settings import SmtpAuth, SmtpSettings
 from .ticket import Ticket, TicketPriority, TicketStatus
 from .user import Role, User
 
 __all__ = [
-    "Account", "ApiToken", "AuthType", "COUNT_NAMES", "Comment", "CommentSource", "Contact",
-    "DeliveryStatus", "EmailTemplate", "Encryption", "FieldInfo", "FolderState", "LabelledEnum",
-    "MessageLog", "MessageOutcome", "MicrosoftAccount", "OAuthAccountStatus", "OAuthAppSettings",
-    "OAuthFlow", "OutboundEmail", "Protocol", "Role", "Rule", "ScanRun", "ScanRunStatus",
-    "ScanType", "Scanner", "Sequence", "SideEffects", "SmtpAuth", "SmtpSettings",
+    "Account", "ApiToken", "Attachment", "AuthType", "COUNT_NAMES", "Comment", "CommentSource",
+    "Contact", "DeliveryStatus", "EmailTemplate", "Encryption", "FieldInfo", "FolderState",
+    "LabelledEnum", "MessageLog", "MessageOutcome", "MicrosoftAccount", "OAuthAccountStatus",
+    "OAuthAppSettings", "OAuthFlow", "OutboundEmail", "Protocol", "Role", "Rule", "ScanRun",
+    "ScanRunStatus", "ScanType", "Scanner", "Sequence", "SideEffects", "SmtpAuth", "SmtpSettings",
     "TICKET_COMMENT_TEMPLATE", "Ticket", "TicketPriority", "TicketStatus", "User",
     "describe_model", "empty_counts", "normalize_email",
 ]

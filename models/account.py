@@ -14,7 +14,9 @@ class Account(Model):
     domain = labelled(fields.CharField(
         max_length=253, null=True, unique=True,
         description="Email domain (e.g. acme.com), new contacts from it are linked here"), "Domain")
-    created_at = labelled(fields.DatetimeField(auto_now_add=True, description="When it was created"), "Created")
+    created_at = labelled(
+        fields.DatetimeField(auto_now_add=True, description="When it was created"), "Created"
+    )
     updated_at = fields.DatetimeField(auto_now=True)
 
     class Meta:

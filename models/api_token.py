@@ -22,11 +22,15 @@ class ApiToken(Model):
 
     id = fields.IntField(primary_key=True)
     name = labelled(fields.CharField(max_length=200, description="What the token is for"), "Name")
-    role = labelled(fields.CharEnumField(Role, description="Permissions of requests made with it"), "Role")
-    user: fields.ForeignKeyRelation["User"] = fields.ForeignKeyField(
+    role = labelled(
+        fields.CharEnumField(Role, description="Permissions of requests made with it"), "Role"
+    )
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="tokens", on_delete=fields.CASCADE)
     token_hash = fields.CharField(max_length=64, unique=True)
-    last_used_at = labelled(fields.DatetimeField(null=True, description="Last request made with it"), "Last used")
+    last_used_at = labelled(
+        fields.DatetimeField(null=True, description="Last request made with it"), "Last used"
+    )
     revoked = fields.BooleanField(default=False)
     created_at = fields.DatetimeField(auto_now_add=True)
 
@@ -34,7 +38,7 @@ class ApiToken(Model):
         table = "ms_api_token"
 
     @classmethod
-    async def issue(cls, user: "User", role: Role, name: str) -> tuple["ApiToken", str]:
+    async def issue(cls, user: User, role: Role, name: str) -> tuple[ApiToken, str]:
         """Create a token for `user`; returns the row and the clear token (never stored)."""
         clear = TOKEN_PREFIX + secrets.token_urlsafe(32)
         row = await cls.create(user=user, role=role, name=name, token_hash=hash_token(clear))

@@ -36,7 +36,9 @@ class Comment(Model):
     # For comments from email: the mail's Message-ID and the text cut below the reply marker.
     message_id = fields.CharField(max_length=998, null=True, db_index=True)
     quoted_text = fields.TextField(default="")
-    created_at = labelled(fields.DatetimeField(auto_now_add=True, description="When it was written"), "Created")
+    created_at = labelled(
+        fields.DatetimeField(auto_now_add=True, description="When it was written"), "Created"
+    )
 
     class Meta:
         table = "ms_comment"

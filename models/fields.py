@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from tortoise import fields
 from tortoise.models import Model
 
-F = TypeVar("F", bound=fields.Field[Any])
+# Tortoise types a nullable foreign-key declaration as `ForeignKeyNullableRelation[M]`, i.e.
+# `ForeignKeyFieldInstance[M] | None`, hence the None in the bound; at runtime it is a Field.
+F = TypeVar("F", bound=fields.Field[Any] | None)
 
 
 class LabelledEnum(str, enum.Enum):
@@ -34,7 +36,8 @@ class LabelledEnum(str, enum.Enum):
 
 def labelled(field: F, label: str) -> F:
     """Attach a human label to a Tortoise field (its help text goes in `description=`)."""
-    field.label = label  # type: ignore[attr-defined]
+    # Tortoise fields have no `label`; it is an extra attribute read by describe_model().
+    cast(Any, field).label = label
     return field
 
 

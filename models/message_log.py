@@ -36,14 +36,29 @@ class MessageLog(Model):
         "models.Scanner", related_name="message_logs", on_delete=fields.CASCADE)
     scan_run: fields.ForeignKeyNullableRelation[ScanRun] = fields.ForeignKeyField(
         "models.ScanRun", related_name="message_logs", null=True, on_delete=fields.SET_NULL)
-    folder = labelled(fields.CharField(max_length=500, description="Folder the mail was read from"), "Folder")
+    folder = labelled(
+        fields.CharField(max_length=500, description="Folder the mail was read from"), "Folder"
+    )
     uidvalidity = fields.BigIntField()
     uid = fields.BigIntField()
-    message_id = labelled(fields.CharField(max_length=998, null=True, db_index=True, description="The mail's Message-ID"), "Message-ID")
-    subject = labelled(fields.CharField(max_length=998, default="", description="The mail's subject"), "Subject")
-    sender = labelled(fields.CharField(max_length=320, default="", description="The sender's address"), "From")
-    outcome = labelled(fields.CharEnumField(MessageOutcome, description="What happened to the mail"), "Outcome")
-    reason = labelled(fields.TextField(null=True, description="Why it was skipped or quarantined"), "Reason")
+    message_id = labelled(
+        fields.CharField(
+            max_length=998, null=True, db_index=True, description="The mail's Message-ID"
+        ),
+        "Message-ID",
+    )
+    subject = labelled(
+        fields.CharField(max_length=998, default="", description="The mail's subject"), "Subject"
+    )
+    sender = labelled(
+        fields.CharField(max_length=320, default="", description="The sender's address"), "From"
+    )
+    outcome = labelled(
+        fields.CharEnumField(MessageOutcome, description="What happened to the mail"), "Outcome"
+    )
+    reason = labelled(
+        fields.TextField(null=True, description="Why it was skipped or quarantined"), "Reason"
+    )
     rule: fields.ForeignKeyNullableRelation[Rule] = fields.ForeignKeyField(
         "models.Rule", related_name="message_logs", null=True, on_delete=fields.SET_NULL)
     actions: Any = fields.JSONField(default=list)   # [{"type", "outcome", "detail"}] in order
@@ -56,7 +71,9 @@ class MessageLog(Model):
     contact: fields.ForeignKeyNullableRelation[Contact] = fields.ForeignKeyField(
         "models.Contact", related_name="message_logs", null=True, on_delete=fields.SET_NULL)
     raw_message = fields.BinaryField(null=True)  # kept for quarantined mail so it can be retried
-    created_at = labelled(fields.DatetimeField(auto_now_add=True, description="When it was processed"), "Processed at")
+    created_at = labelled(
+        fields.DatetimeField(auto_now_add=True, description="When it was processed"), "Processed at"
+    )
     updated_at = fields.DatetimeField(auto_now=True)
 
     class Meta:

@@ -16,13 +16,27 @@ class MicrosoftAccount(Model):
     """An account authorized through Microsoft's login, its msal token cache is encrypted."""
 
     id = fields.IntField(primary_key=True)
-    email = labelled(fields.CharField(max_length=320, description="The account that signed in"), "Account")
+    email = labelled(
+        fields.CharField(max_length=320, description="The account that signed in"), "Account"
+    )
     home_account_id = fields.CharField(max_length=300, unique=True)
     token_cache_encrypted = fields.TextField(default="")
-    status = labelled(fields.CharEnumField(OAuthAccountStatus, default=OAuthAccountStatus.OK, description="Whether tokens can be refreshed"), "Status")
-    status_reason: str | None = labelled(fields.TextField(null=True, description="Why re-authorization is needed"), "Reason")
+    status = labelled(
+        fields.CharEnumField(
+            OAuthAccountStatus,
+            default=OAuthAccountStatus.OK,
+            description="Whether tokens can be refreshed",
+        ),
+        "Status",
+    )
+    status_reason: str | None = labelled(
+        fields.TextField(null=True, description="Why re-authorization is needed"), "Reason"
+    )
     last_refresh_at = fields.DatetimeField(null=True)
-    created_at = labelled(fields.DatetimeField(auto_now_add=True, description="When it was authorized"), "Authorized at")
+    created_at = labelled(
+        fields.DatetimeField(auto_now_add=True, description="When it was authorized"),
+        "Authorized at",
+    )
     updated_at = fields.DatetimeField(auto_now=True)
 
     class Meta:

@@ -13,8 +13,18 @@ class OAuthAppSettings(Model):
     """Microsoft (Azure) app registration used for 'Make new authorization' (one row)."""
 
     id = fields.IntField(primary_key=True)
-    client_id = labelled(fields.CharField(max_length=200, default="", description="Application (client) ID"), "Client ID")
-    tenant = labelled(fields.CharField(max_length=200, default="common", description="Directory (tenant) ID, or common / organizations"), "Tenant")
+    client_id = labelled(
+        fields.CharField(max_length=200, default="", description="Application (client) ID"),
+        "Client ID",
+    )
+    tenant = labelled(
+        fields.CharField(
+            max_length=200,
+            default="common",
+            description="Directory (tenant) ID, or common / organizations",
+        ),
+        "Tenant",
+    )
     client_secret_encrypted: str | None = fields.TextField(null=True)
     authority_host = fields.CharField(max_length=300, default="https://login.microsoftonline.com")
     updated_at = fields.DatetimeField(auto_now=True)
@@ -30,11 +40,14 @@ class OAuthAppSettings(Model):
         self.client_secret_encrypted = crypto.encrypt(secret) if secret else None
 
     def get_client_secret(self) -> str | None:
-        return crypto.decrypt(self.client_secret_encrypted) if self.client_secret_encrypted else None
+        return (
+            crypto.decrypt(self.client_secret_encrypted) if self.client_secret_encrypted else None
+        )
 
 
 class OAuthFlow(Model):
-    """A pending authorization (msal auth-code flow with PKCE), kept server-side until it expires."""
+    # The docstring's first line is the table comment, so it stays on one line.
+    """A pending authorization (msal auth-code flow with PKCE), kept server-side until it expires."""  # noqa: E501
 
     id = fields.IntField(primary_key=True)
     state = fields.CharField(max_length=200, unique=True)

@@ -34,11 +34,20 @@ class OutboundEmail(Model):
     subject = fields.CharField(max_length=998)
     text_body = fields.TextField()
     html_body = fields.TextField(default="")
-    status = labelled(fields.CharEnumField(DeliveryStatus, default=DeliveryStatus.QUEUED, description="Email delivery state"), "Delivery")
+    status = labelled(
+        fields.CharEnumField(
+            DeliveryStatus, default=DeliveryStatus.QUEUED, description="Email delivery state"
+        ),
+        "Delivery",
+    )
     attempts = labelled(fields.IntField(default=0, description="Send attempts so far"), "Attempts")
-    last_error = labelled(fields.TextField(null=True, description="Why the last attempt failed"), "Error")
+    last_error = labelled(
+        fields.TextField(null=True, description="Why the last attempt failed"), "Error"
+    )
     next_attempt_at = fields.DatetimeField(null=True)
-    sent_at = labelled(fields.DatetimeField(null=True, description="When the SMTP server accepted it"), "Sent at")
+    sent_at = labelled(
+        fields.DatetimeField(null=True, description="When the SMTP server accepted it"), "Sent at"
+    )
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 

@@ -23,11 +23,22 @@ class Rule(Model):
     scanner: fields.ForeignKeyRelation[Scanner] = fields.ForeignKeyField(
         "models.Scanner", related_name="rules", on_delete=fields.CASCADE)
     name = labelled(fields.CharField(max_length=200, description="Rule name"), "Name")
-    active = labelled(fields.BooleanField(default=True, description="Inactive rules are ignored"), "Active")
-    sequence = labelled(fields.IntField(default=0, description="Rules are evaluated in this order"), "Order")
-    folders: Any = labelled(fields.JSONField(default=list, description="Mailbox folders the rule applies to"), "Folders")
-    condition: Any = labelled(fields.JSONField(description="Condition in the rules language (JSON form)"), "Condition")
-    actions: Any = labelled(fields.JSONField(default=list, description="Actions run in order when the rule matches"), "Actions")
+    active = labelled(
+        fields.BooleanField(default=True, description="Inactive rules are ignored"), "Active"
+    )
+    sequence = labelled(
+        fields.IntField(default=0, description="Rules are evaluated in this order"), "Order"
+    )
+    folders: Any = labelled(
+        fields.JSONField(default=list, description="Mailbox folders the rule applies to"), "Folders"
+    )
+    condition: Any = labelled(
+        fields.JSONField(description="Condition in the rules language (JSON form)"), "Condition"
+    )
+    actions: Any = labelled(
+        fields.JSONField(default=list, description="Actions run in order when the rule matches"),
+        "Actions",
+    )
     continue_after_match = labelled(fields.BooleanField(
         default=False, description="Also evaluate later rules after this one matched"), "Continue")
     created_at = fields.DatetimeField(auto_now_add=True)

@@ -34,11 +34,20 @@ class ScanRun(Model):
     id = fields.IntField(primary_key=True)
     scanner: fields.ForeignKeyRelation[Scanner] = fields.ForeignKeyField(
         "models.Scanner", related_name="scan_runs", on_delete=fields.CASCADE)
-    status = labelled(fields.CharEnumField(ScanRunStatus, default=ScanRunStatus.QUEUED, description="Where the run stands"), "Status")
+    status = labelled(
+        fields.CharEnumField(
+            ScanRunStatus, default=ScanRunStatus.QUEUED, description="Where the run stands"
+        ),
+        "Status",
+    )
     trigger = fields.CharField(max_length=20, default="schedule")  # schedule | manual | cli
     queued_at = fields.DatetimeField(auto_now_add=True)
-    started_at = labelled(fields.DatetimeField(null=True, description="When the scan started"), "Started")
-    finished_at = labelled(fields.DatetimeField(null=True, description="When the scan ended"), "Finished")
+    started_at = labelled(
+        fields.DatetimeField(null=True, description="When the scan started"), "Started"
+    )
+    finished_at = labelled(
+        fields.DatetimeField(null=True, description="When the scan ended"), "Finished"
+    )
     counts: Any = fields.JSONField(default=empty_counts)
     processed = fields.IntField(default=0)
     total = fields.IntField(default=0)

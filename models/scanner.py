@@ -36,28 +36,98 @@ class Scanner(Model):
     """One mailbox read over IMAP. Saved inactive, activated once its rules exist."""
 
     id = fields.IntField(primary_key=True)
-    name = labelled(fields.CharField(max_length=200, unique=True, description="Shown only inside the CRM"), "Name")
-    active = labelled(fields.BooleanField(default=False, description="Only active scanners are scanned on schedule"), "Active")
-    auth_type = labelled(fields.CharEnumField(AuthType, default=AuthType.PASSWORD, description="How to log in"), "Auth type")
-    host = labelled(fields.CharField(max_length=253, description="IMAP server, e.g. imap.gmail.com or outlook.office365.com"), "Host")
-    port = labelled(fields.IntField(null=True, description="Empty: 993 for SSL/TLS, 143 otherwise"), "Port")
-    protocol = labelled(fields.CharEnumField(Protocol, default=Protocol.IMAP, description="Mail access protocol"), "Type")
-    encryption = labelled(fields.CharEnumField(Encryption, default=Encryption.SSL, description="SSL/TLS on connect, STARTTLS, or none"), "Encryption")
-    validate_certificate = labelled(fields.BooleanField(default=True, description="Recommended: refuse servers whose certificate is not trusted"), "Certificate validation")
-    scan_type = labelled(fields.CharEnumField(ScanType, default=ScanType.UNREAD, description="Which mails to read (scanned mails are marked read)"), "Scan type")
-    username = labelled(fields.CharField(max_length=320, default="", description="Login name, usually the email address"), "Username")
-    password_encrypted = fields.TextField(null=True)
-    mailbox_name = labelled(fields.CharField(max_length=320, null=True, description="OAuth: the mailbox to read, may be a shared mailbox the account can open"), "Mailbox name")
-    oauth_account: fields.ForeignKeyNullableRelation[MicrosoftAccount] = labelled(fields.ForeignKeyField(
-        "models.MicrosoftAccount", related_name="scanners", null=True, on_delete=fields.RESTRICT,
-        description="OAuth: the authorized Microsoft account used to log in"), "Authorized account")
-    scan_interval_minutes = labelled(fields.IntField(default=5, description="Minutes between scheduled scans"), "Scan interval")
-    scan_from = labelled(fields.DatetimeField(null=True, description="First scan ignores older mail"), "Scan from")
+    name = labelled(
+        fields.CharField(max_length=200, unique=True, description="Shown only inside the CRM"),
+        "Name",
+    )
+    active = labelled(
+        fields.BooleanField(
+            default=False, description="Only active scanners are scanned on schedule"
+        ),
+        "Active",
+    )
+    auth_type = labelled(
+        fields.CharEnumField(AuthType, default=AuthType.PASSWORD, description="How to log in"),
+        "Auth type",
+    )
+    host = labelled(
+        fields.CharField(
+            max_length=253, description="IMAP server, e.g. imap.gmail.com or outlook.office365.com"
+        ),
+        "Host",
+    )
+    port = labelled(
+        fields.IntField(null=True, description="Empty: 993 for SSL/TLS, 143 otherwise"), "Port"
+    )
+    protocol = labelled(
+        fields.CharEnumField(Protocol, default=Protocol.IMAP, description="Mail access protocol"),
+        "Type",
+    )
+    encryption = labelled(
+        fields.CharEnumField(
+            Encryption, default=Encryption.SSL, description="SSL/TLS on connect, STARTTLS, or none"
+        ),
+        "Encryption",
+    )
+    validate_certificate = labelled(
+        fields.BooleanField(
+            default=True, description="Recommended: refuse servers whose certificate is not trusted"
+        ),
+        "Certificate validation",
+    )
+    scan_type = labelled(
+        fields.CharEnumField(
+            ScanType,
+            default=ScanType.UNREAD,
+            description="Which mails to read (scanned mails are marked read)",
+        ),
+        "Scan type",
+    )
+    username = labelled(
+        fields.CharField(
+            max_length=320, default="", description="Login name, usually the email address"
+        ),
+        "Username",
+    )
+    password_encrypted: str | None = fields.TextField(null=True)
+    mailbox_name = labelled(
+        fields.CharField(
+            max_length=320,
+            null=True,
+            description="OAuth: the mailbox to read, may be a shared mailbox the account can open",
+        ),
+        "Mailbox name",
+    )
+    oauth_account: fields.ForeignKeyNullableRelation[MicrosoftAccount] = labelled(
+        fields.ForeignKeyField(
+            "models.MicrosoftAccount",
+            related_name="scanners",
+            null=True,
+            on_delete=fields.RESTRICT,
+            description="OAuth: the authorized Microsoft account used to log in",
+        ),
+        "Authorized account",
+    )
+    scan_interval_minutes = labelled(
+        fields.IntField(default=5, description="Minutes between scheduled scans"), "Scan interval"
+    )
+    scan_from = labelled(
+        fields.DatetimeField(null=True, description="First scan ignores older mail"), "Scan from"
+    )
     # Health, written by scans.
-    last_scan_at = labelled(fields.DatetimeField(null=True, description="When the last scan started"), "Last scan")
-    last_success_at = labelled(fields.DatetimeField(null=True, description="When a scan last finished without error"), "Last success")
-    last_error = labelled(fields.TextField(null=True, description="Why the last scan failed"), "Last error")
-    failure_count = labelled(fields.IntField(default=0, description="Consecutive failed scans"), "Failures")
+    last_scan_at = labelled(
+        fields.DatetimeField(null=True, description="When the last scan started"), "Last scan"
+    )
+    last_success_at = labelled(
+        fields.DatetimeField(null=True, description="When a scan last finished without error"),
+        "Last success",
+    )
+    last_error = labelled(
+        fields.TextField(null=True, description="Why the last scan failed"), "Last error"
+    )
+    failure_count = labelled(
+        fields.IntField(default=0, description="Consecutive failed scans"), "Failures"
+    )
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 

@@ -24,16 +24,52 @@ class SmtpSettings(Model):
 
     id = fields.IntField(primary_key=True)
     host = labelled(fields.CharField(max_length=253, default="", description="SMTP server"), "Host")
-    port = labelled(fields.IntField(null=True, description="Empty: 465 for SSL/TLS, 587 for STARTTLS, 25 for none"), "Port")
-    security = labelled(fields.CharEnumField(Encryption, default=Encryption.STARTTLS, description="SSL/TLS on connect, STARTTLS or none"), "Security")
-    validate_certificate = labelled(fields.BooleanField(default=True, description="Refuse untrusted certificates"), "Certificate validation")
-    auth = labelled(fields.CharEnumField(SmtpAuth, default=SmtpAuth.PASSWORD, description="How to authenticate"), "Authentication")
-    username = labelled(fields.CharField(max_length=320, default="", description="Login name"), "Username")
-    password_encrypted = fields.TextField(null=True)
+    port = labelled(
+        fields.IntField(
+            null=True, description="Empty: 465 for SSL/TLS, 587 for STARTTLS, 25 for none"
+        ),
+        "Port",
+    )
+    security = labelled(
+        fields.CharEnumField(
+            Encryption,
+            default=Encryption.STARTTLS,
+            description="SSL/TLS on connect, STARTTLS or none",
+        ),
+        "Security",
+    )
+    validate_certificate = labelled(
+        fields.BooleanField(default=True, description="Refuse untrusted certificates"),
+        "Certificate validation",
+    )
+    auth = labelled(
+        fields.CharEnumField(
+            SmtpAuth, default=SmtpAuth.PASSWORD, description="How to authenticate"
+        ),
+        "Authentication",
+    )
+    username = labelled(
+        fields.CharField(max_length=320, default="", description="Login name"), "Username"
+    )
+    password_encrypted: str | None = fields.TextField(null=True)
     oauth_account: fields.ForeignKeyNullableRelation[MicrosoftAccount] = fields.ForeignKeyField(
-        "models.MicrosoftAccount", related_name="smtp_settings", null=True, on_delete=fields.RESTRICT)
-    sender_address = labelled(fields.CharField(max_length=320, default="", description="Must be the address the scanner reads, or replies never come back"), "Sender address")
-    sender_name = labelled(fields.CharField(max_length=200, default="", description="Name shown to customers"), "Sender name")
+        "models.MicrosoftAccount",
+        related_name="smtp_settings",
+        null=True,
+        on_delete=fields.RESTRICT,
+    )
+    sender_address = labelled(
+        fields.CharField(
+            max_length=320,
+            default="",
+            description="Must be the address the scanner reads, or replies never come back",
+        ),
+        "Sender address",
+    )
+    sender_name = labelled(
+        fields.CharField(max_length=200, default="", description="Name shown to customers"),
+        "Sender name",
+    )
     updated_at = fields.DatetimeField(auto_now=True)
 
     class Meta:

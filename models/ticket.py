@@ -33,15 +33,27 @@ class Ticket(Model):
     """A customer's case. Numbered with a configurable prefix: TT1, TT2, ..."""
 
     id = fields.IntField(primary_key=True)
-    number = labelled(fields.CharField(
-        max_length=32, unique=True, description="Ticket number quoted in every email subject"), "Ticket number")
-    title = labelled(fields.CharField(max_length=998, description="Short summary (the first mail's subject)"), "Title")
-    description = labelled(fields.TextField(default="", description="The customer's first message"), "Description")
+    number = labelled(
+        fields.CharField(
+            max_length=32, unique=True, description="Ticket number quoted in every email subject"
+        ),
+        "Ticket number",
+    )
+    title = labelled(
+        fields.CharField(max_length=998, description="Short summary (the first mail's subject)"),
+        "Title",
+    )
+    description = labelled(
+        fields.TextField(default="", description="The customer's first message"), "Description"
+    )
     status = labelled(fields.CharEnumField(
         TicketStatus, default=TicketStatus.OPEN, description="Where the ticket stands"), "Status")
     priority = labelled(fields.CharEnumField(
         TicketPriority, default=TicketPriority.NORMAL, description="How urgent it is"), "Priority")
-    category = labelled(fields.CharField(max_length=100, null=True, description="Free category, e.g. Billing"), "Category")
+    category = labelled(
+        fields.CharField(max_length=100, null=True, description="Free category, e.g. Billing"),
+        "Category",
+    )
     assignee: fields.ForeignKeyNullableRelation[User] = labelled(fields.ForeignKeyField(
         "models.User", related_name="assigned_tickets", null=True, on_delete=fields.SET_NULL,
         description="Agent responsible for the ticket"), "Assignee")
@@ -52,7 +64,9 @@ class Ticket(Model):
         "models.Account", related_name="tickets", null=True, on_delete=fields.SET_NULL,
         description="Customer's organization"), "Account")
     source_message_id = fields.CharField(max_length=998, null=True, db_index=True)
-    created_at = labelled(fields.DatetimeField(auto_now_add=True, description="When it was opened"), "Created")
+    created_at = labelled(
+        fields.DatetimeField(auto_now_add=True, description="When it was opened"), "Created"
+    )
     updated_at = labelled(fields.DatetimeField(auto_now=True, description="Last change"), "Updated")
 
     class Meta:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from ..models import ApiToken, Role, User
 from ..models.api_token import hash_token
@@ -35,10 +35,14 @@ async def authenticate(token: str | None) -> Principal | None:
     """The principal for a clear token, or None for a missing, unknown or revoked one."""
     if not token:
         return None
-    row = await ApiToken.filter(token_hash=hash_token(token), revoked=False).select_related("user").first()
+    row = (
+        await ApiToken.filter(token_hash=hash_token(token), revoked=False)
+        .select_related("user")
+        .first()
+    )
     if row is None or not row.user.active:
         return None
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     if row.last_used_at is None or now - row.last_used_at > _LAST_USED_PRECISION:
         await ApiToken.filter(id=row.id).update(last_used_at=now)
     return Principal(user=row.user, role=Role(row.role), token_id=row.id)

@@ -14,9 +14,19 @@ from ..mail.smtp import SmtpError, config_from_settings, test_smtp_connection
 from ..mail.template_tags import list_template_tags
 from ..mail.templates import TemplateError, validate_template
 from ..schema.email import (
-    EmailTemplateInput, EmailTemplatePayload, EmailTemplateResult, EmailTemplateType,
-    SmtpSettingsInput, SmtpSettingsPayload, SmtpSettingsType, SmtpTestFailure, SmtpTestSuccess,
-    SmtpWarning, SmtpWarningCode, TemplateTagType, TestSmtpSettingsResult,
+    EmailTemplateInput,
+    EmailTemplatePayload,
+    EmailTemplateResult,
+    EmailTemplateType,
+    SmtpSettingsInput,
+    SmtpSettingsPayload,
+    SmtpSettingsType,
+    SmtpTestFailure,
+    SmtpTestSuccess,
+    SmtpWarning,
+    SmtpWarningCode,
+    TemplateTagType,
+    TestSmtpSettingsResult,
     UpdateSmtpSettingsResult,
 )
 from ..schema.errors import ErrorCode, InputErrors
@@ -51,14 +61,17 @@ async def _apply_smtp(row: models.SmtpSettings, data: SmtpSettingsInput) -> Inpu
     if data.oauth_account_id is not None:
         account_id = parse_id(data.oauth_account_id, "input.oauthAccountId", errors)
         if account_id and not await models.MicrosoftAccount.exists(id=account_id):
-            errors.add("input.oauthAccountId", ErrorCode.NOT_FOUND, "No such authorized Microsoft account")
-        row.oauth_account_id = account_id  # type: ignore[attr-defined]
+            errors.add("input.oauthAccountId", ErrorCode.NOT_FOUND,
+                       "No such authorized Microsoft account")
+        row.oauth_account_id = account_id
     if data.clear_password:
         row.set_password(None)
     if data.password is not None:
         row.set_password(data.password)
-    check_required(errors, "input.host", row.host)
-    check_required(errors, "input.senderAddress", row.sender_address)
+    reported = {e.field for e in errors.errors}
+    for field, value in (("input.host", row.host), ("input.senderAddress", row.sender_address)):
+        if field not in reported:
+            check_required(errors, field, value)
     if row.auth == models.SmtpAuth.PASSWORD:
         check_required(errors, "input.username", row.username)
     if row.auth == models.SmtpAuth.MICROSOFT_OAUTH and row.oauth_account_id is None:  # type: ignore[attr-defined]
@@ -127,7 +140,8 @@ class EmailQueries:
 class EmailMutations:
     @strawberry.mutation(permission_classes=[IsAdmin], description=(
         "Save the SMTP settings. Warns when no active scanner reads the sender address."))
-    async def update_smtp_settings(self, info: Info, input: SmtpSettingsInput) -> UpdateSmtpSettingsResult:
+    async def update_smtp_settings(self, info: Info,
+                                   input: SmtpSettingsInput) -> UpdateSmtpSettingsResult:
         row = await _current_smtp()
         errors = await _apply_smtp(row, input)
         if errors.errors:
@@ -149,10 +163,12 @@ class EmailMutations:
             await test_smtp_connection(config_from_settings(row, timeout=15))
         except SmtpError as exc:
             return SmtpTestFailure(code=exc.code, message=exc.message, temporary=exc.temporary)
-        return SmtpTestSuccess(message=f"Connected to {row.host}:{row.effective_port} and logged in.")
+        return SmtpTestSuccess(
+            message=f"Connected to {row.host}:{row.effective_port} and logged in.")
 
     @strawberry.mutation(permission_classes=[IsAdmin])
-    async def create_email_template(self, info: Info, input: EmailTemplateInput) -> EmailTemplateResult:
+    async def create_email_template(self, info: Info,
+                                    input: EmailTemplateInput) -> EmailTemplateResult:
         errors = await _validate_template(input, creating=True)
         if errors.errors:
             return errors.as_result()

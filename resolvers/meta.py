@@ -17,7 +17,9 @@ _MODELS = {
 
 @strawberry.type
 class MetaQueries:
-    @strawberry.field(permission_classes=[IsAgent], description="Fields of a model with label, type and choices")
+    @strawberry.field(
+        permission_classes=[IsAgent], description="Fields of a model with label, type and choices"
+    )
     def fields(self, info: Info, model: ModelName) -> list[FieldInfoType]:
         return [
             FieldInfoType(name=f.name, label=f.label, help=f.help, type=f.type, required=f.required,

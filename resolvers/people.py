@@ -8,9 +8,18 @@ from tortoise.expressions import Q
 from .. import models
 from ..models.contact import normalize_email
 from ..schema.errors import ErrorCode, InputErrors
-from ..schema.people import (AccountInput, AccountPayload, AccountResult, AccountType,
-                             ContactInput, ContactPayload, ContactResult, ContactType, UserType)
 from ..schema.pagination import Connection
+from ..schema.people import (
+    AccountInput,
+    AccountPayload,
+    AccountResult,
+    AccountType,
+    ContactInput,
+    ContactPayload,
+    ContactResult,
+    ContactType,
+    UserType,
+)
 from ..schema.scanner import DeletePayload, DeleteResult
 from .common import get_or_none, not_found, paginate, parse_id
 from .context import Info
@@ -37,7 +46,9 @@ async def _validate_contact(data: ContactInput, current: models.Contact | None) 
     if data.account_id is not None:
         account_id = parse_id(data.account_id, "input.accountId", errors)
         if account_id and not await models.Account.exists(id=account_id):
-            errors.add("input.accountId", ErrorCode.NOT_FOUND, f"Account {account_id} does not exist")
+            errors.add(
+                "input.accountId", ErrorCode.NOT_FOUND, f"Account {account_id} does not exist"
+            )
     return errors
 
 
@@ -66,8 +77,14 @@ def _unique_violation(field: str) -> InputErrors:
 @strawberry.type
 class PeopleQueries:
     @strawberry.field(permission_classes=[IsAgent])
-    async def contacts(self, info: Info, first: int | None = 50, after: str | None = None,
-                       search: str | None = None, email: str | None = None) -> Connection[ContactType]:
+    async def contacts(
+        self,
+        info: Info,
+        first: int | None = 50,
+        after: str | None = None,
+        search: str | None = None,
+        email: str | None = None,
+    ) -> Connection[ContactType]:
         qs = models.Contact.all().order_by("name", "id")
         if email:
             qs = qs.filter(email_normalized=normalize_email(email))
@@ -75,9 +92,12 @@ class PeopleQueries:
             qs = qs.filter(Q(name__icontains=search) | Q(email__icontains=search))
         return await paginate(qs, first, after, ContactType.from_model)
 
-    @strawberry.field(permission_classes=[IsAgent], description="A contact by id or by email address")
-    async def contact(self, info: Info, id: strawberry.ID | None = None,
-                      email: str | None = None) -> ContactType | None:
+    @strawberry.field(
+        permission_classes=[IsAgent], description="A contact by id or by email address"
+    )
+    async def contact(
+        self, info: Info, id: strawberry.ID | None = None, email: str | None = None
+    ) -> ContactType | None:
         if id is not None:
             row = await get_or_none(models.Contact, id)
         elif email:
@@ -99,9 +119,13 @@ class PeopleQueries:
         row = await get_or_none(models.Account, id)
         return AccountType.from_model(row) if row else None
 
-    @strawberry.field(permission_classes=[IsAgent], description="Agents and admins (e.g. to pick an assignee)")
+    @strawberry.field(
+        permission_classes=[IsAgent], description="Agents and admins (e.g. to pick an assignee)"
+    )
     async def users(self, info: Info) -> list[UserType]:
-        return [UserType.from_model(u) for u in await models.User.filter(active=True).order_by("name")]
+        return [
+            UserType.from_model(u) for u in await models.User.filter(active=True).order_by("name")
+        ]
 
     @strawberry.field(permission_classes=[IsAgent], description="The user the token belongs to")
     async def me(self, info: Info) -> UserType:
@@ -129,7 +153,9 @@ class PeopleMutations:
         return ContactPayload(contact=ContactType.from_model(row))
 
     @strawberry.mutation(permission_classes=[IsAgent])
-    async def update_contact(self, info: Info, id: strawberry.ID, input: ContactInput) -> ContactResult:
+    async def update_contact(
+        self, info: Info, id: strawberry.ID, input: ContactInput
+    ) -> ContactResult:
         row = await get_or_none(models.Contact, id)
         if row is None:
             return not_found("Contact", id)
@@ -140,7 +166,7 @@ class PeopleMutations:
             if getattr(input, attr) is not None:
                 setattr(row, attr, getattr(input, attr))
         if input.account_id is not None:
-            row.account_id = parse_id(input.account_id, "input.accountId")  # type: ignore[attr-defined]
+            row.account_id = parse_id(input.account_id, "input.accountId")
         try:
             await row.save()
         except IntegrityError:
@@ -167,7 +193,9 @@ class PeopleMutations:
         return AccountPayload(account=AccountType.from_model(row))
 
     @strawberry.mutation(permission_classes=[IsAgent])
-    async def update_account(self, info: Info, id: strawberry.ID, input: AccountInput) -> AccountResult:
+    async def update_account(
+        self, info: Info, id: strawberry.ID, input: AccountInput
+    ) -> AccountResult:
         row = await get_or_none(models.Account, id)
         if row is None:
             return not_found("Account", id)

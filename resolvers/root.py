@@ -10,18 +10,22 @@ from typing import Any
 from strawberry.tools import merge_types
 
 from .email import EmailMutations, EmailQueries
+from .jobs import JobMutations, JobSubscriptions
 from .meta import MetaQueries
 from .oauth import OAuthMutations, OAuthQueries
 from .people import PeopleMutations, PeopleQueries
-from .rule import RuleMutations, RuleQueries
+from .rule import RuleExplainQueries, RuleMutations, RuleQueries
 from .scanner import ScannerMutations, ScannerQueries
+from .scanning import ScanningMutations, ScanningQueries
 from .ticket import TicketMutations, TicketQueries
 
 QUERIES: tuple[type, ...] = (
     TicketQueries,
     PeopleQueries,
     ScannerQueries,
+    ScanningQueries,
     RuleQueries,
+    RuleExplainQueries,
     MetaQueries,
     OAuthQueries,
     EmailQueries,
@@ -30,11 +34,14 @@ MUTATIONS: tuple[type, ...] = (
     TicketMutations,
     PeopleMutations,
     ScannerMutations,
+    ScanningMutations,
     RuleMutations,
     OAuthMutations,
     EmailMutations,
+    JobMutations,
 )
 SUBSCRIPTIONS: tuple[type, ...] = (
+    JobSubscriptions,
 )
 
 Query: Any = merge_types("Query", QUERIES)

@@ -1,22 +1,47 @@
 """Scanner rules: create/update with the text or the structured form, reorder, check."""
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import strawberry
 from tortoise.transactions import in_transaction
 
 from .. import models
-from ..rules_dsl import FIELDS, OPERATORS, RuleError, RuleValidationError, loads, parse, to_json, to_text
+from ..rules_dsl import (
+    FIELDS,
+    OPERATORS,
+    RuleError,
+    RuleValidationError,
+    explain,
+    loads,
+    parse,
+    to_json,
+    to_text,
+)
 from ..schema.errors import ErrorCode, InputErrors
-from ..schema.rule import (CheckRuleResult, ConditionInput, ReorderRulesResult, RuleCheckType,
-                           RuleFieldType, RuleInput, RuleOperatorType, RulePayload, RuleResult,
-                           RulesPayload, RuleType)
+from ..schema.rule import (
+    CheckRuleExplanation,
+    CheckRuleResult,
+    ConditionInput,
+    ReorderRulesResult,
+    RuleCheckType,
+    RuleExplanationType,
+    RuleFieldType,
+    RuleInput,
+    RuleOperatorType,
+    RulePayload,
+    RuleResult,
+    RulesPayload,
+    RuleType,
+)
 from ..schema.scanner import DeletePayload, DeleteResult
 from .common import get_or_none, not_found, parse_id
 from .context import Info
 from .permissions import IsAdmin
 from .validation import check_length, check_required
+
+if TYPE_CHECKING:
+    from strawberry.scalars import JSON
 
 
 def condition_to_json(node: ConditionInput) -> dict[str, Any]:
@@ -45,7 +70,9 @@ def _rule_error(errors: InputErrors, field: str, exc: RuleError) -> None:
 def parse_condition(data: RuleInput, errors: InputErrors, required: bool) -> dict[str, Any] | None:
     """The stored JSON form of the given condition, or None (error recorded / not given)."""
     if data.condition_text is not None and data.condition is not None:
-        errors.add("input.conditionText", ErrorCode.INVALID, "Give conditionText or condition, not both")
+        errors.add(
+            "input.conditionText", ErrorCode.INVALID, "Give conditionText or condition, not both"
+        )
         return None
     try:
         if data.condition_text is not None:
@@ -53,7 +80,11 @@ def parse_condition(data: RuleInput, errors: InputErrors, required: bool) -> dic
         if data.condition is not None:
             return to_json(loads({"v": 1, **condition_to_json(data.condition)}))
     except RuleError as exc:
-        _rule_error(errors, "input.conditionText" if data.condition_text is not None else "input.condition", exc)
+        _rule_error(
+            errors,
+            "input.conditionText" if data.condition_text is not None else "input.condition",
+            exc,
+        )
         return None
     if required:
         errors.add("input.conditionText", ErrorCode.REQUIRED, "A rule needs a condition")
@@ -63,7 +94,9 @@ def parse_condition(data: RuleInput, errors: InputErrors, required: bool) -> dic
 def check_actions(actions: Any, errors: InputErrors) -> list[dict[str, Any]] | None:
     from ..scanning.actions.registry import validate_action
     if not isinstance(actions, list):
-        errors.add("input.actions", ErrorCode.INVALID_ACTION, "Actions must be a list of {type, ...}")
+        errors.add(
+            "input.actions", ErrorCode.INVALID_ACTION, "Actions must be a list of {type, ...}"
+        )
         return None
     for i, action in enumerate(actions):
         try:
@@ -82,32 +115,83 @@ def _check_folders(folders: list[str] | None, errors: InputErrors) -> None:
 
 @strawberry.type
 class RuleQueries:
-    @strawberry.field(permission_classes=[IsAdmin], description="A scanner's rules in evaluation order")
+    @strawberry.field(
+        permission_classes=[IsAdmin], description="A scanner's rules in evaluation order"
+    )
     async def rules(self, info: Info, scanner_id: strawberry.ID) -> list[RuleType]:
         sid = parse_id(scanner_id, "scannerId")
-        return [RuleType.from_model(r) for r in await models.Rule.filter(scanner_id=sid).order_by("sequence", "id")]
+        return [
+            RuleType.from_model(r)
+            for r in await models.Rule.filter(scanner_id=sid).order_by("sequence", "id")
+        ]
 
-    @strawberry.field(permission_classes=[IsAdmin], description="Fields and operators for a rule builder")
+    @strawberry.field(
+        permission_classes=[IsAdmin], description="Fields and operators for a rule builder"
+    )
     def rule_fields(self, info: Info) -> list[RuleFieldType]:
-        return [RuleFieldType(name=f.name, label=f.label, kind=f.kind, multi=f.multi, help=f.help,
-                              operators=[RuleOperatorType(name=o, phrase=OPERATORS[o].phrase,
-                                                          label=OPERATORS[o].label) for o in f.operators])
-                for f in FIELDS.values()]
+        return [
+            RuleFieldType(
+                name=f.name,
+                label=f.label,
+                kind=f.kind,
+                multi=f.multi,
+                help=f.help,
+                operators=[
+                    RuleOperatorType(name=o, phrase=OPERATORS[o].phrase, label=OPERATORS[o].label)
+                    for o in f.operators
+                ],
+            )
+            for f in FIELDS.values()
+        ]
 
-    @strawberry.field(permission_classes=[IsAdmin], description="Validate a condition; returns both forms")
-    def check_rule(self, info: Info, condition_text: str | None = None,
-                   condition: ConditionInput | None = None) -> CheckRuleResult:
+    @strawberry.field(
+        permission_classes=[IsAdmin], description="Validate a condition; returns both forms"
+    )
+    def check_rule(
+        self, info: Info, condition_text: str | None = None, condition: ConditionInput | None = None
+    ) -> CheckRuleResult:
         errors = InputErrors()
-        stored = parse_condition(RuleInput(condition_text=condition_text, condition=condition), errors, True)
+        stored = parse_condition(
+            RuleInput(condition_text=condition_text, condition=condition), errors, True
+        )
         if stored is None:
             return errors.as_result()
-        return RuleCheckType(text=to_text(loads(stored)), json=stored)
+        return RuleCheckType(text=to_text(loads(stored)), json=cast("JSON", stored))
+
+
+@strawberry.type
+class RuleExplainQueries:
+    @strawberry.field(permission_classes=[IsAdmin], description=(
+        "Dry run: evaluate a condition (a saved rule's, or given as text/tree) on a raw email "
+        "(RFC 822 source) and show each condition's result and the matched text."))
+    def explain_rule(self, info: Info, raw_email: str, folder: str = "INBOX",
+                     condition_text: str | None = None,
+                     condition: ConditionInput | None = None) -> CheckRuleExplanation:
+        from ..mail.parsing import parse_email
+        errors = InputErrors()
+        stored = parse_condition(
+            RuleInput(condition_text=condition_text, condition=condition), errors, True
+        )
+        if stored is None:
+            return errors.as_result()
+        check_length(errors, "rawEmail", raw_email, 25 * 1024 * 1024)
+        if errors.errors:
+            return errors.as_result()
+        email = parse_email(raw_email.encode("utf-8", "surrogateescape")).with_folder(folder)
+        explanation = explain(stored, email)
+        return RuleExplanationType(
+            matches=explanation.result, tree=cast("JSON", explanation.to_dict())
+        )
 
 
 @strawberry.type
 class RuleMutations:
-    @strawberry.mutation(permission_classes=[IsAdmin], description="Add a rule at the end of the scanner's list")
-    async def create_rule(self, info: Info, scanner_id: strawberry.ID, input: RuleInput) -> RuleResult:
+    @strawberry.mutation(
+        permission_classes=[IsAdmin], description="Add a rule at the end of the scanner's list"
+    )
+    async def create_rule(
+        self, info: Info, scanner_id: strawberry.ID, input: RuleInput
+    ) -> RuleResult:
         scanner = await get_or_none(models.Scanner, scanner_id)
         if scanner is None:
             return not_found("Scanner", scanner_id)
@@ -118,7 +202,9 @@ class RuleMutations:
         actions = check_actions(input.actions if input.actions is not None else [], errors)
         _check_folders(input.folders, errors)
         if not input.folders:
-            errors.add("input.folders", ErrorCode.REQUIRED, "Choose at least one folder, e.g. INBOX")
+            errors.add(
+                "input.folders", ErrorCode.REQUIRED, "Choose at least one folder, e.g. INBOX"
+            )
         if errors.errors:
             return errors.as_result()
         last = await models.Rule.filter(scanner_id=scanner.id).order_by("-sequence").first()
@@ -142,7 +228,9 @@ class RuleMutations:
         actions = check_actions(input.actions, errors) if input.actions is not None else None
         _check_folders(input.folders, errors)
         if input.folders is not None and not input.folders:
-            errors.add("input.folders", ErrorCode.REQUIRED, "Choose at least one folder, e.g. INBOX")
+            errors.add(
+                "input.folders", ErrorCode.REQUIRED, "Choose at least one folder, e.g. INBOX"
+            )
         if errors.errors:
             return errors.as_result()
         for attr in ("name", "active", "folders", "continue_after_match"):
@@ -163,15 +251,21 @@ class RuleMutations:
         await rule.delete()
         return DeletePayload(id=id)
 
-    @strawberry.mutation(permission_classes=[IsAdmin], description="Set the evaluation order: all rule ids, first to last")
-    async def reorder_rules(self, info: Info, scanner_id: strawberry.ID,
-                            rule_ids: list[strawberry.ID]) -> ReorderRulesResult:
+    @strawberry.mutation(
+        permission_classes=[IsAdmin],
+        description="Set the evaluation order: all rule ids, first to last",
+    )
+    async def reorder_rules(
+        self, info: Info, scanner_id: strawberry.ID, rule_ids: list[strawberry.ID]
+    ) -> ReorderRulesResult:
         scanner = await get_or_none(models.Scanner, scanner_id)
         if scanner is None:
             return not_found("Scanner", scanner_id)
         errors = InputErrors()
         wanted = [parse_id(r, f"ruleIds[{i}]", errors) for i, r in enumerate(rule_ids)]
-        existing = set(await models.Rule.filter(scanner_id=scanner.id).values_list("id", flat=True))
+        # Tortoise types values_list() as tuples even with flat=True.
+        ids = await models.Rule.filter(scanner_id=scanner.id).values_list("id", flat=True)
+        existing = set(cast("list[int]", ids))
         if not errors.errors and (len(set(wanted)) != len(wanted) or set(wanted) != existing):
             errors.add("ruleIds", ErrorCode.INVALID, "List every rule of this scanner exactly once")
         if errors.errors:

@@ -6,19 +6,33 @@ from tortoise.exceptions import IntegrityError
 
 from .. import models
 from ..schema.errors import ErrorCode, InputErrors
-from ..schema.scanner import (DeletePayload, DeleteResult, ScannerInput, ScannerPayload,
-                              ScannerResult, ScannerType)
+from ..schema.scanner import (
+    DeletePayload,
+    DeleteResult,
+    ScannerInput,
+    ScannerPayload,
+    ScannerResult,
+    ScannerType,
+)
 from .common import get_or_none, not_found, parse_id
 from .context import Info
 from .permissions import IsAdmin
-from .validation import (check_host, check_length, check_port, check_positive, check_required,
-                         normalize_email_address)
+from .validation import (
+    check_host,
+    check_length,
+    check_port,
+    check_positive,
+    check_required,
+    normalize_email_address,
+)
 
 _PLAIN_FIELDS = ("name", "auth_type", "host", "port", "encryption", "validate_certificate",
                  "scan_type", "username", "mailbox_name", "scan_interval_minutes", "scan_from")
 
 
-async def _validate(data: ScannerInput, creating: bool, current: models.Scanner | None) -> InputErrors:
+async def _validate(
+    data: ScannerInput, creating: bool, current: models.Scanner | None
+) -> InputErrors:
     errors = InputErrors()
     if creating:
         check_required(errors, "input.name", data.name)
@@ -35,7 +49,9 @@ async def _validate(data: ScannerInput, creating: bool, current: models.Scanner 
     if data.oauth_account_id is not None:
         account_id = parse_id(data.oauth_account_id, "input.oauthAccountId", errors)
         if account_id and not await models.MicrosoftAccount.exists(id=account_id):
-            errors.add("input.oauthAccountId", ErrorCode.NOT_FOUND, "No such authorized Microsoft account")
+            errors.add(
+                "input.oauthAccountId", ErrorCode.NOT_FOUND, "No such authorized Microsoft account"
+            )
     if auth_type == models.AuthType.MICROSOFT_OAUTH and creating:
         check_required(errors, "input.mailboxName", data.mailbox_name)
     if auth_type == models.AuthType.PASSWORD and creating:
@@ -55,7 +71,7 @@ def _apply(scanner: models.Scanner, data: ScannerInput) -> None:
         if value is not None:
             setattr(scanner, name, value)
     if data.oauth_account_id is not None:
-        scanner.oauth_account_id = int(data.oauth_account_id)  # type: ignore[attr-defined]
+        scanner.oauth_account_id = int(data.oauth_account_id)
     if data.password is not None:
         scanner.set_password(data.password)
 
@@ -76,7 +92,9 @@ async def _set_active(id: strawberry.ID, active: bool) -> ScannerResult:
         return not_found("Scanner", id)
     if active and not await models.Rule.filter(scanner_id=scanner.id, active=True).exists():
         errors = InputErrors()
-        errors.add("id", ErrorCode.INVALID, "Add at least one active rule before activating the scanner")
+        errors.add(
+            "id", ErrorCode.INVALID, "Add at least one active rule before activating the scanner"
+        )
         return errors.as_result()
     scanner.active = active
     await scanner.save(update_fields=["active", "updated_at"])
@@ -99,7 +117,9 @@ class ScannerQueries:
 
 @strawberry.type
 class ScannerMutations:
-    @strawberry.mutation(permission_classes=[IsAdmin], description="Create a scanner; it starts inactive")
+    @strawberry.mutation(
+        permission_classes=[IsAdmin], description="Create a scanner; it starts inactive"
+    )
     async def create_scanner(self, info: Info, input: ScannerInput) -> ScannerResult:
         errors = await _validate(input, creating=True, current=None)
         if errors.errors:
@@ -109,7 +129,9 @@ class ScannerMutations:
         return await _save(scanner)
 
     @strawberry.mutation(permission_classes=[IsAdmin])
-    async def update_scanner(self, info: Info, id: strawberry.ID, input: ScannerInput) -> ScannerResult:
+    async def update_scanner(
+        self, info: Info, id: strawberry.ID, input: ScannerInput
+    ) -> ScannerResult:
         scanner = await get_or_none(models.Scanner, id)
         if scanner is None:
             return not_found("Scanner", id)

@@ -8,9 +8,17 @@ from tortoise.transactions import in_transaction
 from .. import events, models
 from ..schema.errors import ErrorCode, InputErrors
 from ..schema.pagination import Connection
-from ..schema.ticket import (AddCommentResult, CommentPayload, CommentType, CreateTicketInput,
-                             TicketFilter, TicketPayload, TicketResult, TicketType,
-                             UpdateTicketInput)
+from ..schema.ticket import (
+    AddCommentResult,
+    CommentPayload,
+    CommentType,
+    CreateTicketInput,
+    TicketFilter,
+    TicketPayload,
+    TicketResult,
+    TicketType,
+    UpdateTicketInput,
+)
 from .common import get_or_none, not_found, paginate, parse_id
 from .context import Info
 from .permissions import IsAgent
@@ -45,10 +53,10 @@ def _ticket_filter(qs: object, where: TicketFilter | None) -> object:
     for attr in ("assignee_id", "contact_id", "account_id"):
         raw = getattr(where, attr)
         if raw is not None:
-            qs = qs.filter(**{attr: parse_id(raw, f"where.{attr}")})  # type: ignore[attr-defined]
+            qs = qs.filter(**{attr: parse_id(raw, f"where.{attr}")})
     if where.search:
         text = where.search.strip()
-        qs = qs.filter(Q(title__icontains=text) | Q(number__iexact=text))  # type: ignore[attr-defined]
+        qs = qs.filter(Q(title__icontains=text) | Q(number__iexact=text))
     return qs
 
 
@@ -60,9 +68,12 @@ class TicketQueries:
         qs = _ticket_filter(models.Ticket.all().order_by("-id"), where)
         return await paginate(qs, first, after, TicketType.from_model)  # type: ignore[arg-type]
 
-    @strawberry.field(permission_classes=[IsAgent], description="One ticket by id or by number (TT123)")
-    async def ticket(self, info: Info, id: strawberry.ID | None = None,
-                     number: str | None = None) -> TicketType | None:
+    @strawberry.field(
+        permission_classes=[IsAgent], description="One ticket by id or by number (TT123)"
+    )
+    async def ticket(
+        self, info: Info, id: strawberry.ID | None = None, number: str | None = None
+    ) -> TicketType | None:
         if id is not None:
             row = await get_or_none(models.Ticket, id)
         elif number is not None:
@@ -89,15 +100,22 @@ class TicketMutations:
         async with in_transaction() as conn:
             number = await models.Ticket.allocate_number(info.context.settings.ticket_prefix, conn)
             ticket = await models.Ticket.create(
-                using_db=conn, number=number, title=input.title.strip(), description=input.description,
+                using_db=conn,
+                number=number,
+                title=input.title.strip(),
+                description=input.description,
                 status=input.status or models.TicketStatus.OPEN,
                 priority=input.priority or models.TicketPriority.NORMAL,
-                category=input.category, **relations)
+                category=input.category,
+                **relations,
+            )
         await events.publish_ticket_event("ticket_created", ticket.id)
         return TicketPayload(ticket=TicketType.from_model(ticket))
 
     @strawberry.mutation(permission_classes=[IsAgent])
-    async def update_ticket(self, info: Info, id: strawberry.ID, input: UpdateTicketInput) -> TicketResult:
+    async def update_ticket(
+        self, info: Info, id: strawberry.ID, input: UpdateTicketInput
+    ) -> TicketResult:
         ticket = await get_or_none(models.Ticket, id)
         if ticket is None:
             return not_found("Ticket", id)
@@ -139,7 +157,8 @@ class TicketMutations:
             comment = await models.Comment.create(
                 using_db=conn, ticket=ticket, body=body, internal=internal,
                 author_user_id=principal.user.id, source=models.CommentSource.CRM)
-            outbound = await queue_comment_email(comment, principal.user, conn)
+            outbound = await queue_comment_email(comment, principal.user, conn,
+                                                 settings=info.context.settings)
         # After commit: a job that starts before the commit would not find its row.
         if outbound is not None:
             from ..workers.queue import get_queue

@@ -32,8 +32,11 @@ def check_host(errors: InputErrors, field: str, host: str | None) -> None:
         pass
     name = host[:-1] if host.endswith(".") else host
     if not name or len(name) > 253 or not all(_HOST_LABEL.match(p) for p in name.split(".")):
-        errors.add(field, ErrorCode.INVALID_HOST,
-                   f"{host!r} is not a host name (expected e.g. imap.example.com, without scheme or port)")
+        errors.add(
+            field,
+            ErrorCode.INVALID_HOST,
+            f"{host!r} is not a host name (expected e.g. imap.example.com, without scheme or port)",
+        )
 
 
 def check_port(errors: InputErrors, field: str, port: int | None) -> None:

@@ -5,23 +5,27 @@ effects are done" under `uidvalidity`. When the server's UIDVALIDITY changes, th
 mean nothing any more: the checkpoint restarts at 0 and messages already processed under
 an older UIDVALIDITY are recognised by Message-ID (see `reread_message_ids`).
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from ..models import FolderState, MessageLog, ScanType, Scanner
+from ..models import FolderState, MessageLog, Scanner, ScanType
 
 __all__ = ["advance", "already_logged", "load_checkpoint", "reread_message_ids", "search_criteria"]
 
 
-async def load_checkpoint(scanner: Scanner, folder: str, uidvalidity: int) -> tuple[FolderState, bool]:
+async def load_checkpoint(
+    scanner: Scanner, folder: str, uidvalidity: int
+) -> tuple[FolderState, bool]:
     """The folder's state, reset when UIDVALIDITY changed; (state, is_first_read)."""
     state = await FolderState.filter(scanner_id=scanner.id, folder=folder).first()
     if state is None:
-        state = await FolderState.create(scanner_id=scanner.id, folder=folder,
-                                         uidvalidity=uidvalidity, last_uid=0)
+        state = await FolderState.create(
+            scanner_id=scanner.id, folder=folder, uidvalidity=uidvalidity, last_uid=0
+        )
         return state, True
     if state.uidvalidity != uidvalidity:
         state.uidvalidity = uidvalidity
@@ -44,30 +48,40 @@ def search_criteria(scanner: Scanner, state: FolderState, first_read: bool) -> l
     return ["UID", f"{state.last_uid + 1}:*"]
 
 
-async def already_logged(scanner_id: int, folder: str, uidvalidity: int, uids: Iterable[int]) -> set[int]:
+async def already_logged(
+    scanner_id: int, folder: str, uidvalidity: int, uids: Iterable[int]
+) -> set[int]:
     """UIDs that have a log row: processed (or quarantined) before, never again."""
     uid_list = list(uids)
     if not uid_list:
         return set()
-    rows = await MessageLog.filter(scanner_id=scanner_id, folder=folder, uidvalidity=uidvalidity,
-                                   uid__in=uid_list).values_list("uid", flat=True)
-    return {int(u) for u in rows}
+    rows = await MessageLog.filter(
+        scanner_id=scanner_id, folder=folder, uidvalidity=uidvalidity, uid__in=uid_list
+    ).values_list("uid", flat=True)
+    return {int(u) for u in rows}  # type: ignore[call-overload]  # flat=True gives scalars
 
 
 async def has_older_generation(scanner_id: int, folder: str, uidvalidity: int) -> bool:
     """Did this folder ever have another UIDVALIDITY (deleted and re-created, restored)?"""
-    return await MessageLog.filter(scanner_id=scanner_id, folder=folder).exclude(
-        uidvalidity=uidvalidity).exists()
+    return (
+        await MessageLog.filter(scanner_id=scanner_id, folder=folder)
+        .exclude(uidvalidity=uidvalidity)
+        .exists()
+    )
 
 
-async def reread_message_ids(scanner_id: int, folder: str, uidvalidity: int,
-                             message_ids: Iterable[str]) -> set[str]:
+async def reread_message_ids(
+    scanner_id: int, folder: str, uidvalidity: int, message_ids: Iterable[str]
+) -> set[str]:
     """Message-IDs already processed from this folder under an older UIDVALIDITY."""
     ids = [m for m in message_ids if m]
     if not ids:
         return set()
-    rows = await MessageLog.filter(scanner_id=scanner_id, folder=folder, message_id__in=ids).exclude(
-        uidvalidity=uidvalidity).values_list("message_id", flat=True)
+    rows = (
+        await MessageLog.filter(scanner_id=scanner_id, folder=folder, message_id__in=ids)
+        .exclude(uidvalidity=uidvalidity)
+        .values_list("message_id", flat=True)
+    )
     return {str(m) for m in rows}
 
 

@@ -1,4 +1,5 @@
 """From a Scanner row to a logged-in IMAP session; connection tests and live folder lists."""
+
 from __future__ import annotations
 
 import logging
@@ -20,15 +21,23 @@ async def imap_settings(scanner: Scanner) -> ImapSettings:
     Raises ReauthorizationNeeded / OAuthError (from mail.oauth) for OAuth trouble and a
     CONFIGURATION MailError when the scanner lacks what its auth type needs.
     """
-    encryption: Encryption = scanner.encryption.value  # type: ignore[assignment]
-    base = dict(host=scanner.host, port=scanner.effective_port, encryption=encryption,
-                validate_certificate=scanner.validate_certificate, username=scanner.login_user)
+    encryption: Encryption = scanner.encryption.value
+    base = dict(
+        host=scanner.host,
+        port=scanner.effective_port,
+        encryption=encryption,
+        validate_certificate=scanner.validate_certificate,
+        username=scanner.login_user,
+    )
     if scanner.auth_type == AuthType.MICROSOFT_OAUTH:
         account_id = scanner.oauth_account_id  # type: ignore[attr-defined]
         if account_id is None:
-            raise MailError("No authorized Microsoft account is selected for this scanner.",
-                            code=ErrorCode.CONFIGURATION)
+            raise MailError(
+                "No authorized Microsoft account is selected for this scanner.",
+                code=ErrorCode.CONFIGURATION,
+            )
         from ..mail.oauth import get_access_token  # the OAuth seam, imported only when used
+
         token = await get_access_token(account_id)
         return ImapSettings(**base, access_token=token)  # type: ignore[arg-type]
     return ImapSettings(**base, password=scanner.get_password())  # type: ignore[arg-type]
@@ -57,8 +66,12 @@ async def test_connection(scanner: Scanner) -> ConnectionReport:
             folders = await session.list_folders()
             capabilities = await session.capabilities()
     except MailError as exc:
-        logger.info("connection test of scanner %s failed: %s (%s)", scanner.id, exc.code.value,
-                    exc.detail or exc.message)
+        logger.info(
+            "connection test of scanner %s failed: %s (%s)",
+            scanner.id,
+            exc.code.value,
+            exc.detail or exc.message,
+        )
         return ConnectionReport(ok=False, error_code=exc.code, error_message=exc.message)
     return ConnectionReport(ok=True, folders=folders, capabilities=capabilities)
 

@@ -1,4 +1,5 @@
 """What actions see: the scan's configuration and the one message being processed."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -10,11 +11,25 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from ..mail.parsing import ParsedEmail
 from ..models import Comment, Contact, Scanner, Ticket
 
-__all__ = ["ActionOutcome", "Effect", "MessageContext", "ScanConfig"]
+__all__ = ["ActionOutcome", "Effect", "MessageContext", "ScanCache", "ScanConfig"]
 
 # An IMAP side effect to apply after commit: {"op": "seen"} | {"op": "move", "folder": ...}
 # | {"op": "delete"}. Stored as JSON on the MessageLog row while pending.
 Effect = dict[str, str]
+
+
+@dataclass
+class ScanCache:
+    """Lookups reused across the messages of one scan (contacts by address, accounts by
+    domain). Only the batch fast path uses it, and the pipeline clears it whenever a batch
+    transaction rolls back, so it never holds a row that was not committed."""
+
+    accounts: dict[str, int] | None = None  # domain -> account id, loaded once
+    contacts: dict[str, Contact] = field(default_factory=dict)
+
+    def clear(self) -> None:
+        self.accounts = None
+        self.contacts.clear()
 
 
 @dataclass(frozen=True)
@@ -25,6 +40,7 @@ class ScanConfig:
     ticket_prefix: str
     message_id_domain: str
     sender_address: str = ""  # SmtpSettings.sender_address: mail from it is our own
+    cache: ScanCache | None = None
 
 
 @dataclass

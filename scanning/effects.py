@@ -5,6 +5,7 @@ are no-ops), so after a crash the next scan simply applies pending effects again
 Effects are grouped per batch: one STORE for all \\Seen flags, one MOVE per target folder,
 one UID EXPUNGE for all deletions.
 """
+
 from __future__ import annotations
 
 import logging
@@ -26,8 +27,13 @@ class PendingEffects:
     effects: list[Effect]
 
 
-async def apply_effects(session: MailboxSession, scanner_id: int, folder: str, uidvalidity: int,
-                        items: list[PendingEffects]) -> Counter[str]:
+async def apply_effects(
+    session: MailboxSession,
+    scanner_id: int,
+    folder: str,
+    uidvalidity: int,
+    items: list[PendingEffects],
+) -> Counter[str]:
     """Apply the effects of messages in the selected `folder`, then mark their log rows done.
 
     Returns the moved/deleted counts.
@@ -53,24 +59,31 @@ async def apply_effects(session: MailboxSession, scanner_id: int, folder: str, u
     counts["deleted"] += len(deletes)
     uids = [i.uid for i in items]
     if uids:
-        await MessageLog.filter(scanner_id=scanner_id, folder=folder, uidvalidity=uidvalidity,
-                                uid__in=uids).update(side_effects=SideEffects.DONE)
+        await MessageLog.filter(
+            scanner_id=scanner_id, folder=folder, uidvalidity=uidvalidity, uid__in=uids
+        ).update(side_effects=SideEffects.DONE)
     return counts
 
 
-async def finish_pending(session: MailboxSession, scanner_id: int, folder: str,
-                         uidvalidity: int) -> Counter[str]:
+async def finish_pending(
+    session: MailboxSession, scanner_id: int, folder: str, uidvalidity: int
+) -> Counter[str]:
     """Apply effects a crashed or failed scan left pending in this (selected) folder."""
-    rows = await MessageLog.filter(scanner_id=scanner_id, folder=folder,
-                                   side_effects=SideEffects.PENDING).order_by("uid")
+    rows = await MessageLog.filter(
+        scanner_id=scanner_id, folder=folder, side_effects=SideEffects.PENDING
+    ).order_by("uid")
     if not rows:
         return Counter()
     stale = [r.id for r in rows if r.uidvalidity != uidvalidity]
     if stale:  # the folder was re-created: those UIDs now name other messages (or none)
-        logger.warning("dropping %d pending side effect(s) in %s: UIDVALIDITY changed",
-                       len(stale), folder)
+        logger.warning(
+            "dropping %d pending side effect(s) in %s: UIDVALIDITY changed", len(stale), folder
+        )
         await MessageLog.filter(id__in=stale).update(side_effects=SideEffects.DONE)
-    items = [PendingEffects(int(r.uid), list(r.pending_effects or []))
-             for r in rows if r.uidvalidity == uidvalidity]
+    items = [
+        PendingEffects(int(r.uid), list(r.pending_effects or []))
+        for r in rows
+        if r.uidvalidity == uidvalidity
+    ]
     logger.info("finishing %d pending side effect(s) in %s", len(items), folder)
     return await apply_effects(session, scanner_id, folder, uidvalidity, items)

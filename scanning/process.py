@@ -5,6 +5,7 @@ quarantined) comes back with an unsaved row for the pipeline to insert in bulk w
 batch; everything else commits in its own transaction here, log row included, so a message
 is either fully processed or not at all.
 """
+
 from __future__ import annotations
 
 import logging
@@ -12,13 +13,20 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from .. import rules_dsl
 from ..mail.parsing import ParsedEmail, parse_email
 from ..mail.threading import is_our_message_id
 from ..models import (
-    DeliveryStatus, MessageLog, MessageOutcome, OutboundEmail, Rule, Scanner, SideEffects,
+    DeliveryStatus,
+    MessageLog,
+    MessageOutcome,
+    OutboundEmail,
+    Rule,
+    Scanner,
+    SideEffects,
 )
 from .actions.registry import ActionConfigError, run_action, validate_action
 from .context import Effect, MessageContext, ScanConfig
@@ -45,12 +53,17 @@ async def load_rules(scanner: Scanner) -> list[LoadedRule]:
     loaded = []
     for rule in await Rule.filter(scanner_id=scanner.id, active=True).order_by("sequence", "id"):
         folders = tuple(f for f in (rule.folders or []) if isinstance(f, str)) or (DEFAULT_FOLDER,)
+        compiled: rules_dsl.CompiledRule | None = None
         try:
             compiled = rules_dsl.compile(rule.condition)
             actions = [validate_action(a) for a in (rule.actions or [])]
         except (rules_dsl.RuleError, ActionConfigError) as exc:
+            # Mail the rule would handle is quarantined with this reason (a broken condition
+            # catches all mail of its folders), so nothing slips through while it is broken.
             logger.warning("rule %s (%s) is invalid: %s", rule.id, rule.name, exc)
-            loaded.append(LoadedRule(rule, folders, None, [], f"rule {rule.name!r} is invalid: {exc}"))
+            loaded.append(
+                LoadedRule(rule, folders, compiled, [], f"rule {rule.name!r} is invalid: {exc}")
+            )
             continue
         loaded.append(LoadedRule(rule, folders, compiled, actions))
     return loaded
@@ -69,8 +82,13 @@ class Processed:
 
 
 def _unusable(email: ParsedEmail) -> bool:
-    return (email.from_ is None and not email.subject and not email.message_id
-            and not email.text_body.strip() and not email.attachments)
+    return (
+        email.from_ is None
+        and not email.subject
+        and not email.message_id
+        and not email.text_body.strip()
+        and not email.attachments
+    )
 
 
 def automated_reason(email: ParsedEmail, config: ScanConfig) -> str | None:
@@ -87,13 +105,26 @@ def automated_reason(email: ParsedEmail, config: ScanConfig) -> str | None:
     return None
 
 
-def _row(config: ScanConfig, email: ParsedEmail | None, folder: str, uidvalidity: int, uid: int,
-         run_id: int | None, **extra: Any) -> dict[str, Any]:
-    return dict(scanner_id=config.scanner.id, scan_run_id=run_id, folder=folder,
-                uidvalidity=uidvalidity, uid=uid,
-                message_id=(email.message_id or None)[:998] if email and email.message_id else None,
-                subject=(email.subject if email else "")[:998],
-                sender=(email.from_.address if email and email.from_ else "")[:320], **extra)
+def _row(
+    config: ScanConfig,
+    email: ParsedEmail | None,
+    folder: str,
+    uidvalidity: int,
+    uid: int,
+    run_id: int | None,
+    **extra: Any,
+) -> dict[str, Any]:
+    return dict(
+        scanner_id=config.scanner.id,
+        scan_run_id=run_id,
+        folder=folder,
+        uidvalidity=uidvalidity,
+        uid=uid,
+        message_id=email.message_id[:998] if email and email.message_id else None,
+        subject=(email.subject if email else "")[:998],
+        sender=(email.from_.address if email and email.from_ else "")[:320],
+        **extra,
+    )
 
 
 async def _handle_bounce(ctx: MessageContext) -> dict[str, Any] | None:
@@ -107,11 +138,22 @@ async def _handle_bounce(ctx: MessageContext) -> dict[str, Any] | None:
         return {"type": "bounce", "outcome": "skipped", "detail": "not a reply we sent"}
     sent.status = DeliveryStatus.FAILED
     recipients = ", ".join(info.recipients)
-    sent.last_error = f"Bounced ({info.status or 'delivery failed'})" + (f" for {recipients}" if recipients else "")
+    sent.last_error = f"Bounced ({info.status or 'delivery failed'})" + (
+        f" for {recipients}" if recipients else ""
+    )
     await sent.save(using_db=ctx.conn, update_fields=["status", "last_error", "updated_at"])
-    ctx.events.append(("comment_email_failed", sent.ticket_id,  # type: ignore[attr-defined]
-                       {"outbound_email_id": sent.id, "error": sent.last_error}))
-    return {"type": "bounce", "outcome": "done", "detail": f"outbound email {sent.id} marked failed"}
+    ctx.events.append(
+        (
+            "comment_email_failed",
+            sent.ticket_id,  # type: ignore[attr-defined]
+            {"outbound_email_id": sent.id, "error": sent.last_error},
+        )
+    )
+    return {
+        "type": "bounce",
+        "outcome": "done",
+        "detail": f"outbound email {sent.id} marked failed",
+    }
 
 
 def _matching(rules: list[LoadedRule], email: ParsedEmail, folder: str) -> list[LoadedRule]:
@@ -127,51 +169,112 @@ def _matching(rules: list[LoadedRule], email: ParsedEmail, folder: str) -> list[
     return matched
 
 
-async def _run_matched(config: ScanConfig, email: ParsedEmail, folder: str, automated: str | None,
-                       matched: list[LoadedRule], fields: dict[str, Any],
-                       existing: MessageLog | None) -> Processed:
-    async with in_transaction() as conn:
-        ctx = MessageContext(config, email, folder, conn, automated=automated)
-        records: list[dict[str, Any]] = []
-        if email.kind == "bounce" and (bounce := await _handle_bounce(ctx)) is not None:
-            records.append(bounce)
-        for rule in matched:
-            if rule.error:
-                raise ActionConfigError("rule", rule.error)
-            for action in rule.actions:
-                outcome = await run_action(ctx, action)
-                records.append({"type": action["type"], "rule_id": rule.model.id,
-                                "outcome": outcome.outcome, "detail": outcome.detail})
-        effects: list[Effect] = [{"op": "seen"}, *ctx.effects]
-        fields.update(
-            outcome=MessageOutcome.SKIPPED if automated else MessageOutcome.PROCESSED,
-            reason=automated, rule_id=matched[0].model.id if matched else None, actions=records,
-            pending_effects=effects, side_effects=SideEffects.PENDING, raw_message=None,
-            ticket_id=ctx.ticket.id if ctx.ticket else None,
-            comment_id=ctx.comment.id if ctx.comment else None,
-            contact_id=ctx.contact.id if ctx.contact else None)
-        if existing is not None:
-            log = existing.update_from_dict(fields)
-        else:
-            log = MessageLog(**fields)
+async def _run_matched(
+    config: ScanConfig,
+    email: ParsedEmail,
+    folder: str,
+    automated: str | None,
+    matched: list[LoadedRule],
+    fields: dict[str, Any],
+    existing: MessageLog | None,
+    conn: BaseDBAsyncClient | None,
+) -> Processed:
+    if conn is None:
+        async with in_transaction() as own:
+            return await _act(
+                config, email, folder, automated, matched, fields, existing, own, False
+            )
+    return await _act(config, email, folder, automated, matched, fields, existing, conn, True)
+
+
+async def _act(
+    config: ScanConfig,
+    email: ParsedEmail,
+    folder: str,
+    automated: str | None,
+    matched: list[LoadedRule],
+    fields: dict[str, Any],
+    existing: MessageLog | None,
+    conn: BaseDBAsyncClient,
+    defer_log: bool,
+) -> Processed:
+    """Run the matched rules' actions on `conn`; the log row is saved there too, or, in the
+    pipeline's batch transaction (`defer_log`), bulk-inserted with the batch's other rows."""
+    ctx = MessageContext(config, email, folder, conn, automated=automated)
+    records: list[dict[str, Any]] = []
+    if email.kind == "bounce" and (bounce := await _handle_bounce(ctx)) is not None:
+        records.append(bounce)
+    for rule in matched:
+        if rule.error:
+            raise ActionConfigError("rule", rule.error)
+        for action in rule.actions:
+            outcome = await run_action(ctx, action)
+            records.append(
+                {
+                    "type": action["type"],
+                    "rule_id": rule.model.id,
+                    "outcome": outcome.outcome,
+                    "detail": outcome.detail,
+                }
+            )
+    effects: list[Effect] = [{"op": "seen"}, *ctx.effects]
+    fields.update(
+        outcome=MessageOutcome.SKIPPED if automated else MessageOutcome.PROCESSED,
+        reason=automated,
+        rule_id=matched[0].model.id if matched else None,
+        actions=records,
+        pending_effects=effects,
+        side_effects=SideEffects.PENDING,
+        raw_message=None,
+        ticket_id=ctx.ticket.id if ctx.ticket else None,
+        comment_id=ctx.comment.id if ctx.comment else None,
+        contact_id=ctx.contact.id if ctx.contact else None,
+    )
+    log = existing.update_from_dict(fields) if existing is not None else MessageLog(**fields)
+    if not defer_log:
         await log.save(using_db=conn)
     counts = ctx.counts
-    counts["skipped" if automated else "matched"] += 1 if (automated or matched) else 0
-    return Processed(int(fields["uid"]), log, True, effects, counts, ctx.events)
+    if automated or matched:
+        counts["skipped" if automated else "matched"] += 1
+    return Processed(int(fields["uid"]), log, not defer_log, effects, counts, ctx.events)
 
 
 def quarantine_row(fields: dict[str, Any], raw: bytes, reason: str) -> dict[str, Any]:
-    fields.update(outcome=MessageOutcome.QUARANTINED, reason=reason[:10000], raw_message=raw,
-                  pending_effects=[], side_effects=SideEffects.DONE, actions=[], rule_id=None,
-                  ticket_id=None, comment_id=None, contact_id=None)
+    fields.update(
+        outcome=MessageOutcome.QUARANTINED,
+        reason=reason[:10000],
+        raw_message=raw,
+        pending_effects=[],
+        side_effects=SideEffects.DONE,
+        actions=[],
+        rule_id=None,
+        ticket_id=None,
+        comment_id=None,
+        contact_id=None,
+    )
     return fields
 
 
-async def process_message(config: ScanConfig, rules: list[LoadedRule], folder: str,
-                          uidvalidity: int, uid: int, raw: bytes, *, run_id: int | None = None,
-                          reread_ids: set[str] | frozenset[str] = frozenset(),
-                          existing: MessageLog | None = None) -> Processed:
-    """Process one fetched message; never raises for a bad message (it is quarantined)."""
+async def process_message(
+    config: ScanConfig,
+    rules: list[LoadedRule],
+    folder: str,
+    uidvalidity: int,
+    uid: int,
+    raw: bytes,
+    *,
+    run_id: int | None = None,
+    reread_ids: set[str] | frozenset[str] = frozenset(),
+    existing: MessageLog | None = None,
+    conn: BaseDBAsyncClient | None = None,
+) -> Processed:
+    """Process one fetched message.
+
+    Without `conn` its writes commit in their own transaction and a failing message is
+    quarantined (never raises). With `conn` (the pipeline's batch transaction) the writes go
+    there and a failure raises, so the caller can roll the batch back and redo it one
+    message per transaction.
+    """
     email = parse_email(raw).with_folder(folder)
     fields = _row(config, email, folder, uidvalidity, uid, run_id)
     counts: Counter[str] = Counter()
@@ -188,20 +291,29 @@ async def process_message(config: ScanConfig, rules: list[LoadedRule], folder: s
         return unsaved(**quarantine_row({}, raw, "unreadable: no headers or body could be parsed"))
     if email.message_id and email.message_id in reread_ids:
         counts["skipped"] += 1
-        return unsaved(outcome=MessageOutcome.SKIPPED, side_effects=SideEffects.PENDING,
-                       reason="already processed before the folder's UIDVALIDITY changed",
-                       pending_effects=[{"op": "seen"}])
+        return unsaved(
+            outcome=MessageOutcome.SKIPPED,
+            side_effects=SideEffects.PENDING,
+            reason="already processed before the folder's UIDVALIDITY changed",
+            pending_effects=[{"op": "seen"}],
+        )
     try:
         automated = automated_reason(email, config)
         matched = _matching(rules, email, folder)
         if not matched and email.kind != "bounce":
             counts["skipped" if automated else "no_match"] += 1
-            return unsaved(outcome=MessageOutcome.SKIPPED if automated else MessageOutcome.NO_MATCH,
-                           reason=automated, side_effects=SideEffects.PENDING,
-                           pending_effects=[{"op": "seen"}])
-        return await _run_matched(config, email, folder, automated, matched, fields, existing)
+            return unsaved(
+                outcome=MessageOutcome.SKIPPED if automated else MessageOutcome.NO_MATCH,
+                reason=automated,
+                side_effects=SideEffects.PENDING,
+                pending_effects=[{"op": "seen"}],
+            )
+        return await _run_matched(config, email, folder, automated, matched, fields, existing, conn)
     except Exception as exc:  # noqa: BLE001 — one bad message never aborts the scan
-        logger.warning("quarantined %s uid %s in %s: %s", config.scanner.name, uid, folder, exc,
-                       exc_info=True)
+        if conn is not None:
+            raise
+        logger.warning(
+            "quarantined %s uid %s in %s: %s", config.scanner.name, uid, folder, exc, exc_info=True
+        )
         counts["errors"] += 1
         return unsaved(**quarantine_row({}, raw, f"{type(exc).__name__}: {exc}"))

@@ -1,4 +1,5 @@
 """Live progress of a scan run: counts on the ScanRun row plus events, at a sensible rate."""
+
 from __future__ import annotations
 
 import time
@@ -39,11 +40,18 @@ class Progress:
         self.run.counts = dict(self.counts)
         self.run.processed = self.processed
         self.run.total = max(self.total, self.processed)
-        await ScanRun.filter(id=self.run.id).update(counts=self.run.counts, processed=self.processed,
-                                                    total=self.run.total)
+        await ScanRun.filter(id=self.run.id).update(
+            counts=self.run.counts, processed=self.processed, total=self.run.total
+        )
         await self.publish()
 
     async def publish(self) -> None:
-        await events.publish(events.scan_run_channel(self.run.id), {
-            "processed": self.run.processed, "total": self.run.total,
-            "counts": dict(self.run.counts), "status": self.run.status.value})
+        await events.publish(
+            events.scan_run_channel(self.run.id),
+            {
+                "processed": self.run.processed,
+                "total": self.run.total,
+                "counts": dict(self.run.counts),
+                "status": self.run.status.value,
+            },
+        )

@@ -1,7 +1,9 @@
 """Re-run a quarantined message from its kept raw bytes (after a rule or code fix)."""
+
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from tortoise.transactions import in_transaction
 
@@ -23,12 +25,15 @@ class RetryError(ValueError):
     """The log row cannot be retried (not quarantined, or its raw message is gone)."""
 
 
-async def retry_message(log_id: int, *, settings: Settings | None = None) -> MessageLog:
+async def retry_message(
+    log_id: int, *, settings: Settings | None = None, apply_side_effects: bool = True
+) -> MessageLog:
     """Process a quarantined message again; returns its updated log row.
 
     The database part runs now. Its IMAP side effects (\\Seen, move, delete) are applied at
     once when the mailbox is reachable and the message still has the same UID; otherwise
-    they stay pending and the scanner's next scan applies them.
+    (or with `apply_side_effects=False`, as the API does: no IMAP inside a request) they
+    stay pending and the scanner's next scan applies them.
     """
     log = await MessageLog.get_or_none(id=log_id)
     if log is None:
@@ -36,24 +41,37 @@ async def retry_message(log_id: int, *, settings: Settings | None = None) -> Mes
     if log.outcome != MessageOutcome.QUARANTINED or not log.raw_message:
         raise RetryError("only quarantined messages with their raw content kept can be retried")
     scanner = await Scanner.get(id=log.scanner_id)  # type: ignore[attr-defined]
-    config = await scan_config(scanner, settings or load_settings())
+    config = replace(await scan_config(scanner, settings or load_settings()), cache=None)
     rules = await load_rules(scanner)
     raw = bytes(log.raw_message)
-    result = await process_message(config, rules, log.folder, int(log.uidvalidity), int(log.uid), raw,
-                                   run_id=log.scan_run_id, existing=log)  # type: ignore[attr-defined]
+    result = await process_message(
+        config,
+        rules,
+        log.folder,
+        int(log.uidvalidity),
+        int(log.uid),
+        raw,
+        run_id=log.scan_run_id,  # type: ignore[attr-defined]
+        existing=log,
+    )
     if not result.saved:
         async with in_transaction() as conn:
             await result.log.save(using_db=conn)
     for kind, ticket_id, extra in result.events:
         await events.publish_ticket_event(kind, ticket_id, **extra)
     log = result.log
-    if result.effects and log.outcome != MessageOutcome.QUARANTINED:
+    if apply_side_effects and result.effects and log.outcome != MessageOutcome.QUARANTINED:
         try:
             async with await open_session(scanner) as session:
                 status = await session.select(log.folder)
                 if status.uidvalidity == log.uidvalidity:
-                    await apply_effects(session, scanner.id, log.folder, int(log.uidvalidity),
-                                        [PendingEffects(int(log.uid), result.effects)])
+                    await apply_effects(
+                        session,
+                        scanner.id,
+                        log.folder,
+                        int(log.uidvalidity),
+                        [PendingEffects(int(log.uid), result.effects)],
+                    )
         except MailError as exc:
             logger.info("retry of log %s: side effects left for the next scan (%s)", log_id, exc)
         await log.refresh_from_db()

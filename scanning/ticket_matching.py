@@ -6,6 +6,7 @@
 3. the action's custom regex (RE2) over subject then text body; its group is the number;
 4. optionally, the same subject once reply prefixes are stripped.
 """
+
 from __future__ import annotations
 
 import re
@@ -21,7 +22,8 @@ from ..models import Comment, OutboundEmail, Ticket
 __all__ = ["TicketMatch", "compile_ticket_regex", "find_ticket", "normalize_subject"]
 
 _REPLY_PREFIX = re.compile(
-    r"^\s*(?:(?:re|sv|aw|antw|vs|ref|fw|fwd|wg|tr|rv|enc)\s*(?:\[\d+\])?\s*[:：]\s*)+", re.I)
+    r"^\s*(?:(?:re|sv|aw|antw|vs|ref|fw|fwd|wg|tr|rv|enc)\s*(?:\[\d+\])?\s*[:：]\s*)+", re.I
+)
 _SPACE = re.compile(r"\s+")
 
 
@@ -41,7 +43,7 @@ def normalize_subject(subject: str) -> str:
     return _SPACE.sub(" ", text).strip().casefold()
 
 
-def compile_ticket_regex(pattern: str) -> re2._Regexp:  # type: ignore[name-defined]
+def compile_ticket_regex(pattern: str) -> re2._Regexp:
     """Compile a custom ticket-number pattern with RE2 (linear time; no catastrophic cases)."""
     options = re2.Options()
     options.log_errors = False
@@ -85,8 +87,15 @@ async def _by_numbers(numbers: list[str], conn: BaseDBAsyncClient) -> Ticket | N
     return None
 
 
-async def find_ticket(email: ParsedEmail, *, prefix: str, domain: str, conn: BaseDBAsyncClient,
-                      regex: str | None = None, match_subject: bool = False) -> TicketMatch | None:
+async def find_ticket(
+    email: ParsedEmail,
+    *,
+    prefix: str,
+    domain: str,
+    conn: BaseDBAsyncClient,
+    regex: str | None = None,
+    match_subject: bool = False,
+) -> TicketMatch | None:
     """The ticket this mail continues, or None when it starts a new conversation."""
     ids = [m for m in (email.in_reply_to, *reversed(email.references)) if m]
     if ids:
@@ -108,8 +117,9 @@ async def find_ticket(email: ParsedEmail, *, prefix: str, domain: str, conn: Bas
         wanted = normalize_subject(email.subject)
         if wanted:
             core = wanted[:100]
-            candidates = await (Ticket.filter(title__icontains=core).using_db(conn)
-                                .order_by("-id").limit(50))
+            candidates = await (
+                Ticket.filter(title__icontains=core).using_db(conn).order_by("-id").limit(50)
+            )
             for ticket in candidates:
                 if normalize_subject(ticket.title) == wanted:
                     return TicketMatch(ticket, "subject")

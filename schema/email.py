@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import Annotated, Union
+from typing import Annotated
 
 import strawberry
 
@@ -37,7 +37,8 @@ class SmtpSettingsType:
     validate_certificate: bool
     auth: SmtpAuthEnum  # type: ignore[valid-type]
     username: str
-    has_password: bool = strawberry.field(description="Whether a password is stored; it is never returned")
+    has_password: bool = strawberry.field(
+        description="Whether a password is stored; it is never returned")
     oauth_account_id: strawberry.ID | None
     sender_address: str = strawberry.field(
         description="From address; must be a mailbox a scanner reads, or replies never come back")
@@ -63,7 +64,8 @@ class SmtpSettingsInput:
     validate_certificate: bool | None = None
     auth: SmtpAuthEnum | None = None  # type: ignore[valid-type]
     username: str | None = None
-    password: str | None = strawberry.field(default=None, description="Write-only; stored encrypted")
+    password: str | None = strawberry.field(default=None,
+                                            description="Write-only; stored encrypted")
     clear_password: bool = strawberry.field(default=False, description="Remove the stored password")
     oauth_account_id: strawberry.ID | None = None
     sender_address: str | None = None
@@ -94,10 +96,12 @@ class SmtpTestFailure:
     temporary: bool = strawberry.field(description="True if retrying later may succeed")
 
 
-@strawberry.type(name="EmailTemplate", description="An editable email with $module-field$ tags and Jinja2")
+@strawberry.type(name="EmailTemplate",
+                 description="An editable email with $module-field$ tags and Jinja2")
 class EmailTemplateType:
     id: strawberry.ID
-    key: str | None = strawberry.field(description="Set for system templates, e.g. ticket_comment_changed")
+    key: str | None = strawberry.field(
+        description="Set for system templates, e.g. ticket_comment_changed")
     name: str
     subject: str
     body: str
@@ -141,9 +145,9 @@ class TemplateTagType:
                    label=t.label, help=t.help)
 
 
-UpdateSmtpSettingsResult = Annotated[Union[SmtpSettingsPayload, ValidationError],
+UpdateSmtpSettingsResult = Annotated[SmtpSettingsPayload | ValidationError,
                                      strawberry.union("UpdateSmtpSettingsResult")]
-TestSmtpSettingsResult = Annotated[Union[SmtpTestSuccess, SmtpTestFailure, ValidationError],
+TestSmtpSettingsResult = Annotated[SmtpTestSuccess | SmtpTestFailure | ValidationError,
                                    strawberry.union("TestSmtpSettingsResult")]
-EmailTemplateResult = Annotated[Union[EmailTemplatePayload, ValidationError, NotFoundError],
+EmailTemplateResult = Annotated[EmailTemplatePayload | ValidationError | NotFoundError,
                                 strawberry.union("EmailTemplateResult")]

@@ -3,9 +3,20 @@ from __future__ import annotations
 
 import strawberry
 
-from ..models import (AuthType, CommentSource, DeliveryStatus, Encryption, MessageOutcome,
-                      OAuthAccountStatus, Role, ScanRunStatus, ScanType, SmtpAuth,
-                      TicketPriority, TicketStatus)
+from ..models import (
+    AuthType,
+    CommentSource,
+    DeliveryStatus,
+    Encryption,
+    MessageOutcome,
+    OAuthAccountStatus,
+    Role,
+    ScanRunStatus,
+    ScanType,
+    SmtpAuth,
+    TicketPriority,
+    TicketStatus,
+)
 from ..models.scanner import Protocol
 
 RoleEnum = strawberry.enum(Role, name="Role")

@@ -32,8 +32,12 @@ class FieldError:
     code: ErrorCode
     message: str
     line: int | None = strawberry.field(default=None, description="Rule text: line of the mistake")
-    column: int | None = strawberry.field(default=None, description="Rule text: column of the mistake")
-    caret: str | None = strawberry.field(default=None, description="Rule text with a caret under the mistake")
+    column: int | None = strawberry.field(
+        default=None, description="Rule text: column of the mistake"
+    )
+    caret: str | None = strawberry.field(
+        default=None, description="Rule text with a caret under the mistake"
+    )
 
 
 @strawberry.type(description="The input was rejected; nothing was saved")

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Union
+from typing import Annotated, Any
 
 import strawberry
 
@@ -21,10 +21,14 @@ class UserType:
 
     @classmethod
     def from_model(cls, m: models.User) -> UserType:
-        return cls(id=strawberry.ID(str(m.id)), name=m.name, email=m.email, role=m.role, active=m.active)
+        return cls(
+            id=strawberry.ID(str(m.id)), name=m.name, email=m.email, role=m.role, active=m.active
+        )
 
 
-@strawberry.type(name="Account", description="An organization; senders from its domain are linked to it")
+@strawberry.type(
+    name="Account", description="An organization; senders from its domain are linked to it"
+)
 class AccountType:
     id: strawberry.ID
     name: str
@@ -33,7 +37,9 @@ class AccountType:
 
     @classmethod
     def from_model(cls, m: models.Account) -> AccountType:
-        return cls(id=strawberry.ID(str(m.id)), name=m.name, domain=m.domain, created_at=m.created_at)
+        return cls(
+            id=strawberry.ID(str(m.id)), name=m.name, domain=m.domain, created_at=m.created_at
+        )
 
 
 @strawberry.type(name="Contact", description="A customer")
@@ -82,5 +88,9 @@ class AccountPayload:
     account: AccountType
 
 
-ContactResult = Annotated[Union[ContactPayload, ValidationError, NotFoundError], strawberry.union("ContactResult")]
-AccountResult = Annotated[Union[AccountPayload, ValidationError, NotFoundError], strawberry.union("AccountResult")]
+ContactResult = Annotated[
+    ContactPayload | ValidationError | NotFoundError, strawberry.union("ContactResult")
+]
+AccountResult = Annotated[
+    AccountPayload | ValidationError | NotFoundError, strawberry.union("AccountResult")
+]

@@ -1,7 +1,7 @@
 """Rules: a condition in the rules language (text or structured) and ordered actions."""
 from __future__ import annotations
 
-from typing import Annotated, Union
+from typing import Annotated
 
 import strawberry
 from strawberry.scalars import JSON
@@ -18,8 +18,12 @@ class RuleType:
     active: bool
     sequence: int
     folders: list[str]
-    condition: JSON = strawberry.field(description="The condition in the rules language's JSON form")
-    condition_text: str = strawberry.field(description="The condition in the rules language's text form")
+    condition: JSON = strawberry.field(
+        description="The condition in the rules language's JSON form"
+    )
+    condition_text: str = strawberry.field(
+        description="The condition in the rules language's text form"
+    )
     actions: JSON = strawberry.field(description="Ordered actions: [{type, ...config}]")
     continue_after_match: bool
     scanner_id: strawberry.ID
@@ -40,11 +44,21 @@ class ConditionInput:
     and_: list[ConditionInput] | None = strawberry.field(default=None, name="and")
     or_: list[ConditionInput] | None = strawberry.field(default=None, name="or")
     not_: ConditionInput | None = strawberry.field(default=None, name="not")
-    field: str | None = strawberry.field(default=None, description="e.g. subject, from, header, size")
-    header: str | None = strawberry.field(default=None, description="Header name, for field: header")
-    op: str | None = strawberry.field(default=None, description="e.g. contains, ends_with, matches, gt")
-    value: JSON | None = strawberry.field(default=None, description="String, list, size in bytes or ISO date")
-    all: bool | None = strawberry.field(default=None, description="Every value of a multi-valued field must match")
+    field: str | None = strawberry.field(
+        default=None, description="e.g. subject, from, header, size"
+    )
+    header: str | None = strawberry.field(
+        default=None, description="Header name, for field: header"
+    )
+    op: str | None = strawberry.field(
+        default=None, description="e.g. contains, ends_with, matches, gt"
+    )
+    value: JSON | None = strawberry.field(
+        default=None, description="String, list, size in bytes or ISO date"
+    )
+    all: bool | None = strawberry.field(
+        default=None, description="Every value of a multi-valued field must match"
+    )
     case: bool | None = strawberry.field(default=None, description="Case-sensitive comparison")
 
 
@@ -55,7 +69,9 @@ class RuleInput:
     folders: list[str] | None = None
     condition_text: str | None = None
     condition: ConditionInput | None = None
-    actions: JSON | None = strawberry.field(default=None, description="[{type, ...config}] in run order")
+    actions: JSON | None = strawberry.field(
+        default=None, description="[{type, ...config}] in run order"
+    )
     continue_after_match: bool | None = None
 
 
@@ -82,6 +98,14 @@ class RuleCheckType:
     json: JSON
 
 
+@strawberry.type(name="RuleExplanation", description="Why a condition matches an email or not")
+class RuleExplanationType:
+    matches: bool
+    tree: JSON = strawberry.field(
+        description="Each node: kind, result, text, path, values, matched, children"
+    )
+
+
 @strawberry.type
 class RulePayload:
     rule: RuleType
@@ -92,6 +116,13 @@ class RulesPayload:
     rules: list[RuleType]
 
 
-RuleResult = Annotated[Union[RulePayload, ValidationError, NotFoundError], strawberry.union("RuleResult")]
-ReorderRulesResult = Annotated[Union[RulesPayload, ValidationError, NotFoundError], strawberry.union("ReorderRulesResult")]
-CheckRuleResult = Annotated[Union[RuleCheckType, ValidationError], strawberry.union("CheckRuleResult")]
+RuleResult = Annotated[
+    RulePayload | ValidationError | NotFoundError, strawberry.union("RuleResult")
+]
+ReorderRulesResult = Annotated[
+    RulesPayload | ValidationError | NotFoundError, strawberry.union("ReorderRulesResult")
+]
+CheckRuleResult = Annotated[RuleCheckType | ValidationError, strawberry.union("CheckRuleResult")]
+CheckRuleExplanation = Annotated[
+    RuleExplanationType | ValidationError, strawberry.union("ExplainRuleResult")
+]

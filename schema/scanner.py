@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Union
+from typing import Annotated, Any
 
 import strawberry
 
@@ -34,7 +34,9 @@ class ScannerType:
     validate_certificate: bool
     scan_type: ScanTypeEnum  # type: ignore[valid-type]
     username: str
-    has_password: bool = strawberry.field(description="Whether a password is stored; it is never returned")
+    has_password: bool = strawberry.field(
+        description="Whether a password is stored; it is never returned"
+    )
     mailbox_name: str | None
     oauth_account_id: strawberry.ID | None
     scan_interval_minutes: int
@@ -73,7 +75,9 @@ class ScannerInput:
     validate_certificate: bool | None = None
     scan_type: ScanTypeEnum | None = None  # type: ignore[valid-type]
     username: str | None = None
-    password: str | None = strawberry.field(default=None, description="Write-only; stored encrypted")
+    password: str | None = strawberry.field(
+        default=None, description="Write-only; stored encrypted"
+    )
     mailbox_name: str | None = None
     oauth_account_id: strawberry.ID | None = None
     scan_interval_minutes: int | None = None
@@ -90,5 +94,7 @@ class DeletePayload:
     id: strawberry.ID
 
 
-ScannerResult = Annotated[Union[ScannerPayload, ValidationError, NotFoundError], strawberry.union("ScannerResult")]
-DeleteResult = Annotated[Union[DeletePayload, NotFoundError], strawberry.union("DeleteResult")]
+ScannerResult = Annotated[
+    ScannerPayload | ValidationError | NotFoundError, strawberry.union("ScannerResult")
+]
+DeleteResult = Annotated[DeletePayload | NotFoundError, strawberry.union("DeleteResult")]

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Union
+from typing import Annotated, Any
 
 import strawberry
 
@@ -12,7 +12,9 @@ from .errors import NotFoundError, ValidationError
 from .people import AccountType, ContactType, UserType
 
 
-@strawberry.type(name="EmailDelivery", description="State of the email that carries a comment to the customer")
+@strawberry.type(
+    name="EmailDelivery", description="State of the email that carries a comment to the customer"
+)
 class EmailDeliveryType:
     status: DeliveryStatusEnum  # type: ignore[valid-type]
     recipients: list[str]
@@ -34,7 +36,9 @@ class CommentType:
     source: CommentSourceEnum  # type: ignore[valid-type]
     internal: bool
     created_at: datetime
-    quoted_text: str = strawberry.field(description="For email comments: the quoted text cut below the reply marker")
+    quoted_text: str = strawberry.field(
+        description="For email comments: the quoted text cut below the reply marker"
+    )
     ticket_id: strawberry.Private[int]
     author_user_id: strawberry.Private[int | None]
     author_contact_id: strawberry.Private[int | None]
@@ -54,7 +58,9 @@ class CommentType:
         row = await info.context.loaders.contact_by_id.load(self.author_contact_id)
         return ContactType.from_model(row) if row else None
 
-    @strawberry.field(description="Email delivery of this comment to the customer; null if none was sent")
+    @strawberry.field(
+        description="Email delivery of this comment to the customer; null if none was sent"
+    )
     async def delivery(self, info: strawberry.Info[Any, Any]) -> EmailDeliveryType | None:
         row = await info.context.loaders.outbound_by_comment.load(self.row_id)
         return EmailDeliveryType.from_model(row) if row else None
@@ -166,5 +172,9 @@ class CommentPayload:
     comment: CommentType
 
 
-TicketResult = Annotated[Union[TicketPayload, ValidationError, NotFoundError], strawberry.union("TicketResult")]
-AddCommentResult = Annotated[Union[CommentPayload, ValidationError, NotFoundError], strawberry.union("AddCommentResult")]
+TicketResult = Annotated[
+    TicketPayload | ValidationError | NotFoundError, strawberry.union("TicketResult")
+]
+AddCommentResult = Annotated[
+    CommentPayload | ValidationError | NotFoundError, strawberry.union("AddCommentResult")
+]

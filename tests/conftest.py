@@ -62,8 +62,10 @@ def database_url() -> Iterator[str]:
     try:
         asyncio.run(create())
     except (OSError, asyncpg.PostgresError) as exc:
-        pytest.exit(f"PostgreSQL at {PG_ADMIN_DSN} is required (MAILSCANNER_TEST_DB=postgres): {exc}",
-                    returncode=3)
+        pytest.exit(
+            f"PostgreSQL at {PG_ADMIN_DSN} is required (MAILSCANNER_TEST_DB=postgres): {exc}",
+            returncode=3,
+        )
     yield _pg_url(PG_DB_NAME)
     asyncio.run(drop())
 

@@ -32,8 +32,8 @@ async def test_a_rolled_back_ticket_does_not_consume_a_number(db: Settings) -> N
 
 async def test_contact_email_is_unique_case_insensitively(db: Settings) -> None:
     await Contact.create(name="A", email="Alice@Example.com")
-    from tortoise.exceptions import IntegrityError
     import pytest
+    from tortoise.exceptions import IntegrityError
     with pytest.raises(IntegrityError):
         await Contact.create(name="B", email="alice@example.COM")
 

@@ -40,6 +40,13 @@ async def enqueue_scan(scanner_id: int, trigger: str = "manual") -> ScanRun:
     Example: `run = await enqueue_scan(5, "manual")` from `runScanner(id: 5)`; the cron uses
     trigger "schedule", the CLI "cli". Raises ScannerNotFound.
     """
+    run, _ = await enqueue_scan_run(scanner_id, trigger)
+    return run
+
+
+async def enqueue_scan_run(scanner_id: int, trigger: str = "manual") -> tuple[ScanRun, bool]:
+    """`enqueue_scan`, also saying whether the run is new (False: it was already active)."""
+    queue = get_queue()  # before writing: no run is left queued when there is no queue
     async with in_transaction():
         # The row lock serializes two concurrent "run now" clicks (PostgreSQL; SQLite has one writer).
         scanner = await Scanner.filter(id=scanner_id).select_for_update().first()
@@ -49,13 +56,12 @@ async def enqueue_scan(scanner_id: int, trigger: str = "manual") -> ScanRun:
         created = run is None
         if run is None:
             run = await ScanRun.create(scanner_id=scanner_id, status=ScanRunStatus.QUEUED, trigger=trigger)
-    queue = get_queue()
     if not await queue.enqueue("scan_scanner", scanner_id, job_id=scan_job_id(scanner_id)) and created:
         # The scanner's job is finishing its previous run right now and would not see this
         # one; a follow-up job waits for the lock and takes it.
         await queue.enqueue("scan_scanner", scanner_id, job_id=f"{scan_job_id(scanner_id)}:{run.id}",
                             defer_seconds=1)
-    return run
+    return run, created
 
 
 async def scan_scanner(ctx: dict[str, Any], scanner_id: int) -> str:
@@ -92,15 +98,18 @@ async def _scan_locked(ctx: dict[str, Any], scanner_id: int) -> str:
     if run.status == ScanRunStatus.QUEUED:
         await ScanRun.filter(id=run.id).update(status=ScanRunStatus.RUNNING, started_at=now)
     run_scan: RunScan = ctx.get("run_scan") or _default_run_scan()
+    extra = {"settings": ctx["settings"]} if ctx.get("settings") is not None else {}
     try:
-        await run_scan(scanner_id, scan_run_id=run.id, trigger=run.trigger)
+        # The pipeline records the outcome (run status, scanner health) itself ...
+        await run_scan(scanner_id, scan_run_id=run.id, trigger=run.trigger, **extra)
     except Exception as exc:  # noqa: BLE001 — one failing mailbox is recorded, never fatal
+        # ... unless it crashed before it could.
         logger.warning("scan of scanner %s failed: %s", scanner_id, exc, exc_info=True)
         await run.refresh_from_db()
         if run.status in ACTIVE:
             await _finish(run, ScanRunStatus.FAILED, str(exc) or type(exc).__name__)
+            await record_health(scanner_id, run)
     await run.refresh_from_db()
-    await record_health(scanner_id, run)
     return str(run.status.value)
 
 
@@ -119,7 +128,9 @@ async def _finish(run: ScanRun, status: ScanRunStatus, error: str | None) -> Non
 
 
 async def record_health(scanner_id: int, run: ScanRun) -> None:
-    """Write a finished run into the scanner's health: last success/error, failure streak."""
+    """Write a finished run into the scanner's health: last success/error, failure streak.
+
+    Only for runs the pipeline could not finish itself (it writes health for its own)."""
     if run.status == ScanRunStatus.SUCCEEDED:
         await Scanner.filter(id=scanner_id).update(
             last_success_at=run.finished_at or datetime.now(timezone.utc), last_error=None, failure_count=0)

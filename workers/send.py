@@ -22,12 +22,26 @@ from tortoise.expressions import F, Q
 from ..events import publish_ticket_event
 from ..mail import outbox
 from ..mail.outbound import InvalidAddress, build_message, validated_address
-from ..mail.smtp import SmtpError, SmtpErrorCode, classify_smtp_error, config_from_settings, send_message
+from ..mail.outbox import due_filter
+from ..mail.smtp import (
+    SmtpError,
+    SmtpErrorCode,
+    classify_smtp_error,
+    config_from_settings,
+    send_message,
+)
 from ..models.outbound_email import DeliveryStatus, OutboundEmail
 from ..models.smtp_settings import SmtpSettings
 
-__all__ = ["LEASE", "MAX_ATTEMPTS", "RETRY_BASE_S", "requeue_outbound", "retry_delay",
-           "send_outbound", "send_job_id"]
+__all__ = [
+    "LEASE",
+    "MAX_ATTEMPTS",
+    "RETRY_BASE_S",
+    "requeue_outbound",
+    "retry_delay",
+    "send_job_id",
+    "send_outbound",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -39,17 +53,15 @@ RETRY_CAP_S = 3600.0
 
 def retry_delay(attempts: int, base_s: float = RETRY_BASE_S) -> float:
     """Seconds to wait after the `attempts`-th failed try: exponential, capped."""
-    return min(base_s * 2 ** max(attempts - 1, 0), RETRY_CAP_S)
+    return float(min(base_s * 2 ** max(attempts - 1, 0), RETRY_CAP_S))
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 async def _claim(outbound_id: int, now: dt.datetime) -> int | None:
-    due = (Q(status=DeliveryStatus.QUEUED) & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))) | (
-        Q(status=DeliveryStatus.SENDING) & Q(next_attempt_at__lte=now))
-    won = await OutboundEmail.filter(Q(id=outbound_id) & due).update(
+    won = await OutboundEmail.filter(Q(id=outbound_id) & due_filter(now)).update(
         status=DeliveryStatus.SENDING, attempts=F("attempts") + 1, next_attempt_at=now + LEASE,
         updated_at=now)
     if not won:
@@ -129,7 +141,7 @@ async def send_outbound(ctx: dict[str, Any], outbound_id: int) -> str:
     row = await OutboundEmail.get(id=outbound_id)
     try:
         await _deliver(ctx, row)
-    except Exception as exc:  # noqa: BLE001 — every failure is recorded on the row
+    except Exception as exc:
         error = classify_smtp_error(exc)
         if error.code == SmtpErrorCode.UNKNOWN:
             logger.warning("outbound %s: unexpected error", outbound_id, exc_info=True)
@@ -183,3 +195,8 @@ async def requeue_outbound() -> int:
         if await queue.enqueue("send_outbound", outbound_id, job_id=send_job_id(outbound_id)):
             count += 1
     return count
+
+
+# The scheduler tick (workers/cron.py) imports this name and counts what it requeued.
+# `mail.outbox.sweep_outbound()` is the query alone (a list of ids).
+sweep_outbound = requeue_outbound

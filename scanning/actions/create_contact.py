@@ -1,4 +1,5 @@
 """Find the sender among contacts (case-insensitive address); create the contact if missing."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -8,6 +9,7 @@ from ..context import ActionOutcome, MessageContext
 from .errors import check_keys
 
 TYPE = "create_contact"
+CONTACT_CACHE_SIZE = 20_000
 LABEL = "Create contact if not exists"
 
 
@@ -24,18 +26,43 @@ async def ensure_contact(ctx: MessageContext) -> tuple[Contact | None, bool]:
     if sender is None or "@" not in sender.address:
         return None, False
     normalized = normalize_email(sender.address)
-    contact = await Contact.filter(email_normalized=normalized).using_db(ctx.conn).first()
+    cache = ctx.config.cache
+    contact = cache.contacts.get(normalized) if cache is not None else None
+    if contact is None:
+        contact = await Contact.filter(email_normalized=normalized).using_db(ctx.conn).first()
     created = False
     if contact is None:
-        domain = normalized.rpartition("@")[2]
-        account = await Account.filter(domain__iexact=domain).using_db(ctx.conn).first()
         name = (sender.name or "").strip() or sender.address.partition("@")[0]
-        contact = Contact(name=name[:200], email=sender.address.strip()[:320], account=account)
+        contact = Contact(
+            name=name[:200],
+            email=sender.address.strip()[:320],
+            account_id=await _account_id(ctx, normalized.rpartition("@")[2]),
+        )
         await contact.save(using_db=ctx.conn)
         ctx.counts["contacts_created"] += 1
         created = True
+    if cache is not None:
+        if len(cache.contacts) >= CONTACT_CACHE_SIZE:
+            cache.contacts.clear()
+        cache.contacts[normalized] = contact
     ctx.contact = contact
     return contact, created
+
+
+async def _account_id(ctx: MessageContext, domain: str) -> int | None:
+    """The Account whose domain is the sender's (case-insensitive), if any."""
+    cache = ctx.config.cache
+    if cache is None:
+        account = await Account.filter(domain__iexact=domain).using_db(ctx.conn).first()
+        return account.id if account else None
+    if cache.accounts is None:
+        rows = (
+            await Account.filter(domain__isnull=False)
+            .using_db(ctx.conn)
+            .values_list("domain", "id")
+        )
+        cache.accounts = {str(d).casefold(): int(i) for d, i in rows}
+    return cache.accounts.get(domain.casefold())
 
 
 async def run(ctx: MessageContext, config: dict[str, Any]) -> ActionOutcome:

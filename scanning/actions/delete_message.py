@@ -1,4 +1,5 @@
 """Delete the message from the mailbox (after the database commit, with UID EXPUNGE)."""
+
 from __future__ import annotations
 
 from typing import Any

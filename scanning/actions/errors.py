@@ -15,8 +15,15 @@ class ActionConfigError(ValueError):
 def check_keys(config: dict[str, object], allowed: set[str]) -> None:
     for key in config:
         if key not in allowed:
-            raise ActionConfigError(key, "unknown setting" + (
-                f"; allowed: {', '.join(sorted(allowed))}" if allowed else " (this action has none)"))
+            raise ActionConfigError(
+                key,
+                "unknown setting"
+                + (
+                    f"; allowed: {', '.join(sorted(allowed))}"
+                    if allowed
+                    else " (this action has none)"
+                ),
+            )
 
 
 def check_bool(config: dict[str, object], key: str) -> bool:

@@ -1,4 +1,5 @@
 """Move the message to a named folder, created when missing (applied after the commit)."""
+
 from __future__ import annotations
 
 from typing import Any

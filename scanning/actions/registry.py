@@ -3,6 +3,7 @@
 Each action lives in its own module with `TYPE`, `LABEL`, `validate(config) -> config`
 (normalized, raising ActionConfigError naming the key) and `async run(ctx, config)`.
 """
+
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
@@ -13,8 +14,14 @@ from ..context import ActionOutcome, MessageContext
 from . import create_contact, create_or_update_ticket, delete_message, move_to_folder
 from .errors import ActionConfigError
 
-__all__ = ["ACTIONS", "ActionConfigError", "ActionSpec", "run_action", "validate_action",
-           "validate_actions"]
+__all__ = [
+    "ACTIONS",
+    "ActionConfigError",
+    "ActionSpec",
+    "run_action",
+    "validate_action",
+    "validate_actions",
+]
 
 
 @dataclass(frozen=True)
@@ -38,12 +45,13 @@ def validate_action(config: Any) -> dict[str, Any]:
     {'type': 'move_to_folder', 'folder': 'Done'}
     """
     if not isinstance(config, dict):
-        raise ActionConfigError("type", "an action must be an object with a \"type\"")
+        raise ActionConfigError("type", 'an action must be an object with a "type"')
     kind = config.get("type")
     spec = ACTIONS.get(kind) if isinstance(kind, str) else None
     if spec is None:
-        raise ActionConfigError("type", f"unknown action type {kind!r}; expected one of "
-                                + ", ".join(sorted(ACTIONS)))
+        raise ActionConfigError(
+            "type", f"unknown action type {kind!r}; expected one of " + ", ".join(sorted(ACTIONS))
+        )
     return {"type": kind, **spec.validate({k: v for k, v in config.items() if k != "type"})}
 
 

@@ -64,7 +64,12 @@ def test_migrations_roll_back_and_forward(settings: Settings) -> None:
 ])
 def test_a_bad_setting_is_one_clear_line_naming_the_variable(
         tmp_path: Path, variable: str, value: str, message: str) -> None:
-    result = run(["token", "create", "--role", "admin"], {"MAILSCANNER_DATA_DIR": str(tmp_path), variable: value})
+    result = run(
+        ["token", "create", "--role", "admin"],
+        {"MAILSCANNER_DATA_DIR": str(tmp_path), variable: value},
+    )
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [f"mailscanner: {message}" + result.stderr.strip().split(message, 1)[1]]
+    assert result.stderr.strip().splitlines() == [
+        f"mailscanner: {message}" + result.stderr.strip().split(message, 1)[1]
+    ]
     assert "Traceback" not in result.stderr

@@ -39,8 +39,13 @@ class Served:
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "MAILSCANNER_SECRET_KEY"}}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "REDIS_URL", "MAILSCANNER_SECRET_KEY"}
+    }
     env["MAILSCANNER_DATA_DIR"] = str(tmp_path / "data")
+    env["PYTHONUNBUFFERED"] = "1"
     proc = subprocess.Popen([sys.executable, "-m", "mailscanner", "serve", "--port", str(port)],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None
@@ -55,13 +60,16 @@ def served(tmp_path: Path) -> Iterator[Served]:
             lines.append(line.rstrip())
             if line.strip().startswith("mst_"):
                 token = line.strip()
-            if "Uvicorn running" in line or "Application startup complete" in line:
+            if "Uvicorn running" in line:  # logged once the socket listens
                 break
         assert token, "\n".join(lines)
-        yield Served(url=f"http://127.0.0.1:{port}", token=token, output=lines, data_dir=tmp_path / "data")
+        yield Served(
+            url=f"http://127.0.0.1:{port}", token=token, output=lines, data_dir=tmp_path / "data"
+        )
     finally:
         proc.terminate()
         proc.wait(timeout=15)
+        proc.stdout.close()
 
 
 def test_first_start_prints_an_admin_token_once_and_uses_sqlite(served: Served) -> None:
@@ -82,7 +90,10 @@ def test_graphiql_runs_a_query_with_the_token_and_no_internet(served: Served) ->
     from playwright.sync_api import sync_playwright
 
     query = "{ me { name role } }"
-    params = urllib.parse.urlencode({"q": query, "headers": json.dumps({"Authorization": f"Bearer {served.token}"})})
+    params = urllib.parse.urlencode(
+        {"q": query, "headers": json.dumps({"Authorization": f"Bearer {served.token}"})},
+        quote_via=urllib.parse.quote,
+    )  # the page decodes %20, not +
     outside: list[str] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -102,8 +113,10 @@ def test_graphiql_runs_a_query_with_the_token_and_no_internet(served: Served) ->
             page.wait_for_selector(".graphiql-execute-button", timeout=30_000)
             page.click(".graphiql-execute-button")
             page.wait_for_function(
-                "() => (document.querySelector('.result-window')?.innerText || '').includes('ADMIN')",
-                timeout=30_000)
+                "() => (document.querySelector('.result-window')?.innerText || '')"
+                ".includes('ADMIN')",
+                timeout=30_000,
+            )
             result = page.inner_text(".result-window")
         finally:
             browser.close()

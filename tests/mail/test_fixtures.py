@@ -2,6 +2,7 @@
 
 The JSON files use the ``mailscanner inspect --json`` shape. ``MAIL_FIXTURE=<name>`` runs one.
 """
+
 from __future__ import annotations
 
 import json

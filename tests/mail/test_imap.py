@@ -1,4 +1,5 @@
 """The IMAP session against a real Dovecot, and the error table that explains failures."""
+
 from __future__ import annotations
 
 import imaplib
@@ -20,9 +21,15 @@ MAIL = b"From: Ann <ann@example.com>\r\nTo: support@example.org\r\nSubject: %s\r
 
 
 def settings_for(dovecot: DovecotServer, user: ImapUser, **kw: object) -> ImapSettings:
-    base: dict[str, object] = dict(host="127.0.0.1", port=dovecot.imaps_port, encryption="ssl",
-                                   validate_certificate=False, username=user.name,
-                                   password=user.password, timeout=5.0)
+    base: dict[str, object] = dict(
+        host="127.0.0.1",
+        port=dovecot.imaps_port,
+        encryption="ssl",
+        validate_certificate=False,
+        username=user.name,
+        password=user.password,
+        timeout=5.0,
+    )
     base.update(kw)
     return ImapSettings(**base)  # type: ignore[arg-type]
 
@@ -35,7 +42,8 @@ async def failure(settings: ImapSettings) -> MailError:
 
 
 async def test_tls_with_validation_rejects_the_self_signed_certificate_with_the_reason(
-        dovecot: DovecotServer, imap_user: ImapUser) -> None:
+    dovecot: DovecotServer, imap_user: ImapUser
+) -> None:
     error = await failure(settings_for(dovecot, imap_user, validate_certificate=True))
     assert error.code == ErrorCode.TLS_CERTIFICATE_UNTRUSTED
     assert "self-signed certificate" in error.message
@@ -43,30 +51,38 @@ async def test_tls_with_validation_rejects_the_self_signed_certificate_with_the_
 
 
 async def test_tls_with_validation_works_when_the_certificate_is_trusted(
-        dovecot: DovecotServer, imap_user: ImapUser, monkeypatch: pytest.MonkeyPatch) -> None:
+    dovecot: DovecotServer, imap_user: ImapUser, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SSL_CERT_FILE", dovecot.ca_file)
-    async with await ImapSession.open(settings_for(dovecot, imap_user, validate_certificate=True)) as s:
+    async with await ImapSession.open(
+        settings_for(dovecot, imap_user, validate_certificate=True)
+    ) as s:
         assert "INBOX" in [f.name for f in await s.list_folders()]
 
 
 async def test_tls_without_validation_and_starttls_both_log_in(
-        dovecot: DovecotServer, imap_user: ImapUser) -> None:
-    for settings in (settings_for(dovecot, imap_user),
-                     settings_for(dovecot, imap_user, encryption="starttls", port=dovecot.imap_port),
-                     settings_for(dovecot, imap_user, encryption="none", port=dovecot.imap_port)):
+    dovecot: DovecotServer, imap_user: ImapUser
+) -> None:
+    for settings in (
+        settings_for(dovecot, imap_user),
+        settings_for(dovecot, imap_user, encryption="starttls", port=dovecot.imap_port),
+        settings_for(dovecot, imap_user, encryption="none", port=dovecot.imap_port),
+    ):
         async with await ImapSession.open(settings) as session:
             assert "MOVE" in await session.capabilities()
 
 
 async def test_wrong_password_is_reported_as_login_rejected(
-        dovecot: DovecotServer, imap_user: ImapUser) -> None:
+    dovecot: DovecotServer, imap_user: ImapUser
+) -> None:
     error = await failure(settings_for(dovecot, imap_user, password="wrong"))
     assert error.code == ErrorCode.LOGIN_REJECTED
     assert "rejected the login" in error.message
 
 
 async def test_xoauth2_logs_in_with_a_token_the_server_accepts(
-        dovecot: DovecotServer, imap_user: ImapUser) -> None:
+    dovecot: DovecotServer, imap_user: ImapUser
+) -> None:
     dovecot.add_token("tok-" + imap_user.name, imap_user.name)
     settings = settings_for(dovecot, imap_user, password=None, access_token="tok-" + imap_user.name)
     async with await ImapSession.open(settings) as session:
@@ -85,7 +101,8 @@ def silent_port() -> Iterator[int]:
 
 
 async def test_network_failures_get_their_own_codes(
-        dovecot: DovecotServer, imap_user: ImapUser, silent_port: int) -> None:
+    dovecot: DovecotServer, imap_user: ImapUser, silent_port: int
+) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         closed_port = s.getsockname()[1]
@@ -103,7 +120,8 @@ async def test_network_failures_get_their_own_codes(
 
 
 async def test_folders_are_listed_decoded_with_their_delimiter(
-        dovecot: DovecotServer, imap_user: ImapUser) -> None:
+    dovecot: DovecotServer, imap_user: ImapUser
+) -> None:
     with imap_user.client() as c:
         c.create_folder("Été/Réclamations")
     async with await ImapSession.open(settings_for(dovecot, imap_user)) as session:
@@ -115,7 +133,8 @@ async def test_folders_are_listed_decoded_with_their_delimiter(
 
 
 async def test_fetch_peeks_and_flag_move_delete_change_the_server(
-        dovecot: DovecotServer, imap_user: ImapUser) -> None:
+    dovecot: DovecotServer, imap_user: ImapUser
+) -> None:
     imap_user.append("INBOX", [MAIL % b"one", MAIL % b"two", MAIL % b"three"])
     async with await ImapSession.open(settings_for(dovecot, imap_user)) as session:
         status = await session.select("INBOX")
@@ -132,36 +151,73 @@ async def test_fetch_peeks_and_flag_move_delete_change_the_server(
     assert imap_user.subjects("Tickets/Done") == ["two"]
 
 
-async def test_selecting_a_missing_folder_says_so(dovecot: DovecotServer, imap_user: ImapUser) -> None:
+async def test_selecting_a_missing_folder_says_so(
+    dovecot: DovecotServer, imap_user: ImapUser
+) -> None:
     async with await ImapSession.open(settings_for(dovecot, imap_user)) as session:
         with pytest.raises(MailError) as info:
             await session.select("Nope")
     assert info.value.code == ErrorCode.FOLDER_NOT_FOUND
 
 
-@pytest.mark.parametrize(("exc", "code"), [
-    (LoginError("b'[ALERT] Application-specific password required: https://support.google.com "
-                "(Failure)'"), ErrorCode.IMAP_DISABLED),
-    (LoginError("[ALERT] Your account is not enabled for IMAP use. Please visit your Gmail "
-                "settings page and enable your account for IMAP access. (Failure)"),
-     ErrorCode.IMAP_DISABLED),
-    (imaplib.IMAP4.error("User is authenticated but not connected."), ErrorCode.IMAP_DISABLED),
-    (LoginError("b'[AUTHENTICATIONFAILED] Invalid credentials (Failure)'"), ErrorCode.LOGIN_REJECTED),
-    (ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number"), ErrorCode.TLS_ERROR),
-    (socket.gaierror(-2, "Name or service not known"), ErrorCode.HOST_NOT_FOUND),
-    (TimeoutError("timed out"), ErrorCode.TIMEOUT),
-    (imaplib.IMAP4.abort("socket error: EOF"), ErrorCode.NETWORK_ERROR),
-    (ReauthorizationNeeded("invalid_grant"), ErrorCode.OAUTH_REAUTH_REQUIRED),
-])
+@pytest.mark.parametrize(
+    ("exc", "code"),
+    [
+        (
+            LoginError(
+                "b'[ALERT] Application-specific password required: https://support.google.com "
+                "(Failure)'"
+            ),
+            ErrorCode.IMAP_DISABLED,
+        ),
+        (
+            LoginError(
+                "[ALERT] Your account is not enabled for IMAP use. Please visit your Gmail "
+                "settings page and enable your account for IMAP access. (Failure)"
+            ),
+            ErrorCode.IMAP_DISABLED,
+        ),
+        (imaplib.IMAP4.error("User is authenticated but not connected."), ErrorCode.IMAP_DISABLED),
+        (
+            LoginError("b'[AUTHENTICATIONFAILED] Invalid credentials (Failure)'"),
+            ErrorCode.LOGIN_REJECTED,
+        ),
+        (ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number"), ErrorCode.TLS_ERROR),
+        (socket.gaierror(-2, "Name or service not known"), ErrorCode.HOST_NOT_FOUND),
+        (TimeoutError("timed out"), ErrorCode.TIMEOUT),
+        (imaplib.IMAP4.abort("socket error: EOF"), ErrorCode.NETWORK_ERROR),
+        (ReauthorizationNeeded("invalid_grant"), ErrorCode.OAUTH_REAUTH_REQUIRED),
+    ],
+)
 def test_the_error_table_classifies_what_servers_and_sockets_raise(
-        exc: BaseException, code: ErrorCode) -> None:
+    exc: BaseException, code: ErrorCode
+) -> None:
     error = classify_error(exc, host="imap.example.com", port=993)
     assert error.code == code
     assert "b'" not in error.message and error.message[0].isupper()
 
 
 def test_imap_disabled_quotes_the_server_text_without_python_noise() -> None:
-    error = classify_error(LoginError("b'[ALERT] IMAP access is disabled for your domain.'"),
-                           host="imap.gmail.com")
-    assert error.message.startswith("The server does not allow IMAP for this mailbox: "
-                                    "[ALERT] IMAP access is disabled for your domain")
+    error = classify_error(
+        LoginError("b'[ALERT] IMAP access is disabled for your domain.'"), host="imap.gmail.com"
+    )
+    assert error.message.startswith(
+        "The server does not allow IMAP for this mailbox: "
+        "[ALERT] IMAP access is disabled for your domain"
+    )
+
+
+async def test_move_without_the_move_capability_copies_and_expunges_only_that_message(
+    dovecot: DovecotServer, imap_user: ImapUser
+) -> None:
+    imap_user.append("INBOX", [MAIL % b"go", MAIL % b"stay"])
+    with imap_user.client() as c:  # another client's \Deleted mail must survive our expunge
+        c.select_folder("INBOX")
+        c.add_flags(c.search(["SUBJECT", "stay"]), [b"\\Deleted"])
+    async with await ImapSession.open(settings_for(dovecot, imap_user)) as session:
+        real = session._client.has_capability
+        session._client.has_capability = lambda cap: cap != "MOVE" and real(cap)  # type: ignore[method-assign]
+        await session.select("INBOX")
+        await session.move(await session.search(["SUBJECT", "go"]), "Old")
+    assert imap_user.subjects("Old") == ["go"]
+    assert imap_user.subjects("INBOX") == ["stay"]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from email import message_from_bytes, policy
+from typing import Any
 
 import pytest
 
@@ -10,8 +11,14 @@ from mailscanner.mail.outbox import ensure_default_templates, sweep_outbound
 from mailscanner.mail.reply import DEFAULT_MARKER
 from mailscanner.mail.threading import ticket_number_from_message_id
 from mailscanner.models import (
-    TICKET_COMMENT_TEMPLATE, Comment, CommentSource, DeliveryStatus, EmailTemplate, OutboundEmail,
+    TICKET_COMMENT_TEMPLATE,
+    Comment,
+    CommentSource,
+    DeliveryStatus,
+    EmailTemplate,
+    OutboundEmail,
 )
+
 from ..fixtures.smtp import OutboxScene
 
 
@@ -51,7 +58,7 @@ async def test_internal_comment_is_never_emailed(outbox_scene: OutboxScene) -> N
 
 
 async def test_no_contact_means_no_mail(outbox_scene: OutboxScene) -> None:
-    outbox_scene.ticket.contact = None  # type: ignore[assignment]
+    outbox_scene.ticket.contact = None
     await outbox_scene.ticket.save()
     _, outbound = await outbox_scene.comment()
     assert outbound is None
@@ -123,14 +130,15 @@ async def test_sweep_finds_due_rows_only(outbox_scene: OutboxScene) -> None:
     assert await sweep_outbound() == []
 
 
-def _build(**overrides: object) -> bytes:
-    args: dict[str, object] = dict(
-        sender_address="support@helpdesk.test", sender_name="Ünïcode Support",
-        recipients=["Zoë Çelik <zoe@example.com>"], subject="[TT7] Drucker brennt — schnell",
-        text_body="Hallo\n", html_body="<p>Hallo</p>", message_id="<TT7.c1.abc@helpdesk.test>",
-        in_reply_to="<first@example.com>", references=["<first@example.com>"])
+def _build(**overrides: Any) -> bytes:
+    args: dict[str, Any] = {
+        "sender_address": "support@helpdesk.test", "sender_name": "Ünïcode Support",
+        "recipients": ["Zoë Çelik <zoe@example.com>"],
+        "subject": "[TT7] Drucker brennt — schnell", "text_body": "Hallo\n",
+        "html_body": "<p>Hallo</p>", "message_id": "<TT7.c1.abc@helpdesk.test>",
+        "in_reply_to": "<first@example.com>", "references": ["<first@example.com>"]}
     args.update(overrides)
-    return build_message(**args).as_bytes()  # type: ignore[arg-type]
+    return bytes(build_message(**args).as_bytes())
 
 
 def test_message_has_text_and_html_parts_and_encoded_non_ascii_headers() -> None:

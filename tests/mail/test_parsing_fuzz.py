@@ -1,9 +1,10 @@
 """Hypothesis: no input makes parse_email, any lazy property, extract_reply or inspect raise."""
+
 from __future__ import annotations
 
 import json
-import os
 import logging
+import os
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
@@ -15,7 +16,11 @@ from mailscanner.mail.reply import extract_reply
 
 FIXTURES = sorted((Path(__file__).parent / "fixtures").glob("*.eml"))
 SEEDS = [p.read_bytes() for p in FIXTURES]
-FUZZ = settings(max_examples=int(os.environ.get("MAIL_FUZZ_EXAMPLES", "250")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=int(os.environ.get("MAIL_FUZZ_EXAMPLES", "250")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 
 class _Errors(logging.Handler):
@@ -45,8 +50,23 @@ def touch_everything(parsed: ParsedEmail) -> None:
 
 def _touch(parsed: ParsedEmail) -> None:
     assert isinstance(parsed.subject, str)
-    for name in ("from_", "to", "cc", "bcc", "reply_to", "date", "message_id", "in_reply_to",
-                 "references", "size", "folder", "kind", "kind_reason", "bounce", "defects"):
+    for name in (
+        "from_",
+        "to",
+        "cc",
+        "bcc",
+        "reply_to",
+        "date",
+        "message_id",
+        "in_reply_to",
+        "references",
+        "size",
+        "folder",
+        "kind",
+        "kind_reason",
+        "bounce",
+        "defects",
+    ):
         getattr(parsed, name)
     assert all(isinstance(v, str) for _, v in parsed.headers)
     parsed.header("subject")
@@ -54,7 +74,7 @@ def _touch(parsed: ParsedEmail) -> None:
     for att in parsed.attachments:
         assert att.size == len(att.payload())
         assert len(att.sha256) == 64
-    parsed.inline_images
+    assert isinstance(parsed.inline_images, dict)
     parsed.with_folder("INBOX")
     json.dumps(to_json_dict(parsed))
     extract_reply(parsed.text_body, parsed.html_body)
@@ -89,23 +109,63 @@ def test_random_bytes_never_raise(raw: bytes) -> None:
 @FUZZ
 @given(
     st.sampled_from(SEEDS),
-    st.lists(st.tuples(st.integers(0, 4), st.integers(0, 1 << 20), st.integers(0, 400),
-                       st.binary(min_size=1, max_size=40)), min_size=1, max_size=8),
+    st.lists(
+        st.tuples(
+            st.integers(0, 4),
+            st.integers(0, 1 << 20),
+            st.integers(0, 400),
+            st.binary(min_size=1, max_size=40),
+        ),
+        min_size=1,
+        max_size=8,
+    ),
 )
-def test_mutated_real_mails_never_raise(seed: bytes, ops: list[tuple[int, int, int, bytes]]) -> None:
+def test_mutated_real_mails_never_raise(
+    seed: bytes, ops: list[tuple[int, int, int, bytes]]
+) -> None:
     touch_everything(parse_email(mutate(seed, ops)))
 
 
-_TOKENS = st.sampled_from([
-    "Subject: ", "From: ", "To: ", "Content-Type: multipart/mixed; boundary=b\n",
-    "Content-Type: multipart/alternative; boundary=\"c\"\n", "Content-Type: text/html\n",
-    "Content-Type: message/rfc822\n", "Content-Transfer-Encoding: base64\n",
-    "Content-Transfer-Encoding: quoted-printable\n", "Content-Transfer-Encoding: x-uuencode\n",
-    "Content-Disposition: attachment; filename*=utf-8''%E2%82%AC%ZZ\n", "--b\n", "--b--\n", "--c\n",
-    "=?utf-8?b?w6U=?=", "=?utf-8?q?=ZZ?=", "=?bogus?x?y?=", "\n", "\n\n", " ", "\t", ":", "<", ">",
-    "begin 644 f.txt\n", "end\n", "M86)C\n", "=\n", "=E5", "\x00", "\xff", "<script>", "<blockquote type=cite>",
-    "On Mon, 4 Mar 2024 Kim <k@x> wrote:\n", "> ", "##- Please type your reply above this line -##",
-])
+_TOKENS = st.sampled_from(
+    [
+        "Subject: ",
+        "From: ",
+        "To: ",
+        "Content-Type: multipart/mixed; boundary=b\n",
+        'Content-Type: multipart/alternative; boundary="c"\n',
+        "Content-Type: text/html\n",
+        "Content-Type: message/rfc822\n",
+        "Content-Transfer-Encoding: base64\n",
+        "Content-Transfer-Encoding: quoted-printable\n",
+        "Content-Transfer-Encoding: x-uuencode\n",
+        "Content-Disposition: attachment; filename*=utf-8''%E2%82%AC%ZZ\n",
+        "--b\n",
+        "--b--\n",
+        "--c\n",
+        "=?utf-8?b?w6U=?=",
+        "=?utf-8?q?=ZZ?=",
+        "=?bogus?x?y?=",
+        "\n",
+        "\n\n",
+        " ",
+        "\t",
+        ":",
+        "<",
+        ">",
+        "begin 644 f.txt\n",
+        "end\n",
+        "M86)C\n",
+        "=\n",
+        "=E5",
+        "\x00",
+        "\xff",
+        "<script>",
+        "<blockquote type=cite>",
+        "On Mon, 4 Mar 2024 Kim <k@x> wrote:\n",
+        "> ",
+        "##- Please type your reply above this line -##",
+    ]
+)
 
 
 @FUZZ

@@ -7,11 +7,18 @@ from email.message import EmailMessage
 import pytest
 
 from mailscanner.mail.smtp import (
-    SmtpConfig, SmtpError, SmtpErrorCode, classify_smtp_error, send_message, test_smtp_connection,
+    SmtpConfig,
+    SmtpError,
+    SmtpErrorCode,
+    classify_smtp_error,
+    send_message,
+    test_smtp_connection,
 )
+from mailscanner.models import MicrosoftAccount
 from mailscanner.models.scanner import Encryption
 from mailscanner.models.smtp_settings import SmtpAuth
 
+from ..fixtures.microsoft import FakeMicrosoft
 from ..fixtures.smtp import SmtpTestServer, free_port
 
 
@@ -168,3 +175,42 @@ async def test_connection_test_reports_a_bad_password(smtp_server: SmtpTestServe
 def test_unknown_exceptions_are_retried_rather_than_dropped() -> None:
     err = classify_smtp_error(RuntimeError("odd"))
     assert err.code == SmtpErrorCode.UNKNOWN and err.temporary and "odd" in err.message
+
+
+def _xoauth2(server: SmtpTestServer, account_id: int, user: str = "support") -> SmtpConfig:
+    return replace(_starttls(server), auth=SmtpAuth.MICROSOFT_OAUTH, password=None,
+                   username=user, oauth_account_id=account_id)
+
+
+async def test_xoauth2_sends_with_a_token_of_the_authorized_account(
+        smtp_server: SmtpTestServer, microsoft_account: MicrosoftAccount,
+        microsoft: FakeMicrosoft) -> None:
+    # the SMTP server accepts exactly the tokens the (fake) Microsoft issued for that mailbox
+    smtp_server.oauth_check = lambda user, token: microsoft.introspect(token, user)["active"]
+    await send_message(_xoauth2(smtp_server, microsoft_account.id), _message())
+    [mail] = smtp_server.received()
+    assert mail.auth_user == "support" and mail.tls
+
+
+async def test_xoauth2_for_a_mailbox_the_account_may_not_open_is_refused(
+        smtp_server: SmtpTestServer, microsoft_account: MicrosoftAccount,
+        microsoft: FakeMicrosoft) -> None:
+    smtp_server.oauth_check = lambda user, token: microsoft.introspect(token, user)["active"]
+    err = await _error(_xoauth2(smtp_server, microsoft_account.id, user="bob"))
+    assert err.code == SmtpErrorCode.AUTH_FAILED and not err.temporary
+
+
+async def test_revoked_authorization_is_permanent_and_outage_is_temporary(
+        smtp_server: SmtpTestServer, microsoft_account: MicrosoftAccount,
+        microsoft: FakeMicrosoft) -> None:
+    smtp_server.oauth_check = lambda user, token: microsoft.introspect(token, user)["active"]
+    microsoft.expire_access_tokens()
+    microsoft.unreachable = True
+    outage = await _error(_xoauth2(smtp_server, microsoft_account.id))
+    assert outage.code == SmtpErrorCode.OAUTH_TOKEN and outage.temporary
+    microsoft.unreachable = False
+    microsoft.revoke_grant("alice")
+    revoked = await _error(_xoauth2(smtp_server, microsoft_account.id))
+    assert revoked.code == SmtpErrorCode.OAUTH_TOKEN and not revoked.temporary
+    assert "authorization" in revoked.message
+    assert smtp_server.received() == []

@@ -8,11 +8,16 @@ import pytest
 from mailscanner.mail.reply import DEFAULT_MARKER
 from mailscanner.mail.template_tags import list_template_tags, unknown_tags
 from mailscanner.mail.templates import (
-    DEFAULT_COMMENT_BODY, DEFAULT_COMMENT_SUBJECT, CommentView, RenderContext, TemplateError,
-    render_email, validate_template,
+    DEFAULT_COMMENT_BODY,
+    DEFAULT_COMMENT_SUBJECT,
+    CommentView,
+    RenderContext,
+    TemplateError,
+    render_email,
+    validate_template,
 )
 
-T0 = dt.datetime(2026, 11, 28, 9, 30, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 11, 28, 9, 30, tzinfo=dt.UTC)
 
 
 def _ctx(title: str = "Printer on fire", name: str = "Eve Example",
@@ -52,6 +57,8 @@ def test_unknown_tag_is_reported_by_name_when_saving() -> None:
 def test_dollar_text_that_is_not_one_of_our_modules_is_plain_text() -> None:
     assert unknown_tags("Costs $5-10$ or $price-low$") == []
     validate_template("Price", "Costs $price-low$ today")
+    mail = render_email("s", "Costs $price-low$ or $5-10$ for $contacts-name$", _ctx())
+    assert mail.text == "Costs $price-low$ or $5-10$ for Eve Example"
 
 
 def test_jinja_syntax_error_is_reported_with_its_line() -> None:

@@ -26,8 +26,9 @@ class Api:
         if token is not None:
             clear = {"admin": self.admin_token, "agent": self.agent_token}.get(token, token)
             headers["Authorization"] = f"Bearer {clear}"
-        return await self.client.post("/graphql", json={"query": query, "variables": variables or {}},
-                                      headers=headers)
+        return await self.client.post(
+            "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
+        )
 
     async def gql(self, query: str, variables: dict[str, Any] | None = None,
                   token: str | None = "admin") -> dict[str, Any]:

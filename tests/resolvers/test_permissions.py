@@ -5,8 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from graphql import (GraphQLEnumType, GraphQLInputObjectType, GraphQLList, GraphQLNonNull,
-                     GraphQLScalarType)
+from graphql import (
+    GraphQLEnumType,
+    GraphQLInputObjectType,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLScalarType,
+)
 
 from mailscanner.resolvers.permissions import IsAdmin, IsAgent
 from mailscanner.resolvers.schema import schema
@@ -25,7 +30,11 @@ def _dummy(gtype: Any) -> Any:
     if isinstance(gtype, GraphQLEnumType):
         return next(iter(gtype.values))
     if isinstance(gtype, GraphQLInputObjectType):
-        return {name: _dummy(f.type) for name, f in gtype.fields.items() if isinstance(f.type, GraphQLNonNull)}
+        return {
+            name: _dummy(f.type)
+            for name, f in gtype.fields.items()
+            if isinstance(f.type, GraphQLNonNull)
+        }
     assert isinstance(gtype, GraphQLScalarType)
     return {"ID": "999999", "Int": 1, "Float": 1.0, "Boolean": False, "String": "x",
             "JSON": {}, "DateTime": "2026-01-01T00:00:00Z"}.get(gtype.name, "x")
@@ -54,9 +63,12 @@ def _document(root: str, name: str) -> tuple[str, dict[str, Any]]:
     decl = ", ".join(f"${a}: {f.type}" for a, f in args.items())
     call = ", ".join(f"{a}: ${a}" for a in args)
     keyword = "query" if root == "Query" else "mutation"
-    text = f"{keyword}{'(' + decl + ')' if decl else ''} {{ {name}{'(' + call + ')' if call else ''} {{ __typename }} }}"
+    variables = f"({decl})" if decl else ""
+    arguments = f"({call})" if call else ""
+    text = f"{keyword}{variables} {{ {name}{arguments} {{ __typename }} }}"
     scalar_result = isinstance(field.type, GraphQLScalarType) or (
-        isinstance(field.type, GraphQLNonNull) and isinstance(field.type.of_type, GraphQLScalarType))
+        isinstance(field.type, GraphQLNonNull) and isinstance(field.type.of_type, GraphQLScalarType)
+    )
     if scalar_result:
         text = text.replace(" { __typename }", "")
     return text, {a: _dummy(f.type) for a, f in args.items()}
@@ -67,7 +79,9 @@ def test_every_query_and_mutation_declares_a_permission() -> None:
     assert unprotected == []
 
 
-@pytest.mark.parametrize(("root", "name", "role"), ALL_FIELDS, ids=[f"{r}.{n}" for r, n, _ in ALL_FIELDS])
+@pytest.mark.parametrize(
+    ("root", "name", "role"), ALL_FIELDS, ids=[f"{r}.{n}" for r, n, _ in ALL_FIELDS]
+)
 async def test_each_role_gets_exactly_its_rights(api: Api, root: str, name: str, role: str) -> None:
     text, variables = _document(root, name)
     # no token: refused before any resolver runs

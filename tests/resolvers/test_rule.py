@@ -5,7 +5,8 @@ from typing import Any
 from .conftest import Api
 
 CREATE_SCANNER = """
-mutation { createScanner(input: {name: "Support", host: "imap.example.com", username: "s@example.com"}) {
+mutation { createScanner(input: {
+    name: "Support", host: "imap.example.com", username: "s@example.com"}) {
   ... on ScannerPayload { scanner { id } } } }"""
 
 CREATE_RULE = """
@@ -44,7 +45,9 @@ async def _rule(api: Api, sid: str, **input: Any) -> dict[str, Any]:
 
 async def test_a_rule_written_as_text_comes_back_in_both_forms(api: Api) -> None:
     sid = await _scanner(api)
-    result = await _rule(api, sid, conditionText='SUBJECT contains "invoice" AND from ends with "@acme.com"')
+    result = await _rule(
+        api, sid, conditionText='SUBJECT contains "invoice" AND from ends with "@acme.com"'
+    )
     rule = result["rule"]
     assert rule["conditionText"] == 'subject contains "invoice" and from ends with "@acme.com"'
     assert rule["condition"] == {"v": 1, "and": [
@@ -55,12 +58,22 @@ async def test_a_rule_written_as_text_comes_back_in_both_forms(api: Api) -> None
 
 async def test_a_rule_built_as_a_tree_gives_the_same_stored_form(api: Api) -> None:
     sid = await _scanner(api)
-    tree = {"and": [{"field": "subject", "op": "contains", "value": "invoice"},
-                    {"or": [{"field": "from", "op": "ends_with", "value": "@acme.com"},
-                            {"field": "header", "header": "X-Priority", "op": "equals", "value": "1"}]}]}
+    tree = {
+        "and": [
+            {"field": "subject", "op": "contains", "value": "invoice"},
+            {
+                "or": [
+                    {"field": "from", "op": "ends_with", "value": "@acme.com"},
+                    {"field": "header", "header": "X-Priority", "op": "equals", "value": "1"},
+                ]
+            },
+        ]
+    }
     result = await _rule(api, sid, condition=tree)
     assert result["rule"]["conditionText"] == (
-        'subject contains "invoice" and (from ends with "@acme.com" or header "X-Priority" equals "1")')
+        'subject contains "invoice" and '
+        '(from ends with "@acme.com" or header "X-Priority" equals "1")'
+    )
 
 
 async def test_a_syntax_error_names_line_column_and_shows_a_caret(api: Api) -> None:
@@ -85,7 +98,9 @@ async def test_a_bad_tree_names_the_path_of_the_mistake(api: Api) -> None:
 
 async def test_an_unknown_action_type_is_an_error_naming_the_action(api: Api) -> None:
     sid = await _scanner(api)
-    result = await _rule(api, sid, conditionText='subject contains "x"', actions=[{"type": "explode"}])
+    result = await _rule(
+        api, sid, conditionText='subject contains "x"', actions=[{"type": "explode"}]
+    )
     assert result["__typename"] == "ValidationError"
     assert result["errors"][0]["field"] == "input.actions[0]"
     assert result["errors"][0]["code"] == "INVALID_ACTION"
@@ -93,7 +108,10 @@ async def test_an_unknown_action_type_is_an_error_naming_the_action(api: Api) ->
 
 async def test_rules_keep_the_order_set_by_reorder(api: Api) -> None:
     sid = await _scanner(api)
-    ids = [(await _rule(api, sid, name=n, conditionText='subject contains "x"'))["rule"]["id"] for n in "abc"]
+    ids = [
+        (await _rule(api, sid, name=n, conditionText='subject contains "x"'))["rule"]["id"]
+        for n in "abc"
+    ]
     data = await api.gql(REORDER, {"sid": sid, "ids": [ids[2], ids[0], ids[1]]})
     assert [r["name"] for r in data["reorderRules"]["rules"]] == ["c", "a", "b"]
     listed = await api.gql(SCANNER_RULES, {"id": sid})
@@ -103,6 +121,33 @@ async def test_rules_keep_the_order_set_by_reorder(api: Api) -> None:
 
 
 async def test_check_rule_validates_without_saving(api: Api) -> None:
-    data = await api.gql('{ checkRule(conditionText: "size > 5MB") { __typename ... on RuleCheck { text json } } }')
+    data = await api.gql(
+        '{ checkRule(conditionText: "size > 5MB") { __typename ... on RuleCheck { text json } } }'
+    )
     assert data["checkRule"] == {"__typename": "RuleCheck", "text": "size > 5MB",
                                  "json": {"v": 1, "field": "size", "op": "gt", "value": 5242880}}
+
+
+EXPLAIN = """
+query($raw: String!, $text: String) {
+  explainRule(rawEmail: $raw, conditionText: $text) {
+    __typename
+    ... on RuleExplanation { matches tree }
+    ... on ValidationError { errors { field code } }
+  }
+}"""
+
+RAW = ("From: Wile E. Coyote <wile@acme.com>\r\nTo: support@example.com\r\n"
+       "Subject: Invoice TT42 overdue\r\n\r\nPlease pay.\r\n")
+
+
+async def test_explain_shows_which_condition_failed_and_the_captured_ticket_number(
+    api: Api,
+) -> None:
+    text = 'subject matches /(TT\\d+)/ and from ends with "@example.org"'
+    data = await api.gql(EXPLAIN, {"raw": RAW, "text": text})
+    result = data["explainRule"]
+    assert result["matches"] is False
+    regex, sender = result["tree"]["children"]
+    assert regex["result"] is True and regex["groups"] == ["TT42"]
+    assert sender["result"] is False and sender["values"] == ["Wile E. Coyote <wile@acme.com>"]

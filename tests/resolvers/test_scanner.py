@@ -10,7 +10,9 @@ CREATE_SCANNER = """
 mutation($input: ScannerInput!) {
   createScanner(input: $input) {
     __typename
-    ... on ScannerPayload { scanner { id name active host effectivePort encryption hasPassword username } }
+    ... on ScannerPayload {
+      scanner { id name active host effectivePort encryption hasPassword username }
+    }
     ... on ValidationError { errors { field code message } }
   }
 }"""
@@ -27,7 +29,9 @@ mutation($id: ID!, $input: ScannerInput!) {
 
 ACTIVATE = """
 mutation($id: ID!) { activateScanner(id: $id) {
-  __typename ... on ValidationError { errors { field code message } } ... on ScannerPayload { scanner { active } } } }
+  __typename
+  ... on ValidationError { errors { field code message } }
+  ... on ScannerPayload { scanner { active } } } }
 """
 
 SCANNERS = "{ scanners { id name hasPassword health { failureCount lastError } } }"
@@ -79,16 +83,27 @@ async def test_a_bad_host_is_invalid_host_on_input_host(api: Api) -> None:
 
 
 async def test_several_problems_are_reported_together(api: Api) -> None:
-    data = await api.gql(CREATE_SCANNER, {"input": {"name": "", "host": "", "port": 70000, "username": "u"}})
+    data = await api.gql(
+        CREATE_SCANNER, {"input": {"name": "", "host": "", "port": 70000, "username": "u"}}
+    )
     fields = {(e["field"], e["code"]) for e in data["createScanner"]["errors"]}
-    assert fields == {("input.name", "REQUIRED"), ("input.host", "REQUIRED"), ("input.port", "INVALID_PORT")}
+    assert fields == {
+        ("input.name", "REQUIRED"),
+        ("input.host", "REQUIRED"),
+        ("input.port", "INVALID_PORT"),
+    }
 
 
 async def test_scanner_names_are_unique(api: Api) -> None:
     await api.gql(CREATE_SCANNER, {"input": GOOD})
     data = await api.gql(CREATE_SCANNER, {"input": GOOD})
     assert data["createScanner"]["errors"] == [
-        {"field": "input.name", "code": "UNIQUE", "message": "Another scanner already has this name"}]
+        {
+            "field": "input.name",
+            "code": "UNIQUE",
+            "message": "Another scanner already has this name",
+        }
+    ]
 
 
 async def test_activation_needs_an_active_rule(api: Api) -> None:
@@ -101,7 +116,10 @@ async def test_activation_needs_an_active_rule(api: Api) -> None:
 
 async def test_update_of_a_missing_scanner_is_not_found(api: Api) -> None:
     data = await api.gql(UPDATE_SCANNER, {"id": "4242", "input": {"name": "x"}})
-    assert data["updateScanner"] == {"__typename": "NotFoundError", "message": "Scanner 4242 not found"}
+    assert data["updateScanner"] == {
+        "__typename": "NotFoundError",
+        "message": "Scanner 4242 not found",
+    }
 
 
 async def test_agents_cannot_see_scanners(api: Api) -> None:

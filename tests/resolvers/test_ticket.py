@@ -49,7 +49,9 @@ async def test_a_ticket_without_title_is_a_validation_error_naming_the_field(api
     data = await api.gql(CREATE_TICKET, {"input": {"title": "  "}})
     result = data["createTicket"]
     assert result["__typename"] == "ValidationError"
-    assert result["errors"] == [{"field": "input.title", "code": "REQUIRED", "message": "This field is required"}]
+    assert result["errors"] == [
+        {"field": "input.title", "code": "REQUIRED", "message": "This field is required"}
+    ]
 
 
 async def test_a_ticket_with_an_unknown_contact_names_the_field(api: Api) -> None:
@@ -75,7 +77,8 @@ async def test_tickets_are_listed_newest_first_filtered_and_paginated(api: Api) 
     page1 = (await api.gql(LIST_TICKETS, {"first": 2}))["tickets"]
     assert page1["totalCount"] == 5
     assert [e["node"]["number"] for e in page1["edges"]] == ["TT5", "TT4"]
-    page2 = (await api.gql(LIST_TICKETS, {"first": 2, "after": page1["pageInfo"]["endCursor"]}))["tickets"]
+    after = page1["pageInfo"]["endCursor"]
+    page2 = (await api.gql(LIST_TICKETS, {"first": 2, "after": after}))["tickets"]
     assert [e["node"]["number"] for e in page2["edges"]] == ["TT3", "TT2"]
     found = (await api.gql(LIST_TICKETS, {"where": {"search": "invoice"}}))["tickets"]
     assert sorted(e["node"]["title"] for e in found["edges"]) == ["Invoice 1", "Invoice 3"]

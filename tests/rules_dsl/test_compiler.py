@@ -3,8 +3,9 @@ IMAP pre-search criteria."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
+import pytest
 from mailscanner.rules_dsl import CompiledRule, compile, extract, parse
 from mailscanner.rules_dsl.view import EmailView
 
@@ -133,3 +134,42 @@ def test_server_searchable_drops_what_imap_cannot_answer() -> None:
     assert compile(parse('not subject contains "a"')).server_searchable is None
     assert compile(parse('subject contains "åsa"')).server_searchable is None
     assert compile(parse("size <= 10")).server_searchable == ["SMALLER", "11"]
+
+
+def test_lru_cache_evicts_the_least_recently_used(monkeypatch: Any) -> None:
+    from mailscanner.rules_dsl import compiler
+
+    monkeypatch.setattr(compiler, "CACHE_SIZE", 2)
+    monkeypatch.setattr(compiler, "_cache", compiler.OrderedDict())
+    a = compile('subject contains "lru-a"')
+    compile('subject contains "lru-b"')
+    assert compile('subject contains "lru-a"') is a  # a is now the most recent
+    compile('subject contains "lru-c"')  # evicts b
+    assert compile('subject contains "lru-a"') is a
+    assert set(compiler._cache) == {a.key, compile('subject contains "lru-c"').key}
+
+
+def test_hand_built_ast_with_bad_values_is_a_validation_error() -> None:
+    from mailscanner.rules_dsl import Condition, RuleValidationError
+
+    with pytest.raises(RuleValidationError):
+        compile(Condition("subject", "contains", cast(Any, {1, 2})))
+    with pytest.raises(RuleValidationError):
+        compile(Condition("subject", cast(Any, ["contains"]), "x"))
+
+
+def test_wide_groups_short_circuit_correctly() -> None:
+    words = ["alpha", "beta", "gamma", "delta", "epsilon"]
+    every = compile(" and ".join(f'body contains "{w}"' for w in words))
+    some = compile(" or ".join(f'body contains "{w}"' for w in words))
+    full = make_email({"body": " ".join(words)})
+    partial = make_email({"body": "gamma only"})
+    assert (every(full), every(partial), some(partial)) == (True, False, True)
+    assert some(make_email({"body": "none"})) is False
+
+
+def test_all_quantifier_captures_from_the_first_value() -> None:
+    rule = compile(parse('all header "X-T" matches /t(\\d)/'))
+    assert rule.captures(make_email({"headers": {"X-T": ["t1", "t2"]}})) == ("1",)
+    either = compile(parse('all header "X-T" matches /t(\\d)/ or subject matches /(s)/'))
+    assert either.captures(make_email({"subject": "s", "headers": {"X-T": ["x", "t2"]}})) == ("s",)

@@ -1,10 +1,11 @@
 """Builders shared by the scanning tests: scanners on the test Dovecot, rules, mails."""
+
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from datetime import datetime, timezone
 from typing import Any
 
 from mailscanner import rules_dsl
@@ -18,9 +19,15 @@ _counter = iter(range(1, 10**9))
 async def make_scanner(user: ImapUser, **overrides: Any) -> Scanner:
     """A saved password scanner reading `user`'s mailbox over IMAPS (validation off)."""
     values: dict[str, Any] = dict(
-        name=f"scanner-{user.name}-{next(_counter)}", active=True, host="127.0.0.1",
-        port=user.server.imaps_port, encryption=Encryption.SSL, validate_certificate=False,
-        scan_type=ScanType.UNREAD, username=user.name)
+        name=f"scanner-{user.name}-{next(_counter)}",
+        active=True,
+        host="127.0.0.1",
+        port=user.server.imaps_port,
+        encryption=Encryption.SSL,
+        validate_certificate=False,
+        scan_type=ScanType.UNREAD,
+        username=user.name,
+    )
     values.update(overrides)
     password = values.pop("password", user.password)
     scanner = Scanner(**values)
@@ -29,27 +36,45 @@ async def make_scanner(user: ImapUser, **overrides: Any) -> Scanner:
     return scanner
 
 
-async def add_rule(scanner: Scanner, condition: str, actions: list[dict[str, Any]], *,
-                   folders: list[str] | None = None, continue_after_match: bool = False,
-                   name: str | None = None, sequence: int | None = None) -> Rule:
+async def add_rule(
+    scanner: Scanner,
+    condition: str,
+    actions: list[dict[str, Any]],
+    *,
+    folders: list[str] | None = None,
+    continue_after_match: bool = False,
+    name: str | None = None,
+    sequence: int | None = None,
+) -> Rule:
     """A rule whose condition is written in the rules language's text form."""
     n = next(_counter)
     return await Rule.create(
-        scanner=scanner, name=name or f"rule {n}", sequence=n if sequence is None else sequence,
-        folders=folders or ["INBOX"], condition=json.loads(rules_dsl.dumps(rules_dsl.parse(condition))),
-        actions=actions, continue_after_match=continue_after_match)
+        scanner=scanner,
+        name=name or f"rule {n}",
+        sequence=n if sequence is None else sequence,
+        folders=folders or ["INBOX"],
+        condition=json.loads(rules_dsl.dumps(rules_dsl.parse(condition))),
+        actions=actions,
+        continue_after_match=continue_after_match,
+    )
 
 
-def mail(subject: str, *, sender: str = "Ann Example <ann@example.com>", body: str = "Hello,\nplease help.\n",
-         to: str = "support@helpdesk.test", message_id: str | None = None,
-         headers: dict[str, str] | None = None,
-         attachments: list[tuple[str, bytes, str]] | None = None) -> bytes:
+def mail(
+    subject: str,
+    *,
+    sender: str = "Ann Example <ann@example.com>",
+    body: str = "Hello,\nplease help.\n",
+    to: str = "support@helpdesk.test",
+    message_id: str | None = None,
+    headers: dict[str, str] | None = None,
+    attachments: list[tuple[str, bytes, str]] | None = None,
+) -> bytes:
     """An RFC 5322 message as bytes (CRLF), with a unique Message-ID unless given."""
     msg = EmailMessage()
     msg["From"] = sender
     msg["To"] = to
     msg["Subject"] = subject
-    msg["Date"] = format_datetime(datetime(2026, 11, 20, 10, 0, tzinfo=timezone.utc))
+    msg["Date"] = format_datetime(datetime(2026, 11, 20, 10, 0, tzinfo=UTC))
     msg["Message-ID"] = message_id or make_msgid(domain="customer.example")
     for name, value in (headers or {}).items():
         msg[name] = value

@@ -6,11 +6,13 @@ from typing import Any
 
 import pytest
 
-from mailscanner.models import Scanner, ScanRun, ScanRunStatus
+from mailscanner.models import DeliveryStatus, OutboundEmail, Scanner, ScanRun, ScanRunStatus
 from mailscanner.settings import Settings
 from mailscanner.workers.config import JobsConfig
 from mailscanner.workers.cron import MemoryTickJournal, effective_interval, is_due, tick_scanners
-from mailscanner.workers.lifecycle import EmbeddedRunner, start_embedded
+from mailscanner.workers.runtime import EmbeddedRunner, start_embedded
+
+from ..fixtures.smtp import OutboxScene
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
 PROD = JobsConfig()  # 60 s ticks, 60 s minutes, 60 min backoff cap
@@ -55,14 +57,17 @@ def test_a_failing_scanner_waits_its_backed_off_interval() -> None:
     assert is_due(failing, NOW + timedelta(minutes=5), PROD)
 
 
-async def fake_scan(scanner_id: int, scan_run_id: int | None = None, *, trigger: str = "manual") -> ScanRun:
+async def fake_scan(scanner_id: int, scan_run_id: int | None = None, *, trigger: str = "manual",
+                    **kw: Any) -> ScanRun:
+    """Stands in for the pipeline's run_scan, which records health the same way."""
     run = await ScanRun.get(id=scan_run_id)
     scanner = await Scanner.get(id=scanner_id)
     if scanner.host == "broken.invalid":
-        raise ConnectionRefusedError("connection refused by broken.invalid")
+        raise ConnectionRefusedError("connection refused by broken.invalid")  # as a crash would
     run.status = ScanRunStatus.SUCCEEDED
     run.finished_at = datetime.now(timezone.utc)
     await run.save()
+    await Scanner.filter(id=scanner_id).update(last_success_at=run.finished_at, last_error=None, failure_count=0)
     return run
 
 
@@ -128,3 +133,22 @@ async def test_a_tick_slot_fired_twice_runs_once(runner: EmbeddedRunner) -> None
     assert len(first["runs"]) == 1 and second == {"slot_ms": first["slot_ms"], "duplicate": True}
     assert await ScanRun.all().count() == 1
     assert isinstance(runner.journal, MemoryTickJournal) and len(runner.journal.ticks) == 1
+
+
+async def test_a_tick_sends_queued_mail_whose_job_was_lost_exactly_once(
+        outbox_scene: OutboxScene, jobs_config: JobsConfig) -> None:
+    # given a comment email committed to the outbox, whose send job never reached a queue
+    _, outbound = await outbox_scene.comment("The part arrives Monday.")
+    assert outbound is not None
+    runner = await start_embedded(outbox_scene.settings, jobs_config, cron=False)
+    try:
+        # when the scheduler ticks twice
+        first = await tick(runner, datetime.now(timezone.utc))
+        second = await tick(runner, datetime.now(timezone.utc) + timedelta(seconds=1))
+    finally:
+        await runner.stop()
+    # then the mail went out once and is marked sent
+    assert first["outbound_requeued"] == 1 and second["outbound_requeued"] == 0
+    assert len(outbox_scene.server.received()) == 1
+    row = await OutboundEmail.get(id=outbound.id)
+    assert row.status == DeliveryStatus.SENT

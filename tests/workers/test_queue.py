@@ -41,7 +41,7 @@ async def test_jobs_enqueued_through_arq_queue_run_on_an_arq_worker(
 
 async def test_a_deferred_job_is_not_taken_before_its_time(redis: ArqRedis, jobs_config: JobsConfig) -> None:
     queue = ArqQueue(redis, jobs_config)
-    before_ms = time.time() * 1000
+    before_ms = int(time.time() * 1000)
     assert await queue.enqueue("remember", "later", job_id="x", defer_seconds=60)
     # arq's queue is a sorted set scored by start time; workers take scores <= now only
     score = await redis.zscore(jobs_config.queue_name, jobs_config.job_id("x"))

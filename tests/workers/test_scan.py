@@ -14,11 +14,11 @@ from mailscanner.models import Scanner, ScanRun, ScanRunStatus
 from mailscanner.settings import Settings
 from mailscanner.workers.config import JobsConfig
 from mailscanner.workers.cron import recover_scan_runs
-from mailscanner.workers.lifecycle import EmbeddedRunner, start_embedded
+from mailscanner.workers.runtime import EmbeddedRunner, start_embedded
 from mailscanner.workers.lock import RedisLocks
 from mailscanner.workers.queue import ArqQueue, set_queue
 from mailscanner.workers.scan import ScannerNotFound, enqueue_scan, scan_scanner
-from mailscanner.workers.settings import make_worker
+from mailscanner.workers.settings import make_worker, shutdown
 
 from .test_cron import fake_scan
 
@@ -31,7 +31,8 @@ class SlowScan:
         self.go = asyncio.Event()
         self.runs: list[int | None] = []
 
-    async def __call__(self, scanner_id: int, scan_run_id: int | None = None, *, trigger: str = "manual") -> ScanRun:
+    async def __call__(self, scanner_id: int, scan_run_id: int | None = None, *, trigger: str = "manual",
+                       **kw: Any) -> ScanRun:
         self.runs.append(scan_run_id)
         self.started.set()
         await self.go.wait()
@@ -146,7 +147,10 @@ async def test_recovery_frees_the_arq_job_of_a_worker_that_died_mid_scan(
         worker = make_worker(jobs_config, redis_pool=redis, burst=True, handle_signals=False, poll_delay=0.05,
                              cron_jobs=[], ctx={"jobs_config": jobs_config, "settings": db,
                                                 "owns_db": False, "run_scan": fake_scan})
-        await worker.async_run()
+        try:
+            await worker.async_run()
+        finally:
+            await shutdown(worker.ctx)  # arq leaves on_shutdown to Worker.close(), which closes our pool
         assert worker.jobs_complete == 1
         assert (await ScanRun.get(scanner_id=scanner.id)).status == ScanRunStatus.SUCCEEDED
     finally:

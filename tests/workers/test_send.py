@@ -9,8 +9,9 @@ import pytest
 
 from mailscanner.mail.outbox import delivery_for_comment, sweep_outbound
 from mailscanner.models import DeliveryStatus, OutboundEmail, SmtpSettings
-from ..fixtures.smtp import OutboxScene
 from mailscanner.workers.send import MAX_ATTEMPTS, send_outbound
+
+from ..fixtures.smtp import OutboxScene
 
 
 async def _queued(scene: OutboxScene) -> OutboundEmail:
@@ -21,7 +22,7 @@ async def _queued(scene: OutboxScene) -> OutboundEmail:
 
 async def _make_due(outbound_id: int) -> None:
     await OutboundEmail.filter(id=outbound_id).update(
-        next_attempt_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1))
+        next_attempt_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
 
 
 async def test_queued_mail_is_sent_once_and_marked_sent(outbox_scene: OutboxScene) -> None:
@@ -68,7 +69,7 @@ async def test_smtp_down_retries_with_backoff_then_sends_once(outbox_scene: Outb
     assert row.status == DeliveryStatus.QUEUED and row.attempts == 1
     assert row.last_error is not None and "refused the connection" in row.last_error
     assert row.next_attempt_at is not None
-    first_wait = row.next_attempt_at - dt.datetime.now(dt.timezone.utc)
+    first_wait = row.next_attempt_at - dt.datetime.now(dt.UTC)
     assert first_wait > dt.timedelta(seconds=20)
     assert await send_outbound({}, outbound.id) == "not-due"
     assert await sweep_outbound() == []
@@ -77,7 +78,7 @@ async def test_smtp_down_retries_with_backoff_then_sends_once(outbox_scene: Outb
     assert await send_outbound({}, outbound.id) == "retry"
     row = await OutboundEmail.get(id=outbound.id)
     assert row.attempts == 2 and row.next_attempt_at is not None
-    assert row.next_attempt_at - dt.datetime.now(dt.timezone.utc) > first_wait
+    assert row.next_attempt_at - dt.datetime.now(dt.UTC) > first_wait
     # when the server is back and the retry is due
     outbox_scene.server.start()
     await _make_due(outbound.id)
@@ -144,7 +145,7 @@ async def test_missing_smtp_settings_keep_the_mail_queued(outbox_scene: OutboxSc
 async def test_a_live_lease_blocks_and_an_expired_lease_is_taken_over(
         outbox_scene: OutboxScene) -> None:
     outbound = await _queued(outbox_scene)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     await OutboundEmail.filter(id=outbound.id).update(
         status=DeliveryStatus.SENDING, attempts=1, next_attempt_at=now + dt.timedelta(minutes=5))
     assert await send_outbound({}, outbound.id) == "in-progress"
@@ -192,3 +193,31 @@ async def test_job_runner_retries_until_the_server_is_back_and_sends_once(
     finally:
         set_queue(None)
         await queue.close()
+
+
+async def test_sent_and_failed_mails_are_announced_after_the_fact(
+        outbox_scene: OutboxScene) -> None:
+    from mailscanner import events
+
+    received: list[dict[str, object]] = []
+
+    async def listen() -> None:
+        async for event in events.subscribe(events.TICKETS_CHANNEL):
+            received.append(event)
+
+    listener = asyncio.create_task(listen())
+    await asyncio.sleep(0)  # let the subscription start
+    try:
+        ok = await _queued(outbox_scene)
+        await send_outbound({}, ok.id)
+        outbox_scene.contact.email = "reject-eve@example.com"
+        await outbox_scene.contact.save()
+        bad = await _queued(outbox_scene)
+        await send_outbound({}, bad.id)
+        await asyncio.sleep(0.05)
+    finally:
+        listener.cancel()
+    kinds = [(e["kind"], e.get("outbound_id")) for e in received]
+    assert kinds == [("comment_email_sent", ok.id), ("comment_email_failed", bad.id)]
+    assert received[1]["comment_id"] == bad.comment_id  # type: ignore[attr-defined]
+    assert "550" in str(received[1]["reason"])

@@ -4,11 +4,13 @@ Embedded (no REDIS_URL): `runner = await start_embedded(settings)` runs the work
 functions and cron schedule in-process; `await runner.stop()` on shutdown.
 With Redis: `api = await start_api_queue(settings)` connects arq for enqueueing and Redis
 pub/sub for events (the jobs run in `mailscanner worker` processes); `await api.stop()`.
-Both expect the database to be initialised already.
+`stop = await start_for_api(settings)` picks the right one for the lifespan.
+All expect the database to be initialised already.
 """
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -88,6 +90,15 @@ async def start_api_queue(settings: Settings, config: JobsConfig | None = None) 
     set_queue(ArqQueue(pool, config))
     events.set_broker(broker)
     return ApiQueue(pool, broker)
+
+
+async def start_for_api(settings: Settings) -> Callable[[], Awaitable[None]]:
+    """Start the jobs layer for the API process; returns the coroutine function that stops it."""
+    if settings.embedded:
+        runner = await start_embedded(settings)
+        return runner.stop
+    api = await start_api_queue(settings)
+    return api.stop
 
 
 async def on_scanner_activated(scanner_id: int) -> None:

@@ -1,0 +1,379 @@
+"""Scan throughput against a real Dovecot and PostgreSQL, compared with a raw IMAP fetch.
+
+    .venv/bin/python bench/scan_throughput.py [--count 10000] [--routes-only] [--pg DSN]
+
+1. starts a private Dovecot (the test suite's fixture code) and fills one mailbox with
+   --count generated realistic messages (MULTIAPPEND, 100 per command): plain UTF-8,
+   latin-1, text+HTML, HTML only, PDF attachments, legacy charsets, replies (In-Reply-To
+   to earlier messages), ~10% invoices;
+2. (a) raw fetch: imapclient, IMAPS, `FETCH BODY.PEEK[]` in batches of 200 — the ceiling;
+3. (b) a first scan (ALL_SINCE_LAST_SCAN) with --rules rules creating contacts, tickets
+   and comments and moving invoices, on a fresh PostgreSQL database built by migrations;
+4. prints both rates, the ratio (target >= 60%), and peak memory (max RSS).
+Generated messages are cached in ~/.cache/mailscanner-bench (generation takes ~25 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import pickle
+import random
+import resource
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from email import policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import imapclient
+
+from mailscanner import rules_dsl
+from mailscanner.db import close_db, init_db, run_migrations
+from mailscanner.models import Encryption, Rule, Scanner, ScanType, Ticket
+from mailscanner.scanning import pipeline
+from mailscanner.settings import load_settings
+from mailscanner.tests.fixtures.dovecot import start_dovecot, stop_dovecot
+
+WORDS = [
+    "ticket",
+    "order",
+    "account",
+    "login",
+    "password",
+    "refund",
+    "delivery",
+    "package",
+    "printer",
+    "screen",
+    "error",
+    "urgent",
+    "please",
+    "help",
+    "thanks",
+    "regards",
+    "customer",
+    "support",
+    "invoice",
+    "payment",
+    "update",
+    "broken",
+    "issue",
+    "request",
+    "status",
+    "billing",
+    "address",
+    "phone",
+    "email",
+    "attached",
+    "screenshot",
+    "week",
+]
+LEGACY = {
+    "iso-2022-jp": "請求書についてのお問い合わせです。",
+    "koi8-r": "Здравствуйте, помогите.",
+    "gb2312": "您好，我的订单还没有收到。",
+    "euc-kr": "안녕하세요, 환불 요청드립니다.",
+}
+KINDS = [
+    ("plain", 35),
+    ("latin", 10),
+    ("alternative", 32),
+    ("html", 5),
+    ("attachment", 5),
+    ("legacy", 13),
+]
+SUBJECTS = [
+    "Problem with order #{n}",
+    "Question about my account",
+    "Login not working",
+    "Refund request {n}",
+    "Fwd: delivery {n}",
+    "Printer error {n}",
+    "Password reset",
+    "Billing address change",
+    "Package damaged {n}",
+    "Screen broken {n}",
+]
+
+
+def _text(rng: random.Random, n: int) -> str:
+    words = rng.choices(WORDS, k=n)
+    return (
+        "\n\n".join(" ".join(words[i : i + 40]).capitalize() + "." for i in range(0, n, 40)) + "\n"
+    )
+
+
+def _message(rng: random.Random, i: int, now: datetime) -> dict[str, Any]:
+    kind = rng.choices([k for k, _ in KINDS], [w for _, w in KINDS])[0]
+    m = EmailMessage(policy=policy.SMTP)
+    who = f"customer{rng.randint(1, 2000)}"
+    m["From"] = f"{who.title()} <{who}@{rng.choice(['example.test', 'acme.test', 'corp.test'])}>"
+    m["To"] = "Support <support@example.test>"
+    subject = rng.choice(SUBJECTS).format(n=10000 + i)
+    if rng.random() < 0.10:
+        subject = rng.choice(["Invoice INV-{n}", "Re: invoice {n} unpaid"]).format(n=10000 + i)
+    m["Subject"] = subject
+    m["Date"] = now - timedelta(minutes=rng.randint(0, 90 * 24 * 60))
+    m["Message-ID"] = f"<bench-{i}@customer.example.test>"
+    if i and rng.random() < 0.2:  # a follow-up to an earlier mail: becomes a comment
+        m["In-Reply-To"] = m["References"] = (
+            f"<bench-{rng.randint(0, i - 1)}@customer.example.test>"
+        )
+        m.replace_header("Subject", "Re: " + subject)
+    body = _text(rng, rng.randint(20, 600))
+    if kind == "plain":
+        m.set_content(body + "Umlaute: äöü ß ✓\n")
+    elif kind == "latin":
+        m.set_content(
+            "Grüße aus Köln, die Lieferung ist beschädigt.\n\n" + body, charset="iso-8859-1"
+        )
+    elif kind == "alternative":
+        m.set_content(body)
+        m.add_alternative(
+            f"<html><body><p>{body.replace(chr(10) * 2, '</p><p>')}</p></body></html>",
+            subtype="html",
+        )
+    elif kind == "html":
+        m.set_content(f"<html><body><h1>Hello</h1><p>{body}</p></body></html>", subtype="html")
+    elif kind == "attachment":
+        m.set_content(body)
+        m.add_attachment(
+            rng.randbytes(rng.randint(10_000, 150_000)),
+            maintype="application",
+            subtype="pdf",
+            filename=f"scan-{i}.pdf",
+        )
+    else:
+        charset, sample = rng.choice(list(LEGACY.items()))
+        m.set_content(sample + "\n" + body, charset=charset)
+    return {
+        "msg": m.as_bytes(),
+        "flags": [b"\\Seen"] if rng.random() < 0.2 else [],
+        "date": m["Date"].datetime,
+    }
+
+
+def generate(count: int, seed: int = 1) -> list[dict[str, Any]]:
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mailscanner-bench"
+    cache.mkdir(parents=True, exist_ok=True)
+    path = cache / f"messages-v1-{count}-{seed}.pickle"
+    if path.exists():
+        with path.open("rb") as f:
+            cached: list[dict[str, Any]] = pickle.load(f)
+            return cached
+    rng = random.Random(seed)
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+    messages = [_message(rng, i, now) for i in range(count)]
+    with path.open("wb") as f:
+        pickle.dump(messages, f, protocol=pickle.HIGHEST_PROTOCOL)
+    return messages
+
+
+def _rules(catch_all: bool = True) -> list[tuple[str, list[dict[str, Any]], bool]]:
+    """20 rules in the shape a helpdesk has: specific routes first, a catch-all last."""
+    ticket: dict[str, Any] = {"type": "create_or_update_ticket"}
+    contact: dict[str, Any] = {"type": "create_contact"}
+    out: list[tuple[str, list[dict[str, Any]], bool]] = [
+        ('from ends with "@acme.test"', [contact], True),
+        (
+            'subject contains "invoice"',
+            [
+                contact,
+                {**ticket, "set": {"category": "Billing"}},
+                {"type": "move_to_folder", "folder": "Invoices"},
+            ],
+            False,
+        ),
+        (
+            'subject contains "refund"',
+            [contact, {**ticket, "set": {"priority": "high", "category": "Refunds"}}],
+            False,
+        ),
+        (
+            'subject contains "password" or subject contains "login"',
+            [contact, {**ticket, "set": {"category": "Access"}}],
+            False,
+        ),
+        ('header "X-Spam-Flag" equals "YES"', [{"type": "delete_message"}], False),
+    ]
+    for word in (
+        "newsletter",
+        "unsubscribe",
+        "webinar",
+        "promotion",
+        "survey",
+        "career",
+        "partnership",
+        "press",
+        "legal notice",
+        "gdpr",
+        "security alert",
+        "outage",
+        "maintenance",
+        "vacation",
+    ):
+        out.append(
+            (
+                f'subject contains "{word}"',
+                [contact, {**ticket, "set": {"category": word[:30]}}],
+                False,
+            )
+        )
+    if catch_all:
+        out.append(("size > 0", [contact, ticket], False))
+    else:  # routes only: mail no rule claims is logged in bulk, not turned into a ticket
+        out.append(('subject contains "damaged"', [contact, ticket], False))
+    return out
+
+
+def raw_fetch(port: int, user: str, password: str, batch: int = 200) -> tuple[int, float]:
+    ctx = pipeline_ctx()
+    client = imapclient.IMAPClient("127.0.0.1", port=port, ssl=True, ssl_context=ctx, timeout=60)
+    client.login(user, password)
+    client.select_folder("INBOX", readonly=True)
+    uids = client.search("ALL")
+    t0 = time.perf_counter()
+    n = 0
+    for i in range(0, len(uids), batch):
+        n += len(client.fetch(uids[i : i + batch], [b"BODY.PEEK[]"]))
+    elapsed = time.perf_counter() - t0
+    client.logout()
+    return n, elapsed
+
+
+def pipeline_ctx() -> Any:
+    import ssl
+
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def max_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+async def scan(pg_dsn: str, port: int, user: str, password: str, catch_all: bool) -> dict[str, Any]:
+    base, _, _ = pg_dsn.rpartition("/")
+    name = f"mailscanner_bench_{os.getpid()}"
+    admin = await asyncpg.connect(pg_dsn)
+    await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    url = f"{base}/{name}"
+    try:
+        await run_migrations(url)
+        data_dir = Path(os.environ.get("TMPDIR", "/tmp")) / f"ms-bench-{os.getpid()}"
+        settings = load_settings(
+            {
+                "DATABASE_URL": url,
+                "MAILSCANNER_DATA_DIR": str(data_dir),
+                "MAILSCANNER_SECRET_KEY": "bench-secret-key-0123456789",
+            }
+        )
+        await init_db(settings)
+        try:
+            scanner = Scanner(
+                name="bench",
+                active=True,
+                host="127.0.0.1",
+                port=port,
+                encryption=Encryption.SSL,
+                validate_certificate=False,
+                scan_type=ScanType.ALL_SINCE_LAST_SCAN,
+                username=user,
+            )
+            scanner.set_password(password)
+            await scanner.save()
+            for seq, (condition, actions, cont) in enumerate(_rules(catch_all)):
+                await Rule.create(
+                    scanner=scanner,
+                    name=f"rule {seq}",
+                    sequence=seq,
+                    folders=["INBOX"],
+                    condition=json.loads(rules_dsl.dumps(rules_dsl.parse(condition))),
+                    actions=actions,
+                    continue_after_match=cont,
+                )
+            t0 = time.perf_counter()
+            run = await pipeline.run_scan(scanner.id, settings=settings)
+            elapsed = time.perf_counter() - t0
+            return {
+                "status": run.status.value,
+                "error": run.error,
+                "counts": run.counts,
+                "processed": run.processed,
+                "seconds": elapsed,
+                "tickets": await Ticket.all().count(),
+            }
+        finally:
+            await close_db()
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=10_000)
+    parser.add_argument(
+        "--routes-only",
+        action="store_true",
+        help="last rule is a narrow route instead of a catch-all ticket rule",
+    )
+    parser.add_argument(
+        "--pg",
+        default=os.environ.get("MAILSCANNER_TEST_PG", "postgres://postgres@127.0.0.1:5432/test"),
+    )
+    args = parser.parse_args()
+    t0 = time.perf_counter()
+    messages = generate(args.count)
+    size = sum(len(m["msg"]) for m in messages)
+    print(
+        f"messages: {len(messages)} ({size / 1e6:.1f} MB), "
+        f"ready in {time.perf_counter() - t0:.1f} s"
+    )
+    server = start_dovecot()
+    try:
+        user = server.add_user()
+        client = imapclient.IMAPClient("127.0.0.1", port=server.imap_port, ssl=False, timeout=60)
+        client.login(user.name, user.password)
+        t0 = time.perf_counter()
+        for i in range(0, len(messages), 100):
+            client.multiappend("INBOX", messages[i : i + 100])
+        client.logout()
+        print(f"seeded by MULTIAPPEND in {time.perf_counter() - t0:.1f} s")
+        del messages
+        n, fetch_s = raw_fetch(server.imaps_port, user.name, user.password)
+        fetch_rate = n / fetch_s
+        print(
+            f"(a) raw fetch BODY.PEEK[] x200: {n} msgs in {fetch_s:.2f} s = "
+            f"{fetch_rate:,.0f} msg/s "
+            f"({size / fetch_s / 1e6:.0f} MB/s); max RSS {max_rss_mb():.0f} MB"
+        )
+        result = asyncio.run(
+            scan(args.pg, server.imaps_port, user.name, user.password, not args.routes_only)
+        )
+        scan_rate = result["processed"] / result["seconds"]
+        kind = "routes only" if args.routes_only else "catch-all ticket rule last"
+        print(
+            f"(b) first scan, 20 rules ({kind}), PostgreSQL: {result['processed']} msgs in "
+            f"{result['seconds']:.1f} s = {scan_rate:,.0f} msg/s; status {result['status']}"
+            f"{' ' + str(result['error']) if result['error'] else ''}"
+        )
+        print(f"    counts {json.dumps(result['counts'])}; tickets in DB {result['tickets']}")
+        print(f"ratio scan/fetch: {100 * scan_rate / fetch_rate:.1f}% (target >= 60%)")
+        print(f"peak memory (max RSS of this process): {max_rss_mb():.0f} MB")
+    finally:
+        stop_dovecot(server)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

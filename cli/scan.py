@@ -1,0 +1,101 @@
+"""`mailscanner scan SCANNER`: run one scan in the foreground with a progress bar."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+from typing import TYPE_CHECKING, Any
+
+from .common import run_with_db, settings_or_exit
+
+if TYPE_CHECKING:
+    from ..settings import Settings
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``scan`` subcommand to the ``mailscanner`` parser."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "scan", help="scan one mailbox now (in the foreground) and print what it did"
+    )
+    parser.add_argument("scanner", metavar="SCANNER", help="scanner id or name")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
+
+
+async def _find_scanner(ref: str) -> Any:
+    from ..models import Scanner
+
+    scanner = await Scanner.get_or_none(name=ref)
+    if scanner is None and ref.isdigit():
+        scanner = await Scanner.get_or_none(id=int(ref))
+    return scanner
+
+
+async def _follow(channel: str, bar: Any, task: Any, ready: asyncio.Event) -> None:
+    from .. import events
+
+    stream = events.subscribe(channel)
+    next_event = asyncio.ensure_future(stream.__anext__())
+    ready.set()
+    try:
+        while True:
+            event = await next_event
+            bar.update(task, completed=event["processed"], total=max(event["total"], 1))
+            next_event = asyncio.ensure_future(stream.__anext__())
+    finally:
+        next_event.cancel()
+        with contextlib.suppress(BaseException):
+            await next_event
+        await stream.aclose()  # type: ignore[attr-defined]
+
+
+async def scan_command(ref: str, quiet: bool, settings: Settings) -> int:
+    """Run the scan with the database connected; returns the exit code."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from ..events import scan_run_channel
+    from ..models import ScanRun, ScanRunStatus
+    from ..scanning.pipeline import run_scan
+
+    console = Console(stderr=quiet)
+    scanner = await _find_scanner(ref)
+    if scanner is None:
+        print(f"mailscanner: no scanner named or numbered {ref!r}", file=sys.stderr)
+        return 2
+    run = await ScanRun.create(scanner=scanner, trigger="cli")
+    columns = (
+        TextColumn(f"scanning {scanner.name}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, disable=quiet, transient=True) as bar:
+        task = bar.add_task("scan", total=None)
+        ready = asyncio.Event()
+        follower = asyncio.ensure_future(_follow(scan_run_channel(run.id), bar, task, ready))
+        await ready.wait()
+        try:
+            run = await run_scan(scanner.id, run.id, trigger="cli", settings=settings)
+        finally:
+            follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await follower
+    table = Table(title=f"Scan {run.id} of {scanner.name}: {run.status.label}")
+    table.add_column("count")
+    table.add_column("value", justify="right")
+    for name, value in run.counts.items():
+        table.add_row(name.replace("_", " "), str(value))
+    Console().print(table)
+    if run.status != ScanRunStatus.SUCCEEDED:
+        print(f"mailscanner: scan failed: {run.error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = settings_or_exit()
+    return run_with_db(settings, lambda: scan_command(args.scanner, args.quiet, settings))

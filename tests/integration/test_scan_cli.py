@@ -1,0 +1,43 @@
+"""`mailscanner scan SCANNER`: the command's output and exit code."""
+
+from __future__ import annotations
+
+import pytest
+
+from mailscanner.cli import build_parser
+from mailscanner.cli.scan import scan_command
+from mailscanner.models import ScanRun, Ticket
+from mailscanner.settings import Settings
+
+from ..fixtures.dovecot import ImapUser
+from ..scanning.helpers import add_rule, mail, make_scanner
+
+pytestmark = pytest.mark.integration
+
+
+def test_the_scan_command_is_registered() -> None:
+    args = build_parser().parse_args(["scan", "Support mailbox"])
+    assert args.scanner == "Support mailbox" and args.func.__module__ == "mailscanner.cli.scan"
+
+
+async def test_scan_by_name_prints_the_counts_and_exits_zero(
+    db: Settings, imap_user: ImapUser, capsys: pytest.CaptureFixture[str]
+) -> None:
+    imap_user.append("INBOX", [mail("help"), mail("more help")])
+    scanner = await make_scanner(imap_user, name="Support mailbox")
+    await add_rule(scanner, "size > 0", [{"type": "create_or_update_ticket"}])
+    assert await scan_command("Support mailbox", False, db) == 0
+    out = capsys.readouterr().out
+    assert "Succeeded" in out and "tickets created" in out
+    assert await Ticket.all().count() == 2
+    assert (await ScanRun.get()).trigger == "cli"
+
+
+async def test_a_failed_scan_by_id_exits_non_zero_with_the_reason(
+    db: Settings, imap_user: ImapUser, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scanner = await make_scanner(imap_user, password="nope")
+    await add_rule(scanner, "size > 0", [{"type": "create_or_update_ticket"}])
+    assert await scan_command(str(scanner.id), True, db) == 1
+    assert "rejected the login" in capsys.readouterr().err
+    assert await scan_command("no such scanner", True, db) == 2
