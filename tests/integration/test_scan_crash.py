@@ -162,7 +162,7 @@ async def test_a_scan_killed_at_random_points_completes_with_every_message_exact
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
-        await _wait(proc, rng.uniform(0.8, 1.8) + slack)  # the child needs ~0.6 s to start
+        await _wait(proc, rng.uniform(0.7, 1.5) + slack)  # the child needs ~0.6 s to start
         if proc.poll() is not None:
             proc.communicate()
             break
