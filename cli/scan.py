@@ -51,21 +51,14 @@ async def _follow(channel: str, bar: Any, task: Any, ready: asyncio.Event) -> No
         await stream.aclose()  # type: ignore[attr-defined]
 
 
-async def scan_command(ref: str, quiet: bool, settings: Settings) -> int:
-    """Run the scan with the database connected; returns the exit code."""
-    from rich.console import Console
+async def _scan_with_progress(scanner: Any, console: Any, quiet: bool, settings: Settings) -> Any:
+    """Run the scan while a rich progress bar follows the run's progress events."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-    from rich.table import Table
 
     from ..events import scan_run_channel
-    from ..models import ScanRun, ScanRunStatus
+    from ..models import ScanRun
     from ..scanning.pipeline import run_scan
 
-    console = Console(stderr=quiet)
-    scanner = await _find_scanner(ref)
-    if scanner is None:
-        print(f"mailscanner: no scanner named or numbered {ref!r}", file=sys.stderr)
-        return 2
     run = await ScanRun.create(scanner=scanner, trigger="cli")
     columns = (
         TextColumn(f"scanning {scanner.name}"),
@@ -84,6 +77,31 @@ async def scan_command(ref: str, quiet: bool, settings: Settings) -> int:
             follower.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await follower
+    return run
+
+
+async def scan_command(ref: str, quiet: bool, settings: Settings) -> int:
+    """Run the scan with the database connected; returns the exit code."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from ..models import ScanRunStatus
+    from ..workers.lock import LockBusy
+    from ..workers.scan import scanner_lock
+
+    console = Console(stderr=quiet)
+    scanner = await _find_scanner(ref)
+    if scanner is None:
+        print(f"mailscanner: no scanner named or numbered {ref!r}", file=sys.stderr)
+        return 2
+    try:
+        # The workers' own lock: a foreground scan never overlaps a worker's scan.
+        async with scanner_lock(settings, scanner.id):
+            run = await _scan_with_progress(scanner, console, quiet, settings)
+    except LockBusy:
+        print(f"mailscanner: {scanner.name} is being scanned by a worker right now",
+              file=sys.stderr)
+        return 1
     table = Table(title=f"Scan {run.id} of {scanner.name}: {run.status.label}")
     table.add_column("count")
     table.add_column("value", justify="right")

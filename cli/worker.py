@@ -1,4 +1,5 @@
 """`mailscanner worker [--burst]`: run arq's `WorkerSettings` against REDIS_URL."""
+
 from __future__ import annotations
 
 import argparse
@@ -23,7 +24,9 @@ def _redacted(url: str) -> str:
     parts = urlsplit(url)
     if parts.password is None:
         return url
-    netloc = f"{parts.username or ''}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    netloc = f"{parts.username or ''}:***@{parts.hostname}" + (
+        f":{parts.port}" if parts.port else ""
+    )
     return urlunsplit(parts._replace(netloc=netloc))
 
 
@@ -45,15 +48,28 @@ async def _ping(url: str) -> str | None:
 def run(args: argparse.Namespace) -> int:
     settings = settings_or_exit()
     if settings.redis_url is None:
-        print("mailscanner worker: REDIS_URL is not set; workers take jobs from Redis "
-              "(without Redis, `mailscanner serve` runs jobs itself)", file=sys.stderr)
+        print(
+            "mailscanner worker: REDIS_URL is not set; workers take jobs from Redis "
+            "(without Redis, `mailscanner serve` runs jobs itself)",
+            file=sys.stderr,
+        )
         return 2
     reason = asyncio.run(_ping(settings.redis_url))
     if reason is not None:
-        print(f"mailscanner worker: cannot reach Redis at {_redacted(settings.redis_url)}: {reason}",
-              file=sys.stderr)
+        print(
+            f"mailscanner worker: cannot reach Redis at {_redacted(settings.redis_url)}: {reason}",
+            file=sys.stderr,
+        )
         return 2
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if settings.is_sqlite:
+        # SQLite takes one writer at a time across processes: fine for one worker in tests,
+        # "database is locked" once the API and several workers write together.
+        logging.getLogger(__name__).warning(
+            "DATABASE_URL is SQLite: run separate workers on PostgreSQL; SQLite is meant for "
+            "the embedded mode (`mailscanner serve` without REDIS_URL)")
 
     from arq.connections import RedisSettings
     from arq.worker import create_worker
@@ -62,8 +78,11 @@ def run(args: argparse.Namespace) -> int:
 
     # arq's Worker binds the current event loop in __init__; give it a fresh one.
     asyncio.set_event_loop(asyncio.new_event_loop())
-    worker = create_worker(cast(Any, WorkerSettings), redis_settings=RedisSettings.from_dsn(settings.redis_url),
-                           burst=args.burst)
+    worker = create_worker(
+        cast(Any, WorkerSettings),
+        redis_settings=RedisSettings.from_dsn(settings.redis_url),
+        burst=args.burst,
+    )
     worker.ctx["settings"] = settings
     worker.run()
     return 1 if args.burst and worker.jobs_failed else 0

@@ -7,6 +7,8 @@ Every failure leaves as a classified `SmtpError` (see smtp_errors.py).
 """
 from __future__ import annotations
 
+import asyncio
+
 import logging
 import ssl
 from dataclasses import dataclass, field
@@ -115,23 +117,30 @@ async def _connect(config: SmtpConfig) -> aiosmtplib.SMTP:
     client = aiosmtplib.SMTP(
         hostname=config.host, port=config.port, use_tls=use_tls, start_tls=False,
         tls_context=ctx if use_tls else None, timeout=config.timeout)
-    await client.connect()
     try:
+        await client.connect()
         if config.security == Encryption.STARTTLS:
             await client.starttls(tls_context=ctx)
             await client.ehlo()  # RECIPE gotcha 6: AUTH after STARTTLS needs a fresh EHLO
         await _authenticate(client, config)
     except BaseException:
-        client.close()
+        await _close(client)
         raise
     return client
+
+
+async def _close(client: aiosmtplib.SMTP) -> None:
+    client.close()
+    # The transport finishes closing on the next loop turn; let it, or the socket leaks
+    # (ResourceWarning) when the caller's loop ends right after an error.
+    await asyncio.sleep(0)
 
 
 async def _quit(client: aiosmtplib.SMTP) -> None:
     try:
         await client.quit()
     except (aiosmtplib.SMTPException, OSError):
-        client.close()  # the message is already accepted; a rude QUIT changes nothing
+        await _close(client)  # the message is already accepted; a rude QUIT changes nothing
 
 
 async def send_message(config: SmtpConfig, message: EmailMessage,

@@ -26,3 +26,18 @@ class Sequence(Model):
         row.value += 1
         await row.save(using_db=connection, update_fields=["value"])
         return int(row.value)
+
+    @classmethod
+    async def reserve(cls, name: str, connection: BaseDBAsyncClient) -> int:
+        """Lock the counter for the caller's transaction and return its current value.
+
+        For allocating many numbers at once: hand out value+1, value+2, ... in memory, then
+        `store` the last one in the same transaction (a rollback undoes both: no gaps)."""
+        await cls.get_or_create(name=name, defaults={"value": 0}, using_db=connection)
+        row = await cls.select_for_update().using_db(connection).get(name=name)
+        return int(row.value)
+
+    @classmethod
+    async def store(cls, name: str, value: int, connection: BaseDBAsyncClient) -> None:
+        """Write the last value handed out after `reserve` (same transaction)."""
+        await cls.filter(name=name).using_db(connection).update(value=value)

@@ -5,6 +5,7 @@ events from any worker arrive) and treat the database as the truth: a scan's pro
 re-read from its ScanRun on each event, and also every few seconds, so a missed event (a
 subscriber joining between two publishes, a Redis blip) only delays an update.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -28,9 +29,13 @@ FINISHED = (models.ScanRunStatus.SUCCEEDED, models.ScanRunStatus.FAILED)
 
 @strawberry.type
 class JobMutations:
-    @strawberry.mutation(permission_classes=[IsAdmin], description=(
-        "Scan the mailbox now. Returns the queued run, or the scan already queued or running "
-        "(a scanner is never scanned twice at once). Works for inactive scanners too."))
+    @strawberry.mutation(
+        permission_classes=[IsAdmin],
+        description=(
+            "Scan the mailbox now. Returns the queued run, or the scan already queued or running "
+            "(a scanner is never scanned twice at once). Works for inactive scanners too."
+        ),
+    )
     async def run_scanner(self, info: Info, id: strawberry.ID) -> RunScannerResult:
         try:
             number = parse_id(id, "id")
@@ -70,15 +75,27 @@ class _Listener:
 
 
 def _progress_key(run: models.ScanRun) -> tuple[Any, ...]:
-    return run.status, run.processed, run.total, tuple(sorted((run.counts or {}).items())), run.error
+    return (
+        run.status,
+        run.processed,
+        run.total,
+        tuple(sorted((run.counts or {}).items())),
+        run.error,
+    )
 
 
 @strawberry.type
 class JobSubscriptions:
-    @strawberry.subscription(permission_classes=[IsAdmin], description=(
-        "A scan run as it progresses (processed/total/counts), first as it is now, then on each "
-        "change; completes when the run has succeeded or failed."))
-    async def scan_run_progress(self, info: Info, scan_run_id: strawberry.ID) -> AsyncGenerator[ScanRunType, None]:
+    @strawberry.subscription(
+        permission_classes=[IsAdmin],
+        description=(
+            "A scan run as it progresses (processed/total/counts), first as it is now, then on "
+            "each change; completes when the run has succeeded or failed."
+        ),
+    )
+    async def scan_run_progress(
+        self, info: Info, scan_run_id: strawberry.ID
+    ) -> AsyncGenerator[ScanRunType, None]:
         number = parse_id(scan_run_id, "scanRunId")
         listener = _Listener(events.scan_run_channel(number or 0))
         try:
@@ -97,11 +114,18 @@ class JobSubscriptions:
         finally:
             await listener.close()
 
-    @strawberry.subscription(permission_classes=[IsAgent], description=(
-        "Ticket activity as it happens: created, updated, comment added, comment email sent or "
-        "failed. Give ticketId to follow one ticket."))
-    async def ticket_events(self, info: Info, ticket_id: strawberry.ID | None = None,
-                            ) -> AsyncGenerator[TicketEventType, None]:
+    @strawberry.subscription(
+        permission_classes=[IsAgent],
+        description=(
+            "Ticket activity as it happens: created, updated, comment added, comment email sent or "
+            "failed. Give ticketId to follow one ticket."
+        ),
+    )
+    async def ticket_events(
+        self,
+        info: Info,
+        ticket_id: strawberry.ID | None = None,
+    ) -> AsyncGenerator[TicketEventType, None]:
         wanted = parse_id(ticket_id, "ticketId") if ticket_id is not None else None
         listener = _Listener(events.TICKETS_CHANNEL)
         try:

@@ -92,18 +92,21 @@ def parse_condition(data: RuleInput, errors: InputErrors, required: bool) -> dic
 
 
 def check_actions(actions: Any, errors: InputErrors) -> list[dict[str, Any]] | None:
-    from ..scanning.actions.registry import validate_action
+    """Each action validated by its own module; stored normalized. Errors name the key."""
+    from ..scanning.actions.registry import ActionConfigError, validate_action
+
     if not isinstance(actions, list):
         errors.add(
             "input.actions", ErrorCode.INVALID_ACTION, "Actions must be a list of {type, ...}"
         )
         return None
+    normalized = []
     for i, action in enumerate(actions):
         try:
-            validate_action(action)
-        except (ValueError, KeyError, TypeError) as exc:
-            errors.add(f"input.actions[{i}]", ErrorCode.INVALID_ACTION, str(exc))
-    return actions
+            normalized.append(validate_action(action))
+        except ActionConfigError as exc:
+            errors.add(f"input.actions[{i}].{exc.key}", ErrorCode.INVALID_ACTION, exc.problem)
+    return normalized
 
 
 def _check_folders(folders: list[str] | None, errors: InputErrors) -> None:

@@ -6,10 +6,14 @@ Per folder:
   3. UID SEARCH by scan type: UNSEEN, or UIDs above the checkpoint (first read: SINCE scan_from);
   4. per batch: drop UIDs that already have a log row, FETCH BODY.PEEK[] (the next batch is
      fetched in the session thread while this one is processed);
-  5. per message (process.py): parse, match, act and write the log row in ONE transaction;
-     rows of mail without other writes are inserted in one bulk transaction per batch;
+  5. the whole batch in ONE transaction, set-based (batch.py): lookups for the batch in a few
+     queries, every message's actions decided in memory in UID order, rows written in bulk,
+     log rows included; when anything in it fails the batch is rolled back and redone one
+     message per transaction (process.py), a failing message quarantined;
   6. IMAP side effects (\\Seen, move, delete) only after commit, then mark them done;
   7. advance the checkpoint.
+Steps 6-7 of a batch run while the next batch is processed (4-5); they finish, in order,
+before that next batch's own side effects start.
 A crash anywhere leaves either no log row (the message is read again) or a row with
 pending effects (finished first by the next scan): nothing is lost, nothing doubles.
 """
@@ -20,7 +24,7 @@ import asyncio
 import logging
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from tortoise.exceptions import IntegrityError
@@ -31,13 +35,15 @@ from .. import events
 from ..mail.errors import ErrorCode, MailError
 from ..mail.imap import FetchedMessage, MailboxSession
 from ..mail.parsing import parse_email
-from ..models import MessageLog, Scanner, ScanRun, ScanRunStatus, SmtpSettings
+from ..models import FolderState, MessageLog, Scanner, ScanRun, ScanRunStatus, SmtpSettings
 from ..settings import Settings, load_settings
 from . import checkpoints
+from .batch import process_batch
+from .batch_prepare import prepare_batch
 from .connect import open_session
 from .context import ScanCache, ScanConfig
 from .effects import PendingEffects, apply_effects, finish_pending
-from .process import LoadedRule, Processed, load_rules, process_message
+from .process import LoadedRule, Prepared, Processed, load_rules, process_message
 from .progress import Progress
 
 __all__ = ["BATCH_SIZE", "run_scan", "scan_config"]
@@ -92,6 +98,15 @@ async def _insert_rows(rows: list[MessageLog]) -> None:
                 )
 
 
+@dataclass(frozen=True)
+class _Fetched:
+    """A fetched batch, prepared ahead (`prepared` is None when preparing failed)."""
+
+    messages: list[FetchedMessage]
+    reread: set[str]
+    prepared: list[Processed | Prepared] | None
+
+
 class _FolderScan:
     def __init__(
         self,
@@ -122,26 +137,48 @@ class _FolderScan:
         self.progress.add_total(len(uids))
         batches = [uids[i : i + BATCH_SIZE] for i in range(0, len(uids), BATCH_SIZE)]
         pending = asyncio.ensure_future(self._fetch(batches[0])) if batches else None
+        finishing: asyncio.Future[None] | None = None
         for i, batch in enumerate(batches):
             assert pending is not None
-            fetched = await pending
+            ahead = await pending
             pending = (
                 asyncio.ensure_future(self._fetch(batches[i + 1])) if i + 1 < len(batches) else None
             )
             try:
-                await self._process_batch(batch, fetched)
+                results = await self._commit_batch(batch, ahead)
+                # The previous batch's IMAP side effects ran while this one was processed;
+                # they (and its checkpoint) complete before this batch's effects start.
+                if finishing is not None:
+                    await finishing
+                finishing = asyncio.ensure_future(self._finish_batch(batch, results, state))
             except BaseException:
                 if pending is not None:
                     pending.cancel()
-                    await asyncio.gather(pending, return_exceptions=True)
+                # Side effects already under way run to their end (they are idempotent).
+                running = [t for t in (pending, finishing) if t is not None]
+                await asyncio.gather(*running, return_exceptions=True)
                 raise
-            await checkpoints.advance(state, max(batch))
+        if finishing is not None:
+            await finishing
 
-    async def _fetch(self, batch: list[int]) -> list[FetchedMessage]:
+    async def _fetch(self, batch: list[int]) -> _Fetched:
+        """Fetch a batch and prepare its messages (parse, match, decode what the actions will
+        read) while the previous batch's transaction waits on the database."""
         logged = await checkpoints.already_logged(
             self.scanner_id, self.folder, self.uidvalidity, batch
         )
-        return await self.session.fetch([u for u in batch if u not in logged])
+        fetched = await self.session.fetch([u for u in batch if u not in logged])
+        reread = await self._reread_ids(fetched)
+        prepared = await prepare_batch(
+            self.config,
+            self.rules,
+            self.folder,
+            self.uidvalidity,
+            fetched,
+            run_id=self.progress.run.id,
+            reread_ids=reread,
+        )
+        return _Fetched(fetched, reread, prepared)
 
     async def _reread_ids(self, fetched: list[FetchedMessage]) -> set[str]:
         if not self.reread:
@@ -151,10 +188,11 @@ class _FolderScan:
             self.scanner_id, self.folder, self.uidvalidity, ids
         )
 
-    async def _process_batch(self, batch: list[int], fetched: list[FetchedMessage]) -> None:
-        reread = await self._reread_ids(fetched)
+    async def _commit_batch(self, batch: list[int], ahead: _Fetched) -> list[Processed]:
+        """Process and commit the batch (steps 4-5); its side effects are not applied yet."""
+        fetched, reread = ahead.messages, ahead.reread
         try:
-            results = await self._in_one_transaction(fetched, reread)
+            results = await self._in_one_transaction(fetched, reread, ahead.prepared)
         except Exception:  # noqa: BLE001 — rolled back; redo each message on its own
             logger.info(
                 "batch in %s rolled back; processing its %d message(s) one by one",
@@ -170,36 +208,43 @@ class _FolderScan:
         await _publish(results)  # committed: tickets and comments may be announced
         self.progress.add({}, processed=len(batch) - len(fetched))  # logged by an earlier run
         await self.progress.flush()
+        return results
+
+    async def _finish_batch(
+        self, batch: list[int], results: list[Processed], state: FolderState
+    ) -> None:
+        """Steps 6-7 for a committed batch: IMAP side effects, then the checkpoint."""
         await _before_side_effects(self.folder, batch)
         items = [PendingEffects(r.uid, r.effects) for r in results if r.effects]
         self.progress.add(
             await apply_effects(self.session, self.scanner_id, self.folder, self.uidvalidity, items)
         )
-        self.progress.add({}, processed=len(fetched))
+        self.progress.add({}, processed=len(results))
         await _before_checkpoint(self.folder, batch)
+        await checkpoints.advance(state, max(batch))
 
     async def _in_one_transaction(
-        self, fetched: list[FetchedMessage], reread: set[str]
+        self,
+        fetched: list[FetchedMessage],
+        reread: set[str],
+        prepared: list[Processed | Prepared] | None = None,
     ) -> list[Processed]:
         """The fast path: the whole batch commits at once (one commit instead of hundreds).
 
         Each message still commits together with its log row, and a crash before the commit
         leaves none of the batch logged, so all of it is simply read again."""
         async with in_transaction() as conn:
-            results = [
-                await process_message(
-                    self.config,
-                    self.rules,
-                    self.folder,
-                    self.uidvalidity,
-                    m.uid,
-                    m.raw,
-                    run_id=self.progress.run.id,
-                    reread_ids=reread,
-                    conn=conn,
-                )
-                for m in fetched
-            ]
+            results = await process_batch(
+                self.config,
+                self.rules,
+                self.folder,
+                self.uidvalidity,
+                fetched,
+                run_id=self.progress.run.id,
+                reread_ids=reread,
+                conn=conn,
+                prepared=prepared,
+            )
             rows = [r.log for r in results if not r.saved]
             if rows:
                 await MessageLog.bulk_create(rows, using_db=conn)

@@ -31,7 +31,15 @@ from ..models import (
 from .actions.registry import ActionConfigError, run_action, validate_action
 from .context import Effect, MessageContext, ScanConfig
 
-__all__ = ["LoadedRule", "Processed", "load_rules", "process_message"]
+__all__ = [
+    "LoadedRule",
+    "Prepared",
+    "Processed",
+    "act_prepared",
+    "load_rules",
+    "prepare_message",
+    "process_message",
+]
 
 logger = logging.getLogger(__name__)
 DEFAULT_FOLDER = "INBOX"
@@ -255,7 +263,18 @@ def quarantine_row(fields: dict[str, Any], raw: bytes, reason: str) -> dict[str,
     return fields
 
 
-async def process_message(
+@dataclass
+class Prepared:
+    """A parsed message whose matched rules still have to act (see `prepare_message`)."""
+
+    email: ParsedEmail
+    fields: dict[str, Any]
+    automated: str | None
+    matched: list[LoadedRule]
+    counts: Counter[str]
+
+
+def prepare_message(
     config: ScanConfig,
     rules: list[LoadedRule],
     folder: str,
@@ -266,15 +285,11 @@ async def process_message(
     run_id: int | None = None,
     reread_ids: set[str] | frozenset[str] = frozenset(),
     existing: MessageLog | None = None,
-    conn: BaseDBAsyncClient | None = None,
-) -> Processed:
-    """Process one fetched message.
+) -> Processed | Prepared:
+    """Everything before the database: parse, classify, match (raises on a rule bug).
 
-    Without `conn` its writes commit in their own transaction and a failing message is
-    quarantined (never raises). With `conn` (the pipeline's batch transaction) the writes go
-    there and a failure raises, so the caller can roll the batch back and redo it one
-    message per transaction.
-    """
+    Mail that needs no writes besides its log row comes back `Processed` (row unsaved);
+    mail whose rules must act comes back `Prepared`."""
     email = parse_email(raw).with_folder(folder)
     fields = _row(config, email, folder, uidvalidity, uid, run_id)
     counts: Counter[str] = Counter()
@@ -297,23 +312,85 @@ async def process_message(
             reason="already processed before the folder's UIDVALIDITY changed",
             pending_effects=[{"op": "seen"}],
         )
+    automated = automated_reason(email, config)
+    matched = _matching(rules, email, folder)
+    if not matched and email.kind != "bounce":
+        counts["skipped" if automated else "no_match"] += 1
+        return unsaved(
+            outcome=MessageOutcome.SKIPPED if automated else MessageOutcome.NO_MATCH,
+            reason=automated,
+            side_effects=SideEffects.PENDING,
+            pending_effects=[{"op": "seen"}],
+        )
+    return Prepared(email, fields, automated, matched, counts)
+
+
+async def act_prepared(
+    config: ScanConfig,
+    prepared: Prepared,
+    folder: str,
+    conn: BaseDBAsyncClient,
+    existing: MessageLog | None = None,
+) -> Processed:
+    """Run a prepared message's actions on `conn` (the batch transaction); raises on failure.
+    The log row comes back unsaved for the batch's bulk insert."""
+    p = prepared
+    return await _act(
+        config, p.email, folder, p.automated, p.matched, p.fields, existing, conn, True
+    )
+
+
+async def process_message(
+    config: ScanConfig,
+    rules: list[LoadedRule],
+    folder: str,
+    uidvalidity: int,
+    uid: int,
+    raw: bytes,
+    *,
+    run_id: int | None = None,
+    reread_ids: set[str] | frozenset[str] = frozenset(),
+    existing: MessageLog | None = None,
+    conn: BaseDBAsyncClient | None = None,
+) -> Processed:
+    """Process one fetched message.
+
+    Without `conn` its writes commit in their own transaction and a failing message is
+    quarantined (never raises). With `conn` (the pipeline's batch transaction) the writes go
+    there and a failure raises, so the caller can roll the batch back and redo it one
+    message per transaction.
+    """
     try:
-        automated = automated_reason(email, config)
-        matched = _matching(rules, email, folder)
-        if not matched and email.kind != "bounce":
-            counts["skipped" if automated else "no_match"] += 1
-            return unsaved(
-                outcome=MessageOutcome.SKIPPED if automated else MessageOutcome.NO_MATCH,
-                reason=automated,
-                side_effects=SideEffects.PENDING,
-                pending_effects=[{"op": "seen"}],
-            )
-        return await _run_matched(config, email, folder, automated, matched, fields, existing, conn)
+        prepared = prepare_message(
+            config,
+            rules,
+            folder,
+            uidvalidity,
+            uid,
+            raw,
+            run_id=run_id,
+            reread_ids=reread_ids,
+            existing=existing,
+        )
+        if isinstance(prepared, Processed):
+            return prepared
+        p = prepared
+        return await _run_matched(
+            config, p.email, folder, p.automated, p.matched, p.fields, existing, conn
+        )
     except Exception as exc:  # noqa: BLE001 — one bad message never aborts the scan
         if conn is not None:
             raise
         logger.warning(
             "quarantined %s uid %s in %s: %s", config.scanner.name, uid, folder, exc, exc_info=True
         )
-        counts["errors"] += 1
-        return unsaved(**quarantine_row({}, raw, f"{type(exc).__name__}: {exc}"))
+        counts: Counter[str] = Counter(errors=1)
+        fields = quarantine_row(
+            # parsing is deterministic and cheap next to a failure; it never raises
+            _row(config, parse_email(raw).with_folder(folder), folder, uidvalidity, uid, run_id),
+            raw,
+            f"{type(exc).__name__}: {exc}",
+        )
+        if existing is not None:
+            return Processed(uid, existing.update_from_dict(fields), False, [], counts)
+        return Processed(uid, MessageLog(**fields), False, [], counts)

@@ -19,7 +19,13 @@ from ..mail.parsing import ParsedEmail
 from ..mail.threading import ticket_number_from_message_id
 from ..models import Comment, OutboundEmail, Ticket
 
-__all__ = ["TicketMatch", "compile_ticket_regex", "find_ticket", "normalize_subject"]
+__all__ = [
+    "TicketMatch",
+    "compile_ticket_regex",
+    "find_ticket",
+    "normalize_subject",
+    "number_pattern",
+]
 
 _REPLY_PREFIX = re.compile(
     r"^\s*(?:(?:re|sv|aw|antw|vs|ref|fw|fwd|wg|tr|rv|enc)\s*(?:\[\d+\])?\s*[:：]\s*)+", re.I
@@ -50,7 +56,8 @@ def compile_ticket_regex(pattern: str) -> re2._Regexp:
     return re2.compile(pattern, options)
 
 
-def _number_pattern(prefix: str) -> re.Pattern[str]:
+def number_pattern(prefix: str) -> re.Pattern[str]:
+    """Ticket numbers with this prefix in a subject; group 1 is the digits."""
     return re.compile(rf"(?<![A-Za-z0-9]){re.escape(prefix)}(\d{{1,12}})(?!\d)", re.I)
 
 
@@ -102,7 +109,7 @@ async def find_ticket(
         ticket = await _by_message_ids(list(dict.fromkeys(ids)), domain, conn)
         if ticket is not None:
             return TicketMatch(ticket, "message_id")
-    numbers = [f"{prefix}{n}" for n in _number_pattern(prefix).findall(email.subject)]
+    numbers = [f"{prefix}{n}" for n in number_pattern(prefix).findall(email.subject)]
     if numbers and (ticket := await _by_numbers(numbers, conn)) is not None:
         return TicketMatch(ticket, "subject_number")
     if regex:

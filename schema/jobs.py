@@ -1,4 +1,5 @@
 """Shapes for running scans on demand and for live events (scan progress, ticket activity)."""
+
 from __future__ import annotations
 
 from enum import Enum
@@ -16,10 +17,13 @@ from .ticket import TicketType
 class RunScannerPayload:
     scan_run: ScanRunType
     already_active: bool = strawberry.field(
-        description="True when the scanner already had a queued or running scan; this is that run")
+        description="True when the scanner already had a queued or running scan; this is that run"
+    )
 
 
-RunScannerResult = Annotated[RunScannerPayload | NotFoundError, strawberry.union("RunScannerResult")]
+RunScannerResult = Annotated[
+    RunScannerPayload | NotFoundError, strawberry.union("RunScannerResult")
+]
 
 
 @strawberry.enum(description="What happened to a ticket")
@@ -35,7 +39,9 @@ def _id(value: Any) -> strawberry.ID | None:
     return strawberry.ID(str(value)) if value is not None else None
 
 
-@strawberry.type(name="TicketEvent", description="Live ticket activity, from the API, scans or mail jobs")
+@strawberry.type(
+    name="TicketEvent", description="Live ticket activity, from the API, scans or mail jobs"
+)
 class TicketEventType:
     kind: TicketEventKind
     ticket_id: strawberry.ID
@@ -58,7 +64,8 @@ class TicketEventType:
         except (KeyError, ValueError):
             return None
         return cls(
-            kind=kind, ticket_id=strawberry.ID(str(event["ticket_id"])),
+            kind=kind,
+            ticket_id=strawberry.ID(str(event["ticket_id"])),
             comment_id=_id(event.get("comment_id")),
             outbound_email_id=_id(event.get("outbound_email_id", event.get("outbound_id"))),
             error=event.get("error") or event.get("reason"),

@@ -5,6 +5,7 @@ last 2 s, the cron can tick every 2 s, a lock can expire after 2 s) and isolate 
 a shared Redis with `MAILSCANNER_REDIS_PREFIX`: arq's job keys (`arq:job:<id>`) are global,
 so the prefix goes into job ids, the queue name, lock keys and event channels alike.
 """
+
 from __future__ import annotations
 
 import os
@@ -45,12 +46,15 @@ def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float
 @dataclass(frozen=True)
 class JobsConfig:
     prefix: str = ""
-    tick_seconds: int = 60          # how often the scheduler looks for due scanners
-    minute_seconds: float = 60.0    # length of a "minute" of scan_interval_minutes (tests shrink it)
+    tick_seconds: int = 60  # how often the scheduler looks for due scanners
+    minute_seconds: float = 60.0  # length of a "minute" of scan_interval_minutes (tests shrink it)
     max_backoff_minutes: float = 60.0
     lock_ttl_seconds: float = 60.0  # a dead worker's scanner is free again after this
     scan_timeout_seconds: float = 3600.0
     max_jobs: int = 10
+    # arq's default is 0.5 s; a poll is one ZRANGEBYSCORE, and a worker whose max_jobs slots
+    # are busy starts nothing new until the next poll, so this bounds latency and throughput.
+    poll_delay_seconds: float = 0.1
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> JobsConfig:
@@ -59,7 +63,9 @@ class JobsConfig:
         tick = int(_number(env, "MAILSCANNER_CRON_SECONDS", 60, minimum=1))
         # arq's cron matches second/minute sets, so a tick must divide a minute or an hour.
         if not (60 % tick == 0 or (tick % 60 == 0 and 3600 % tick == 0)):
-            raise ConfigError("MAILSCANNER_CRON_SECONDS: must divide 60 (e.g. 5, 30) or 3600 (e.g. 300)")
+            raise ConfigError(
+                "MAILSCANNER_CRON_SECONDS: must divide 60 (e.g. 5, 30) or 3600 (e.g. 300)"
+            )
         return cls(
             prefix=env.get("MAILSCANNER_REDIS_PREFIX", ""),
             tick_seconds=tick,
@@ -68,6 +74,7 @@ class JobsConfig:
             lock_ttl_seconds=_number(env, "MAILSCANNER_SCAN_LOCK_TTL", 60, minimum=0.5),
             scan_timeout_seconds=_number(env, "MAILSCANNER_SCAN_TIMEOUT", 3600, minimum=1),
             max_jobs=int(_number(env, "MAILSCANNER_MAX_JOBS", 10, minimum=1)),
+            poll_delay_seconds=_number(env, "MAILSCANNER_POLL_DELAY", 0.1, minimum=0.01),
         )
 
     @property

@@ -7,12 +7,13 @@ scanner); scans run as separate jobs, so one slow or failing mailbox never delay
 Every firing also (2) re-enqueues runs whose job was lost and resumes runs whose worker
 died, and (3) sweeps the outbox for queued mail whose send job was lost.
 """
+
 from __future__ import annotations
 
 import json
 import logging
 from collections import deque
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..models import Scanner, ScanRun, ScanRunStatus
@@ -77,7 +78,9 @@ class RedisTickJournal:
         return bool(await self.redis.set(self.config.tick_key(slot_ms), "{}", nx=True, ex=3600))
 
     async def record(self, slot_ms: int, summary: dict[str, Any]) -> None:
-        await self.redis.set(self.config.tick_key(slot_ms), json.dumps(summary), xx=True, keepttl=True)
+        await self.redis.set(
+            self.config.tick_key(slot_ms), json.dumps(summary), xx=True, keepttl=True
+        )
 
 
 class MemoryTickJournal:
@@ -100,11 +103,11 @@ class MemoryTickJournal:
 async def tick_scanners(ctx: dict[str, Any]) -> dict[str, Any]:
     """Cron job: (1) enqueue due scanners, (2) recover lost scan jobs, (3) sweep the outbox."""
     config: JobsConfig = ctx.get("jobs_config") or JobsConfig()
-    slot_ms = int(ctx.get("score") or datetime.now(timezone.utc).timestamp() * 1000)
+    slot_ms = int(ctx.get("score") or datetime.now(UTC).timestamp() * 1000)
     journal: TickJournal | None = ctx.get("journal")
     if journal is not None and not await journal.claim(slot_ms):
         return {"slot_ms": slot_ms, "duplicate": True}
-    now = datetime.fromtimestamp(slot_ms / 1000, timezone.utc)
+    now = datetime.fromtimestamp(slot_ms / 1000, UTC)
     summary: dict[str, Any] = {"slot_ms": slot_ms, "runs": {}, "errors": {}}
     # 1. due scanners; one bad row is logged and skipped, never stops the loop
     for scanner in await Scanner.filter(active=True):
@@ -130,24 +133,60 @@ async def recover_scan_runs(locks: Locks, config: JobsConfig) -> list[int]:
     """Re-enqueue every scanner with a queued/running run; free the jobs of dead workers."""
     queue = get_queue()
     recovered: list[int] = []
-    rows = await ScanRun.filter(status__in=ACTIVE).order_by("id").values("id", "scanner_id", "status")
+    rows = (
+        await ScanRun.filter(status__in=ACTIVE).order_by("id").values("id", "scanner_id", "status")
+    )
     for scanner_id in dict.fromkeys(row["scanner_id"] for row in rows):
-        running = [r["id"] for r in rows if r["scanner_id"] == scanner_id and r["status"] == ScanRunStatus.RUNNING]
-        if running and not await locks.is_held(config.scan_lock_key(scanner_id)):
-            # Re-read: a run that ended between our two reads is not an orphan.
-            if await ScanRun.filter(id__in=running, status=ScanRunStatus.RUNNING).exists():
-                logger.warning("scanner %s: resuming run %s, its worker stopped", scanner_id, running[0])
-                await queue.reclaim(scan_job_id(scanner_id))
-                recovered.append(running[0])
+        running = [
+            r["id"]
+            for r in rows
+            if r["scanner_id"] == scanner_id and r["status"] == ScanRunStatus.RUNNING
+        ]
+        # Re-read: a run that ended between our two reads is not an orphan.
+        if (
+            running
+            and not await locks.is_held(config.scan_lock_key(scanner_id))
+            and await ScanRun.filter(id__in=running, status=ScanRunStatus.RUNNING).exists()
+        ):
+            logger.warning(
+                "scanner %s: resuming run %s, its worker stopped", scanner_id, running[0]
+            )
+            await queue.reclaim(scan_job_id(scanner_id))
+            recovered.append(running[0])
         await queue.enqueue("scan_scanner", scanner_id, job_id=scan_job_id(scanner_id))
     return recovered
 
 
 async def _sweep_outbound() -> int:
-    from .send import requeue_outbound  # late: keeps the mail stack out of scheduler imports
-
     try:
-        return await requeue_outbound()
+        return await sweep_outbound_jobs()
     except Exception:  # noqa: BLE001 — a broken outbox must not stop the scanners' schedule
         logger.exception("tick: outbound sweep failed")
         return 0
+
+
+async def sweep_outbound_jobs() -> int:
+    """Enqueue `send_outbound` for every due outbox row; returns how many were enqueued.
+
+    A SENDING row whose lease ran out was being sent by a worker that died; arq would keep its
+    job "in progress" for the whole job timeout, so that mark is dropped first. The row's claim
+    (one conditional UPDATE) still keeps any live runner from sending it twice.
+    """
+    # late: keeps the mail stack out of scheduler imports
+    from ..mail.outbox import sweep_outbound
+    from ..models import DeliveryStatus, OutboundEmail
+    from .send import send_job_id
+
+    queue = get_queue()
+    due = await sweep_outbound()
+    if not due:
+        return 0
+    sending = OutboundEmail.filter(id__in=due, status=DeliveryStatus.SENDING)
+    dead = {int(row["id"]) for row in await sending.values("id")}
+    count = 0
+    for outbound_id in due:
+        if outbound_id in dead:
+            await queue.reclaim(send_job_id(outbound_id))
+        if await queue.enqueue("send_outbound", outbound_id, job_id=send_job_id(outbound_id)):
+            count += 1
+    return count

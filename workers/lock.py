@@ -6,6 +6,7 @@ a holder can never delete a lock that has since passed to someone else. If a ren
 lock gone (the holder stalled past the TTL and another worker took over), the guarded work is
 cancelled rather than allowed to run twice.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -23,9 +24,14 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 # KEYS[1] = lock key, ARGV[1] = token [, ARGV[2] = ttl ms]
-_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
-_RENEW = ("if redis.call('get', KEYS[1]) == ARGV[1] then "
-          "return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end")
+_RELEASE = (
+    "if redis.call('get', KEYS[1]) == ARGV[1] then "
+    "return redis.call('del', KEYS[1]) else return 0 end"
+)
+_RENEW = (
+    "if redis.call('get', KEYS[1]) == ARGV[1] then "
+    "return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"
+)
 
 
 class LockBusy(Exception):
@@ -89,8 +95,9 @@ class RedisLocks:
             except Exception:  # noqa: BLE001 — the TTL frees it anyway
                 logger.warning("could not release lock %s", key, exc_info=True)
 
-    async def _heartbeat(self, key: str, token: str, body: asyncio.Task[object] | None,
-                         lost: asyncio.Event) -> None:
+    async def _heartbeat(
+        self, key: str, token: str, body: asyncio.Task[object] | None, lost: asyncio.Event
+    ) -> None:
         while True:
             await asyncio.sleep(self.ttl_ms / 3000)
             try:

@@ -4,6 +4,7 @@ Callers never import arq: they call `get_queue().enqueue("scan_scanner", 5, job_
 With Redis configured the API process installs an `ArqQueue` (`start_api_queue`), a worker
 installs one in `on_startup`; in embedded mode the in-process runner is the queue.
 """
+
 from __future__ import annotations
 
 import logging
@@ -24,8 +25,13 @@ class QueueNotConfigured(RuntimeError):
 
 
 class JobQueue(Protocol):
-    async def enqueue(self, function_name: str, *args: Any, job_id: str | None = None,
-                      defer_seconds: float | None = None) -> bool:
+    async def enqueue(
+        self,
+        function_name: str,
+        *args: Any,
+        job_id: str | None = None,
+        defer_seconds: float | None = None,
+    ) -> bool:
         """Queue a job; False when a job with this id is already queued or running."""
         ...
 
@@ -41,10 +47,16 @@ class ArqQueue:
         self.pool = pool
         self.config = config or JobsConfig()
 
-    async def enqueue(self, function_name: str, *args: Any, job_id: str | None = None,
-                      defer_seconds: float | None = None) -> bool:
+    async def enqueue(
+        self,
+        function_name: str,
+        *args: Any,
+        job_id: str | None = None,
+        defer_seconds: float | None = None,
+    ) -> bool:
         job = await self.pool.enqueue_job(
-            function_name, *args,
+            function_name,
+            *args,
             _job_id=self.config.job_id(job_id) if job_id else None,
             _queue_name=self.config.queue_name,
             _defer_by=defer_seconds or None,
@@ -72,5 +84,6 @@ def get_queue() -> JobQueue:
     """The process-wide queue; raises QueueNotConfigured if none was installed."""
     if _queue is None:
         raise QueueNotConfigured(
-            "no job queue: start the API (embedded runner or Redis) or a worker first")
+            "no job queue: start the API (embedded runner or Redis) or a worker first"
+        )
     return _queue

@@ -6,6 +6,7 @@ subscription per process (`<prefix>mailscanner:events:*`) and fans messages out 
 subscribers, so a thousand open GraphQL subscriptions cost one Redis connection, not a
 thousand. Events are notifications; the database stays the record (subscribers re-read it).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -81,7 +82,7 @@ class RedisBroker:
 
     def _dispatch(self, raw_channel: bytes | str, data: bytes | str) -> None:
         name = raw_channel.decode() if isinstance(raw_channel, bytes) else raw_channel
-        channel = name[len(self._prefix):]
+        channel = name[len(self._prefix) :]
         queues = self._local.get(channel)
         if not queues:
             return

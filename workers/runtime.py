@@ -7,6 +7,7 @@ pub/sub for events (the jobs run in `mailscanner worker` processes); `await api.
 `stop = await start_for_api(settings)` picks the right one for the lifespan.
 All expect the database to be initialised already.
 """
+
 from __future__ import annotations
 
 import logging
@@ -37,27 +38,33 @@ class EmbeddedRunner:
     cron: CronLoop
     journal: MemoryTickJournal = field(default_factory=MemoryTickJournal)
 
-    async def stop(self, *, drain: bool = False) -> None:
-        """Stop the schedule, then cancel running jobs (or with drain=True, let them finish).
+    async def stop(self, *, grace: float = 5.0) -> None:
+        """Stop the schedule, give running jobs `grace` seconds to finish, cancel the rest.
 
-        A cancelled scan stays RUNNING and is resumed at the next start, as after a crash.
+        Nothing is lost by cancelling: a cancelled scan ends FAILED ("cancelled") and the next
+        start's first tick scans the mailbox again (its log rows make that idempotent); queued
+        mail stays in the outbox for the sweep.
         """
         await self.cron.stop()
-        if drain:
-            await self.queue.join()
-        await self.queue.close()
+        await self.queue.close(grace)
         set_queue(None)
 
 
-async def start_embedded(settings: Settings, config: JobsConfig | None = None, *,
-                         cron: bool = True) -> EmbeddedRunner:
+async def start_embedded(
+    settings: Settings, config: JobsConfig | None = None, *, cron: bool = True
+) -> EmbeddedRunner:
     """Run jobs and the cron in this process and install the in-process queue."""
     from .settings import build_cron_jobs, build_functions
 
     config = config or JobsConfig.from_env()
     journal = MemoryTickJournal()
     cron_jobs = build_cron_jobs(config)
-    ctx = {"settings": settings, "jobs_config": config, "locks": InProcessLocks(), "journal": journal}
+    ctx = {
+        "settings": settings,
+        "jobs_config": config,
+        "locks": InProcessLocks(),
+        "journal": journal,
+    }
     queue = InProcessQueue([*build_functions(config), *cron_jobs], ctx, max_jobs=config.max_jobs)
     set_queue(queue)
     loop = CronLoop(queue, cron_jobs if cron else [])
@@ -84,8 +91,9 @@ async def start_api_queue(settings: Settings, config: JobsConfig | None = None) 
     if settings.redis_url is None:
         raise ValueError("start_api_queue needs REDIS_URL; use start_embedded without it")
     config = config or JobsConfig.from_env()
-    pool = await create_pool(RedisSettings.from_dsn(settings.redis_url),
-                             default_queue_name=config.queue_name)
+    pool = await create_pool(
+        RedisSettings.from_dsn(settings.redis_url), default_queue_name=config.queue_name
+    )
     broker = RedisBroker(pool, config)
     set_queue(ArqQueue(pool, config))
     events.set_broker(broker)

@@ -7,12 +7,14 @@ same scanner exist, such as a job resumed after its worker died. A ScanRun is th
 one scan: `enqueue_scan` creates it QUEUED (or returns the one already queued or running),
 the job resumes a RUNNING run whose worker died, or else takes the oldest QUEUED one.
 """
+
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
-from datetime import datetime, timezone
-from typing import Any, cast
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, cast
 
 from arq.worker import Retry
 from tortoise.expressions import F
@@ -23,6 +25,9 @@ from ..models import Scanner, ScanRun, ScanRunStatus
 from .config import JobsConfig, scan_job_id
 from .lock import LockBusy, LockLost, Locks
 from .queue import get_queue
+
+if TYPE_CHECKING:
+    from ..settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -48,19 +53,29 @@ async def enqueue_scan_run(scanner_id: int, trigger: str = "manual") -> tuple[Sc
     """`enqueue_scan`, also saying whether the run is new (False: it was already active)."""
     queue = get_queue()  # before writing: no run is left queued when there is no queue
     async with in_transaction():
-        # The row lock serializes two concurrent "run now" clicks (PostgreSQL; SQLite has one writer).
+        # The row lock serializes two concurrent "run now" clicks (PostgreSQL; SQLite has one
+        # writer anyway).
         scanner = await Scanner.filter(id=scanner_id).select_for_update().first()
         if scanner is None:
             raise ScannerNotFound(scanner_id)
         run = await ScanRun.filter(scanner_id=scanner_id, status__in=ACTIVE).order_by("id").first()
         created = run is None
         if run is None:
-            run = await ScanRun.create(scanner_id=scanner_id, status=ScanRunStatus.QUEUED, trigger=trigger)
-    if not await queue.enqueue("scan_scanner", scanner_id, job_id=scan_job_id(scanner_id)) and created:
+            run = await ScanRun.create(
+                scanner_id=scanner_id, status=ScanRunStatus.QUEUED, trigger=trigger
+            )
+    if (
+        not await queue.enqueue("scan_scanner", scanner_id, job_id=scan_job_id(scanner_id))
+        and created
+    ):
         # The scanner's job is finishing its previous run right now and would not see this
         # one; a follow-up job waits for the lock and takes it.
-        await queue.enqueue("scan_scanner", scanner_id, job_id=f"{scan_job_id(scanner_id)}:{run.id}",
-                            defer_seconds=1)
+        await queue.enqueue(
+            "scan_scanner",
+            scanner_id,
+            job_id=f"{scan_job_id(scanner_id)}:{run.id}",
+            defer_seconds=1,
+        )
     return run, created
 
 
@@ -80,7 +95,9 @@ async def scan_scanner(ctx: dict[str, Any], scanner_id: int) -> str:
         raise Retry(defer=max(config.lock_ttl_seconds / 2, 0.5)) from None
     except LockLost:
         # Our lock expired while we stalled and another worker resumed this run; it owns it now.
-        logger.error("scanner %s: lock lost mid-scan, leaving the run to its new holder", scanner_id)
+        logger.error(
+            "scanner %s: lock lost mid-scan, leaving the run to its new holder", scanner_id
+        )
         return "lock lost"
 
 
@@ -91,9 +108,11 @@ async def _scan_locked(ctx: dict[str, Any], scanner_id: int) -> str:
     if scanner is None or run is None:
         return "nothing queued"
     if run.trigger == "schedule" and not scanner.active and run.status == ScanRunStatus.QUEUED:
-        await _finish(run, ScanRunStatus.FAILED, "Scanner was deactivated before this scheduled scan started")
+        await _finish(
+            run, ScanRunStatus.FAILED, "Scanner was deactivated before this scheduled scan started"
+        )
         return "deactivated"
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     await Scanner.filter(id=scanner_id).update(last_scan_at=now)
     if run.status == ScanRunStatus.QUEUED:
         await ScanRun.filter(id=run.id).update(status=ScanRunStatus.RUNNING, started_at=now)
@@ -120,11 +139,22 @@ def _default_run_scan() -> RunScan:
 
 
 async def _finish(run: ScanRun, status: ScanRunStatus, error: str | None) -> None:
-    await ScanRun.filter(id=run.id).update(status=status, error=error, finished_at=datetime.now(timezone.utc))
+    await ScanRun.filter(id=run.id).update(
+        status=status, error=error, finished_at=datetime.now(UTC)
+    )
     await run.refresh_from_db()
-    await events.publish(events.scan_run_channel(run.id), {
-        "scan_run_id": run.id, "status": status.value, "processed": run.processed,
-        "total": run.total, "counts": run.counts, "error": error, "finished": True})
+    await events.publish(
+        events.scan_run_channel(run.id),
+        {
+            "scan_run_id": run.id,
+            "status": status.value,
+            "processed": run.processed,
+            "total": run.total,
+            "counts": run.counts,
+            "error": error,
+            "finished": True,
+        },
+    )
 
 
 async def record_health(scanner_id: int, run: ScanRun) -> None:
@@ -133,7 +163,38 @@ async def record_health(scanner_id: int, run: ScanRun) -> None:
     Only for runs the pipeline could not finish itself (it writes health for its own)."""
     if run.status == ScanRunStatus.SUCCEEDED:
         await Scanner.filter(id=scanner_id).update(
-            last_success_at=run.finished_at or datetime.now(timezone.utc), last_error=None, failure_count=0)
+            last_success_at=run.finished_at or datetime.now(UTC), last_error=None, failure_count=0
+        )
     elif run.status == ScanRunStatus.FAILED:
         await Scanner.filter(id=scanner_id).update(
-            last_error=run.error or "Scan failed", failure_count=F("failure_count") + 1)
+            last_error=run.error or "Scan failed", failure_count=F("failure_count") + 1
+        )
+
+
+@contextlib.asynccontextmanager
+async def scanner_lock(
+    settings: Settings, scanner_id: int, config: JobsConfig | None = None
+) -> AsyncIterator[None]:
+    """Hold a scanner's lock outside a job, as `mailscanner scan` should around `run_scan`.
+
+    With REDIS_URL it is the very lock the workers take (with its heartbeat), so a foreground
+    scan never overlaps a worker's; raises LockBusy while a worker is scanning that mailbox.
+    Without Redis no lock spans processes and this holds nothing: the pipeline's per-message
+    log keys still keep a concurrent `serve` scan from processing a mail twice.
+    """
+    if settings.redis_url is None:
+        yield
+        return
+    from redis.asyncio import Redis
+
+    from .lock import RedisLocks
+
+    config = config or JobsConfig.from_env()
+    client = Redis.from_url(settings.redis_url)
+    try:
+        async with RedisLocks(client, config.lock_ttl_seconds).hold(
+            config.scan_lock_key(scanner_id)
+        ):
+            yield
+    finally:
+        await client.aclose()

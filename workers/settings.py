@@ -4,6 +4,7 @@ mailscanner.workers.settings.WorkerSettings`) runs it against REDIS_URL.
 The same `FUNCTIONS` and `CRON_JOBS` run inside `mailscanner serve` in embedded mode
 (`workers/inprocess.py`), so the schedule and the job code exist once.
 """
+
 from __future__ import annotations
 
 import logging
@@ -33,18 +34,36 @@ SEND_MAX_TRIES = 2 * MAX_ATTEMPTS + 2  # "not due yet" retries count too
 def build_functions(config: JobsConfig) -> list[Function]:
     """Every job function with its options; keep_result=0 so a finished id can be reused at once."""
     return [
-        func(scan_scanner, name="scan_scanner", keep_result=0,
-             timeout=config.scan_timeout_seconds, max_tries=SCAN_MAX_TRIES),
+        func(
+            scan_scanner,
+            name="scan_scanner",
+            keep_result=0,
+            timeout=config.scan_timeout_seconds,
+            max_tries=SCAN_MAX_TRIES,
+        ),
         # The outbox row, not arq, counts attempts (send.MAX_ATTEMPTS); arq must not give up first.
         func(send_outbound, name="send_outbound", keep_result=0, max_tries=SEND_MAX_TRIES),
     ]
 
 
 def build_cron_jobs(config: JobsConfig) -> list[CronJob]:
-    """The scheduler tick: every `tick_seconds` (60 in production), on the clock."""
-    return [cron(tick_scanners, name="tick_scanners", second=config.cron_second_set() or 0,
-                 minute=config.cron_minute_set(), run_at_startup=False, keep_result=0,
-                 timeout=max(config.tick_seconds * 5, 60), max_tries=1)]
+    """The scheduler tick: every `tick_seconds` (60 in production), on the clock.
+
+    arq gives a cron firing the job id `<name>:<ms>`, so the prefix goes into the name: two
+    deployments (or tests) on one Redis must not swallow each other's ticks.
+    """
+    return [
+        cron(
+            tick_scanners,
+            name=config.prefix + "tick_scanners",
+            second=config.cron_second_set() or 0,
+            minute=config.cron_minute_set(),
+            run_at_startup=False,
+            keep_result=0,
+            timeout=max(config.tick_seconds * 5, 60),
+            max_tries=1,
+        )
+    ]
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -81,9 +100,15 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 def make_worker(config: JobsConfig, **overrides: Any) -> Worker:
     """A Worker with fresh functions, cron jobs and ctx (arq mutates them) for `config`."""
     options: dict[str, Any] = {
-        "functions": build_functions(config), "cron_jobs": build_cron_jobs(config),
-        "on_startup": startup, "on_shutdown": shutdown, "queue_name": config.queue_name,
-        "max_jobs": config.max_jobs, "keep_result": 0, "ctx": {"jobs_config": config},
+        "functions": build_functions(config),
+        "cron_jobs": build_cron_jobs(config),
+        "on_startup": startup,
+        "on_shutdown": shutdown,
+        "queue_name": config.queue_name,
+        "max_jobs": config.max_jobs,
+        "keep_result": 0,
+        "ctx": {"jobs_config": config},
+        "poll_delay": config.poll_delay_seconds,
     }
     return Worker(**{**options, **overrides})
 
@@ -105,6 +130,7 @@ class WorkerSettings:
     redis_settings = redis_settings_from_env()
     queue_name = _CONFIG.queue_name
     max_jobs = _CONFIG.max_jobs
+    poll_delay = _CONFIG.poll_delay_seconds
     ctx = {"jobs_config": _CONFIG}
     # arq's default keeps results an hour; our ids must be reusable as soon as a job ends.
     keep_result = 0

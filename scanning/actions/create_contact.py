@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tortoise.exceptions import IntegrityError
+
 from ...models import Account, Contact, normalize_email
 from ..context import ActionOutcome, MessageContext
 from .errors import check_keys
@@ -38,15 +40,30 @@ async def ensure_contact(ctx: MessageContext) -> tuple[Contact | None, bool]:
             email=sender.address.strip()[:320],
             account_id=await _account_id(ctx, normalized.rpartition("@")[2]),
         )
-        await contact.save(using_db=ctx.conn)
-        ctx.counts["contacts_created"] += 1
-        created = True
+        contact, created = await _insert_or_get(ctx, contact, normalized)
+        if created:
+            ctx.counts["contacts_created"] += 1
     if cache is not None:
         if len(cache.contacts) >= CONTACT_CACHE_SIZE:
             cache.contacts.clear()
         cache.contacts[normalized] = contact
     ctx.contact = contact
     return contact, created
+
+
+async def _insert_or_get(ctx: MessageContext, contact: Contact,
+                         normalized: str) -> tuple[Contact, bool]:
+    """Insert in a savepoint: another scan may have added the same sender since our lookup
+    (PostgreSQL then refuses the duplicate); in that case use its row instead of failing."""
+    try:
+        async with ctx.conn._in_transaction():  # a savepoint inside the message's transaction
+            await contact.save(using_db=ctx.conn)
+        return contact, True
+    except IntegrityError:
+        existing = await Contact.filter(email_normalized=normalized).using_db(ctx.conn).first()
+        if existing is None:
+            raise
+        return existing, False
 
 
 async def _account_id(ctx: MessageContext, domain: str) -> int | None:

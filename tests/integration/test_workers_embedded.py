@@ -4,6 +4,7 @@ Ten scanners on a real Dovecot through several ticks of the in-process cron: eac
 scanner is scanned once per tick, never concurrently; and a runner stopped mid-scan (as when
 `mailscanner serve` is restarted) loses and duplicates no mail once started again.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -25,18 +26,21 @@ CONFIG = JobsConfig(prefix="embedded:", tick_seconds=2, minute_seconds=2, scan_t
 
 
 async def idle() -> bool:
-    return not await ScanRun.filter(status__in=[ScanRunStatus.QUEUED, ScanRunStatus.RUNNING]).exists()
+    return not await ScanRun.filter(
+        status__in=[ScanRunStatus.QUEUED, ScanRunStatus.RUNNING]
+    ).exists()
 
 
 async def test_the_in_process_scheduler_scans_each_due_scanner_once_per_tick(
-        db: Settings, dovecot: DovecotServer) -> None:
+    db: Settings, dovecot: DovecotServer
+) -> None:
     users = [dovecot.add_user() for _ in range(10)]
     scanners = [await mailbox_scanner(user, 3) for user in users]
     sent = {user.name: 3 for user in users}
     runner = await start_embedded(db, CONFIG)
     try:
         for n in range(1, 4):
-            await wait_until(lambda: _ticks(runner, n), f"tick {n}")
+            await wait_until(lambda n=n: _ticks(runner, n), f"tick {n}")
             await wait_until(idle, f"scans of tick {n}")
             for user in users if n < 3 else []:
                 user.append("INBOX", [customer_mail(user, f"follow-up {n}")])
@@ -53,7 +57,7 @@ async def test_the_in_process_scheduler_scans_each_due_scanner_once_per_tick(
         runs = await assert_no_scan_overlaps(scanner)
         assert sorted(r.id for r in runs) == sorted(run_ids)
         assert all(r.status == ScanRunStatus.SUCCEEDED for r in runs), [r.error for r in runs]
-    for user, scanner in zip(users, scanners):
+    for user, scanner in zip(users, scanners, strict=True):
         logged = await MessageLog.filter(scanner_id=scanner.id).values_list("uid", flat=True)
         assert sorted(logged) == user.uids("INBOX") and len(logged) == sent[user.name]
         assert all(SEEN in flags for flags in user.flags("INBOX").values())
@@ -64,26 +68,32 @@ async def _ticks(runner: EmbeddedRunner, n: int) -> bool:
     return len(runner.journal.ticks) >= n
 
 
-async def test_a_restart_mid_scan_loses_and_duplicates_no_mail(db: Settings, imap_user: ImapUser) -> None:
+async def test_a_restart_mid_scan_loses_and_duplicates_no_mail(
+    db: Settings, imap_user: ImapUser
+) -> None:
     # given a scan in flight
     total = 1000
     scanner = await mailbox_scanner(imap_user, total)
     runner = await start_embedded(db, CONFIG)
 
     async def in_flight() -> bool:
-        return (await ScanRun.filter(scanner_id=scanner.id, status=ScanRunStatus.RUNNING).exists()
-                and await MessageLog.filter(scanner_id=scanner.id).exists())
+        return (
+            await ScanRun.filter(scanner_id=scanner.id, status=ScanRunStatus.RUNNING).exists()
+            and await MessageLog.filter(scanner_id=scanner.id).exists()
+        )
 
     try:
         await wait_until(in_flight, "a scan in progress")
     finally:
-        # when the process stops mid-scan
-        await runner.stop()
-    assert await MessageLog.filter(scanner_id=scanner.id).count() < total, \
+        # when the process stops mid-scan, without waiting for the scan (as when killed)
+        await runner.stop(grace=0)
+    assert await MessageLog.filter(scanner_id=scanner.id).count() < total, (
         "the scan finished before the stop; use a bigger mailbox"
+    )
     # then a new start finishes the mailbox, and each mail was processed exactly once
     runner = await start_embedded(db, CONFIG)
     try:
+
         async def all_logged() -> bool:
             return await MessageLog.filter(scanner_id=scanner.id).count() >= total and await idle()
 
@@ -93,8 +103,9 @@ async def test_a_restart_mid_scan_loses_and_duplicates_no_mail(db: Settings, ima
     finally:
         await runner.stop()
     await asyncio.sleep(0)
-    assert sorted(await MessageLog.filter(scanner_id=scanner.id).values_list("uid", flat=True)) == \
-        imap_user.uids("INBOX")
+    assert sorted(
+        await MessageLog.filter(scanner_id=scanner.id).values_list("uid", flat=True)
+    ) == imap_user.uids("INBOX")
     assert await Ticket.all().count() == total
     assert not await MessageLog.filter(outcome=MessageOutcome.QUARANTINED).exists()
     assert all(SEEN in flags for flags in imap_user.flags("INBOX").values())

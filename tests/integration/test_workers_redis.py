@@ -4,6 +4,9 @@ Ten scanners, several scheduler ticks: each due scanner is scanned exactly once 
 never by two workers at once; a worker SIGKILLed mid-scan hands the scanner to the other once
 its lock expires, and no mail is lost or processed twice.
 """
+
+# Fixtures imported from tests/workers are parameters of the tests below (F811 by design).
+# ruff: noqa: F811
 from __future__ import annotations
 
 import asyncio
@@ -21,7 +24,14 @@ from mailscanner.workers.config import JobsConfig
 
 from ..fixtures.dovecot import DovecotServer, ImapUser
 from ..scanning.helpers import add_rule, mail, make_scanner
-from ..workers.cluster import WorkerCluster, cluster_env, tick_records, wait_until
+from ..workers.cluster import (  # noqa: F401
+    WorkerCluster,
+    cluster_env,
+    shared_database_url,
+    shared_db,
+    tick_records,
+    wait_until,
+)
 from ..workers.fixtures import jobs_config as _jobs_config  # noqa: F401
 from ..workers.fixtures import redis  # noqa: F401
 
@@ -34,13 +44,20 @@ SEEN = b"\\Seen"
 @pytest.fixture
 def jobs_config(_jobs_config: JobsConfig) -> JobsConfig:  # noqa: F811
     # ticks every 3 s, a "minute" of interval is one tick, a dead worker's lock lasts 1.5 s
-    return JobsConfig(prefix=_jobs_config.prefix, tick_seconds=3, minute_seconds=3,
-                      lock_ttl_seconds=1.5, scan_timeout_seconds=60)
+    return JobsConfig(
+        prefix=_jobs_config.prefix,
+        tick_seconds=3,
+        minute_seconds=3,
+        lock_ttl_seconds=1.5,
+        scan_timeout_seconds=60,
+    )
 
 
 @pytest.fixture
-def cluster(db: Settings, jobs_config: JobsConfig, tmp_path: Path) -> Iterator[WorkerCluster]:
-    cluster = WorkerCluster(cluster_env(db, jobs_config), tmp_path)
+def cluster(
+    shared_db: Settings, jobs_config: JobsConfig, tmp_path: Path
+) -> Iterator[WorkerCluster]:
+    cluster = WorkerCluster(cluster_env(shared_db, jobs_config), tmp_path)
     yield cluster
     cluster.stop()
 
@@ -60,15 +77,20 @@ async def mailbox_scanner(user: ImapUser, messages: int) -> Scanner:
 
 async def assert_no_scan_overlaps(scanner: Scanner) -> list[ScanRun]:
     runs = sorted(await ScanRun.filter(scanner_id=scanner.id), key=lambda r: r.started_at)
-    for before, after in zip(runs, runs[1:]):
+    for before, after in zip(runs, runs[1:], strict=False):
         assert before.finished_at is not None and before.finished_at <= after.started_at, (
-            f"scanner {scanner.name}: runs {before.id} and {after.id} overlapped")
+            f"scanner {scanner.name}: runs {before.id} and {after.id} overlapped"
+        )
     return runs
 
 
 async def test_two_workers_scan_each_due_scanner_once_per_tick_and_never_concurrently(
-        db: Settings, dovecot: DovecotServer, redis: ArqRedis, jobs_config: JobsConfig,  # noqa: F811
-        cluster: WorkerCluster) -> None:
+    shared_db: Settings,
+    dovecot: DovecotServer,
+    redis: ArqRedis,
+    jobs_config: JobsConfig,  # noqa: F811
+    cluster: WorkerCluster,
+) -> None:
     # given ten active scanners, each with three unread mails
     users = [dovecot.add_user() for _ in range(10)]
     scanners = [await mailbox_scanner(user, 3) for user in users]
@@ -80,10 +102,12 @@ async def test_two_workers_scan_each_due_scanner_once_per_tick_and_never_concurr
         return len(await tick_records(redis, jobs_config)) >= n
 
     async def idle() -> bool:
-        return not await ScanRun.filter(status__in=[ScanRunStatus.QUEUED, ScanRunStatus.RUNNING]).exists()
+        return not await ScanRun.filter(
+            status__in=[ScanRunStatus.QUEUED, ScanRunStatus.RUNNING]
+        ).exists()
 
     for n in range(1, 5):
-        await wait_until(lambda: ticks_recorded(n), f"tick {n}", on_fail=cluster.logs)
+        await wait_until(lambda n=n: ticks_recorded(n), f"tick {n}", on_fail=cluster.logs)
         await wait_until(idle, f"scans of tick {n} to finish", on_fail=cluster.logs)
         for user in users if n < 4 else []:
             user.append("INBOX", [customer_mail(user, f"{user.name} follow-up {n}")])
@@ -91,7 +115,9 @@ async def test_two_workers_scan_each_due_scanner_once_per_tick_and_never_concurr
     # stop scheduling, let the last tick's scans end, then stop the workers
     await Scanner.all().update(active=False)
     last = len(await tick_records(redis, jobs_config))
-    await wait_until(lambda: ticks_recorded(last + 1), "a tick after deactivation", on_fail=cluster.logs)
+    await wait_until(
+        lambda: ticks_recorded(last + 1), "a tick after deactivation", on_fail=cluster.logs
+    )
     await wait_until(idle, "the last scans to finish", on_fail=cluster.logs)
     cluster.stop()
     assert all(p.returncode == 0 for p in cluster.procs), cluster.logs()
@@ -108,20 +134,31 @@ async def test_two_workers_scan_each_due_scanner_once_per_tick_and_never_concurr
         assert sorted(r.id for r in runs) == sorted(run_ids)
         assert all(r.status == ScanRunStatus.SUCCEEDED for r in runs), [r.error for r in runs]
     # and each mail was processed exactly once: one log row, one ticket, marked read
-    for user, scanner in zip(users, scanners):
+    for user, scanner in zip(users, scanners, strict=True):
         uids = user.uids("INBOX")
         logged = await MessageLog.filter(scanner_id=scanner.id).values_list("uid", flat=True)
         assert sorted(logged) == uids and len(uids) == sent[user.name]
-        quarantined = await MessageLog.filter(scanner_id=scanner.id, outcome=MessageOutcome.QUARANTINED).values(
-            "uid", "reason")
+        quarantined = await MessageLog.filter(
+            scanner_id=scanner.id, outcome=MessageOutcome.QUARANTINED
+        ).values("uid", "reason")
         assert not quarantined, quarantined
         assert all(SEEN in flags for flags in user.flags("INBOX").values())
     assert await Ticket.all().count() == sum(sent.values())
+    # every key the cluster wrote carries the test's prefix (the fixture deletes them)
+    assert not [
+        k
+        async for k in redis.scan_iter(match="arq:*tick_scanners*")
+        if jobs_config.prefix.encode() not in k
+    ]
 
 
 async def test_a_worker_killed_mid_scan_hands_the_scanner_to_the_other_without_losing_mail(
-        db: Settings, imap_user: ImapUser, redis: ArqRedis, jobs_config: JobsConfig,  # noqa: F811
-        cluster: WorkerCluster) -> None:
+    shared_db: Settings,
+    imap_user: ImapUser,
+    redis: ArqRedis,
+    jobs_config: JobsConfig,  # noqa: F811
+    cluster: WorkerCluster,
+) -> None:
     # given a scanner with a mailbox big enough to catch its scan in flight
     total = 1000
     scanner = await mailbox_scanner(imap_user, total)
@@ -130,8 +167,11 @@ async def test_a_worker_killed_mid_scan_hands_the_scanner_to_the_other_without_l
 
     async def scan_in_flight() -> bool:
         run = await ScanRun.filter(scanner_id=scanner.id, status=ScanRunStatus.RUNNING).first()
-        if (run is not None and await MessageLog.filter(scanner_id=scanner.id).exists()
-                and await redis.exists(jobs_config.scan_lock_key(scanner.id))):
+        if (
+            run is not None
+            and await MessageLog.filter(scanner_id=scanner.id).exists()
+            and await redis.exists(jobs_config.scan_lock_key(scanner.id))
+        ):
             run_holder["run"] = run
             return True
         return False
@@ -144,8 +184,9 @@ async def test_a_worker_killed_mid_scan_hands_the_scanner_to_the_other_without_l
     os.kill(victim_pid, signal.SIGKILL)
     victim.wait()
     interrupted = run_holder["run"]
-    assert (await ScanRun.get(id=interrupted.id)).status == ScanRunStatus.RUNNING, \
+    assert (await ScanRun.get(id=interrupted.id)).status == ScanRunStatus.RUNNING, (
         "the scan finished before the kill; use a bigger mailbox"
+    )
 
     # then the other worker resumes the same run after the lock expired, and finishes it
     async def finished() -> bool:
@@ -163,19 +204,27 @@ async def test_a_worker_killed_mid_scan_hands_the_scanner_to_the_other_without_l
     await Scanner.filter(id=scanner.id).update(active=False)
     uids = imap_user.uids("INBOX")
     assert len(uids) == total
-    assert sorted(await MessageLog.filter(scanner_id=scanner.id).values_list("uid", flat=True)) == uids
+    assert (
+        sorted(await MessageLog.filter(scanner_id=scanner.id).values_list("uid", flat=True)) == uids
+    )
     assert await Ticket.all().count() == total
     assert not await MessageLog.filter(outcome=MessageOutcome.QUARANTINED).exists()
     assert all(SEEN in flags for flags in imap_user.flags("INBOX").values())
 
 
-SUBSCRIBE_PROGRESS = "subscription($id: ID!) { scanRunProgress(scanRunId: $id) { status processed total } }"
+SUBSCRIBE_PROGRESS = (
+    "subscription($id: ID!) { scanRunProgress(scanRunId: $id) { status processed total } }"
+)
 SUBSCRIBE_TICKETS = "subscription { ticketEvents { kind ticket { title } } }"
 
 
 async def test_a_scan_in_a_worker_process_streams_progress_and_ticket_events_to_the_api_process(
-        db: Settings, imap_user: ImapUser, redis: ArqRedis, jobs_config: JobsConfig,  # noqa: F811
-        cluster: WorkerCluster) -> None:
+    shared_db: Settings,
+    imap_user: ImapUser,
+    redis: ArqRedis,
+    jobs_config: JobsConfig,  # noqa: F811
+    cluster: WorkerCluster,
+) -> None:
     # given the API side wired as `start_api_queue` wires it: arq queue + Redis event broker
     from mailscanner import events
     from mailscanner.models import Role
@@ -192,14 +241,18 @@ async def test_a_scan_in_a_worker_process_streams_progress_and_ticket_events_to_
     events.set_broker(broker)
     set_queue(ArqQueue(redis, jobs_config))
     try:
-        context = Context(settings=db, principal=await authenticate(await create_token(Role.ADMIN, "admin")))
+        context = Context(
+            settings=shared_db,
+            principal=await authenticate(await create_token(Role.ADMIN, "admin")),
+        )
         tickets = await schema.subscribe(SUBSCRIBE_TICKETS, context_value=context)
         first_ticket = asyncio.ensure_future(tickets.__anext__())  # type: ignore[union-attr]
         await asyncio.sleep(0)
         await broker._start()  # subscribed at Redis before the worker can publish
         run = await enqueue_scan(scanner.id, "manual")
-        progress = await schema.subscribe(SUBSCRIBE_PROGRESS, variable_values={"id": str(run.id)},
-                                          context_value=context)
+        progress = await schema.subscribe(
+            SUBSCRIBE_PROGRESS, variable_values={"id": str(run.id)}, context_value=context
+        )
         # when a worker process runs the scan
         cluster.start(1)
         seen = [r.data["scanRunProgress"] async for r in progress]  # type: ignore[union-attr]

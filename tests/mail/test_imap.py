@@ -151,6 +151,27 @@ async def test_fetch_peeks_and_flag_move_delete_change_the_server(
     assert imap_user.subjects("Tickets/Done") == ["two"]
 
 
+async def test_fetch_returns_exact_bytes_and_flags_and_skips_uids_that_are_gone(
+    dovecot: DovecotServer, imap_user: ImapUser
+) -> None:
+    # given: mail with and without flags, one big one with a line that looks like IMAP syntax
+    big = MAIL.replace(b"Hello", b"UID 999 FLAGS (\\Deleted) BODY[] {5}\r\n" + b"x" * 300_000)
+    imap_user.append("INBOX", [MAIL % b"plain"])
+    imap_user.append("INBOX", [MAIL % b"flagged"], flags=(SEEN, b"\\Flagged"))
+    imap_user.append("INBOX", [big % b"big"])
+    async with await ImapSession.open(settings_for(dovecot, imap_user)) as session:
+        await session.select("INBOX")
+        uids = await session.search(["ALL"])
+        # when: asking for the three and for a UID that no longer exists
+        fetched = await session.fetch([*uids, max(uids) + 50])
+    # then (\\Recent is the server's session flag, not ours)
+    flags = [sorted(set(m.flags) - {b"\\Recent"}) for m in fetched]
+    assert [m.uid for m in fetched] == uids
+    assert fetched[0].raw == MAIL % b"plain" and flags[0] == []
+    assert flags[1] == [b"\\Flagged", SEEN]
+    assert fetched[2].raw == big % b"big" and flags[2] == []
+
+
 async def test_selecting_a_missing_folder_says_so(
     dovecot: DovecotServer, imap_user: ImapUser
 ) -> None:

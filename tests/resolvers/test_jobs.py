@@ -1,4 +1,7 @@
 """runScanner and the live subscriptions (scanRunProgress, ticketEvents)."""
+
+# Fixtures imported from tests/workers are parameters of the tests below (F811 by design).
+# ruff: noqa: F811
 from __future__ import annotations
 
 import asyncio
@@ -29,7 +32,9 @@ mutation($id: ID!) { runScanner(id: $id) {
 } }"""
 
 PROGRESS = """
-subscription($id: ID!) { scanRunProgress(scanRunId: $id) { id status processed total counts { ticketsCreated } } }
+subscription($id: ID!) {
+  scanRunProgress(scanRunId: $id) { id status processed total counts { ticketsCreated } }
+}
 """
 
 TICKET_EVENTS = """
@@ -58,7 +63,9 @@ class GatedScan:
             await ScanRun.filter(id=run.id).update(processed=done, total=3)
             await events.publish(events.scan_run_channel(run.id), {"processed": done, "total": 3})
         await self.go.wait()
-        await ScanRun.filter(id=run.id).update(status=ScanRunStatus.SUCCEEDED, counts={"tickets_created": 3})
+        await ScanRun.filter(id=run.id).update(
+            status=ScanRunStatus.SUCCEEDED, counts={"tickets_created": 3}
+        )
         await events.publish(events.scan_run_channel(run.id), {"status": "succeeded"})
         return run
 
@@ -67,7 +74,7 @@ class GatedScan:
 async def runner(api: Api, db: Settings, jobs_config: JobsConfig) -> AsyncIterator[EmbeddedRunner]:  # noqa: F811
     runner = await start_embedded(db, jobs_config, cron=False)
     yield runner
-    await runner.stop()
+    await runner.stop(grace=0)
 
 
 async def context(api: Api, settings: Settings, who: str = "admin") -> Context:
@@ -78,7 +85,8 @@ async def context(api: Api, settings: Settings, who: str = "admin") -> Context:
 
 
 async def test_run_scanner_queues_a_run_and_returns_the_active_one_when_asked_again(
-        api: Api, runner: EmbeddedRunner) -> None:
+    api: Api, runner: EmbeddedRunner
+) -> None:
     # given a scanner whose scan will be in flight
     scan = GatedScan()
     runner.queue.ctx["run_scan"] = scan
@@ -99,15 +107,21 @@ async def test_run_scanner_queues_a_run_and_returns_the_active_one_when_asked_ag
 
 
 async def test_run_scanner_of_an_unknown_id_is_not_found_and_agents_may_not(
-        api: Api, runner: EmbeddedRunner) -> None:
-    assert (await api.gql(RUN_SCANNER, {"id": "999"}))["runScanner"]["__typename"] == "NotFoundError"
-    assert (await api.gql(RUN_SCANNER, {"id": "abc"}))["runScanner"]["__typename"] == "NotFoundError"
+    api: Api, runner: EmbeddedRunner
+) -> None:
+    assert (await api.gql(RUN_SCANNER, {"id": "999"}))["runScanner"][
+        "__typename"
+    ] == "NotFoundError"
+    assert (await api.gql(RUN_SCANNER, {"id": "abc"}))["runScanner"][
+        "__typename"
+    ] == "NotFoundError"
     denied = (await api.post(RUN_SCANNER, {"id": "1"}, token="agent")).json()
     assert denied["errors"][0]["message"] == "Only administrators may do this"
 
 
 async def test_scan_run_progress_streams_until_the_run_finishes(
-        api: Api, db: Settings, runner: EmbeddedRunner) -> None:
+    api: Api, db: Settings, runner: EmbeddedRunner
+) -> None:
     # given a queued scan that reports progress step by step
     scan = GatedScan()
     runner.queue.ctx["run_scan"] = scan
@@ -115,7 +129,9 @@ async def test_scan_run_progress_streams_until_the_run_finishes(
     run_id = (await api.gql(RUN_SCANNER, {"id": str(scanner.id)}))["runScanner"]["scanRun"]["id"]
     await scan.started.wait()
     # when an admin subscribes
-    stream = await schema.subscribe(PROGRESS, variable_values={"id": run_id}, context_value=await context(api, db))
+    stream = await schema.subscribe(
+        PROGRESS, variable_values={"id": run_id}, context_value=await context(api, db)
+    )
     assert not isinstance(stream, type(None))
     seen: list[dict[str, Any]] = []
     async for result in stream:  # type: ignore[union-attr]
@@ -129,20 +145,27 @@ async def test_scan_run_progress_streams_until_the_run_finishes(
 
 
 async def test_progress_of_an_unknown_run_is_a_clear_error(api: Api, db: Settings) -> None:
-    stream = await schema.subscribe(PROGRESS, variable_values={"id": "404"}, context_value=await context(api, db))
+    stream = await schema.subscribe(
+        PROGRESS, variable_values={"id": "404"}, context_value=await context(api, db)
+    )
     result = await stream.__anext__()  # type: ignore[union-attr]
     assert result.errors and result.errors[0].message == "ScanRun 404 not found"
 
 
 async def test_agents_may_not_follow_scan_progress(api: Api, db: Settings) -> None:
-    stream = await schema.subscribe(PROGRESS, variable_values={"id": "1"}, context_value=await context(api, db, "agent"))
+    stream = await schema.subscribe(
+        PROGRESS, variable_values={"id": "1"}, context_value=await context(api, db, "agent")
+    )
     result = await stream.__anext__()  # type: ignore[union-attr]
     assert result.errors and result.errors[0].message == "Only administrators may do this"
 
 
 @pytest.fixture(params=["in-process", "redis"])
-async def broker(request: pytest.FixtureRequest, jobs_config: JobsConfig,  # noqa: F811
-                 redis: ArqRedis) -> AsyncIterator[str]:  # noqa: F811
+async def broker(
+    request: pytest.FixtureRequest,
+    jobs_config: JobsConfig,  # noqa: F811
+    redis: ArqRedis,
+) -> AsyncIterator[str]:  # noqa: F811
     if request.param == "in-process":
         yield request.param
         return
@@ -155,12 +178,17 @@ async def broker(request: pytest.FixtureRequest, jobs_config: JobsConfig,  # noq
         await redis_broker.close()
 
 
-async def test_ticket_events_deliver_a_new_comment_to_an_agent(api: Api, db: Settings, broker: str) -> None:
+async def test_ticket_events_deliver_a_new_comment_to_an_agent(
+    api: Api, db: Settings, broker: str
+) -> None:
     # given an agent following one ticket
     ticket = await Ticket.create(number="TT9", title="Printer")
     other = await Ticket.create(number="TT10", title="Scanner")
-    stream = await schema.subscribe(TICKET_EVENTS, variable_values={"id": str(ticket.id)},
-                                    context_value=await context(api, db, "agent"))
+    stream = await schema.subscribe(
+        TICKET_EVENTS,
+        variable_values={"id": str(ticket.id)},
+        context_value=await context(api, db, "agent"),
+    )
     first = asyncio.ensure_future(stream.__anext__())  # type: ignore[union-attr]
 
     # when comments are added to the other ticket and to this one (repeated until the

@@ -102,7 +102,8 @@ async def test_an_unknown_action_type_is_an_error_naming_the_action(api: Api) ->
         api, sid, conditionText='subject contains "x"', actions=[{"type": "explode"}]
     )
     assert result["__typename"] == "ValidationError"
-    assert result["errors"][0]["field"] == "input.actions[0]"
+    assert result["errors"][0]["field"] == "input.actions[0].type"
+    assert "unknown action type 'explode'" in result["errors"][0]["message"]
     assert result["errors"][0]["code"] == "INVALID_ACTION"
 
 
@@ -151,3 +152,12 @@ async def test_explain_shows_which_condition_failed_and_the_captured_ticket_numb
     regex, sender = result["tree"]["children"]
     assert regex["result"] is True and regex["groups"] == ["TT42"]
     assert sender["result"] is False and sender["values"] == ["Wile E. Coyote <wile@acme.com>"]
+
+
+async def test_a_bad_action_setting_names_its_position_and_key(api: Api) -> None:
+    sid = await _scanner(api)
+    actions = [{"type": "create_or_update_ticket", "set": {"status": "open"}},
+               {"type": "move_to_folder"}]
+    result = await _rule(api, sid, conditionText='subject contains "x"', actions=actions)
+    assert result["__typename"] == "ValidationError"
+    assert [e["field"] for e in result["errors"]] == ["input.actions[1].folder"]

@@ -4,6 +4,7 @@ arq's keys are global (`arq:job:<id>`), so every test gets its own prefix, which
 `JobsConfig` puts into job ids, the queue name, lock keys and event channels; teardown
 deletes only keys containing that prefix (never FLUSHDB/FLUSHALL: the Redis is shared).
 """
+
 from __future__ import annotations
 
 import os
@@ -27,8 +28,13 @@ def redis_settings() -> RedisSettings:
 
 @pytest.fixture
 def jobs_config() -> JobsConfig:
-    return JobsConfig(prefix=f"mstest:{uuid.uuid4().hex[:10]}:", tick_seconds=1, minute_seconds=1,
-                      lock_ttl_seconds=1.0, scan_timeout_seconds=30)
+    return JobsConfig(
+        prefix=f"mstest:{uuid.uuid4().hex[:10]}:",
+        tick_seconds=1,
+        minute_seconds=1,
+        lock_ttl_seconds=1.0,
+        scan_timeout_seconds=30,
+    )
 
 
 async def delete_prefixed(redis: ArqRedis, prefix: str) -> None:

@@ -1,4 +1,5 @@
 """`mailscanner worker`, run as a user runs it: a subprocess against the machine's Redis."""
+
 from __future__ import annotations
 
 import os
@@ -7,7 +8,7 @@ import sys
 
 from arq.connections import ArqRedis
 
-from mailscanner.models import Scanner, ScanRun, ScanRunStatus
+from mailscanner.models import Scanner, ScanRunStatus
 from mailscanner.settings import Settings
 from mailscanner.workers.config import JobsConfig
 from mailscanner.workers.queue import ArqQueue, set_queue
@@ -17,22 +18,38 @@ from .fixtures import REDIS_URL
 
 
 def worker_env(settings: Settings, config: JobsConfig, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAILSCANNER_", "REDIS_URL", "DATABASE_URL"))}
-    env.update({
-        "MAILSCANNER_DATA_DIR": str(settings.data_dir), "DATABASE_URL": settings.database_url,
-        "MAILSCANNER_SECRET_KEY": settings.secret_key, "REDIS_URL": REDIS_URL,
-        "MAILSCANNER_REDIS_PREFIX": config.prefix, "MAILSCANNER_MESSAGE_ID_DOMAIN": "helpdesk.test",
-    })
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("MAILSCANNER_", "REDIS_URL", "DATABASE_URL"))
+    }
+    env.update(
+        {
+            "MAILSCANNER_DATA_DIR": str(settings.data_dir),
+            "DATABASE_URL": settings.database_url,
+            "MAILSCANNER_SECRET_KEY": settings.secret_key,
+            "REDIS_URL": REDIS_URL,
+            "MAILSCANNER_REDIS_PREFIX": config.prefix,
+            "MAILSCANNER_MESSAGE_ID_DOMAIN": "helpdesk.test",
+        }
+    )
     env.update(extra)
     return env
 
 
 def run_worker(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "mailscanner", "worker", *args], env=env,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "mailscanner", "worker", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
-def test_without_redis_url_the_worker_explains_and_exits_2(settings: Settings, jobs_config: JobsConfig) -> None:
+def test_without_redis_url_the_worker_explains_and_exits_2(
+    settings: Settings, jobs_config: JobsConfig
+) -> None:
     env = worker_env(settings, jobs_config)
     del env["REDIS_URL"]
     result = run_worker(env, "--burst")
@@ -40,7 +57,9 @@ def test_without_redis_url_the_worker_explains_and_exits_2(settings: Settings, j
     assert "REDIS_URL is not set" in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
-def test_with_redis_unreachable_the_worker_names_it_and_exits_2(settings: Settings, jobs_config: JobsConfig) -> None:
+def test_with_redis_unreachable_the_worker_names_it_and_exits_2(
+    settings: Settings, jobs_config: JobsConfig
+) -> None:
     env = worker_env(settings, jobs_config, REDIS_URL="redis://:s3cret@127.0.0.1:1/0")
     result = run_worker(env, "--burst")
     assert result.returncode == 2
@@ -50,7 +69,8 @@ def test_with_redis_unreachable_the_worker_names_it_and_exits_2(settings: Settin
 
 
 async def test_a_burst_worker_runs_the_queued_scan_and_exits(
-        db: Settings, redis: ArqRedis, jobs_config: JobsConfig) -> None:
+    db: Settings, redis: ArqRedis, jobs_config: JobsConfig
+) -> None:
     # given a queued scan (a scanner without rules: the scan reads no folder, so needs no IMAP)
     set_queue(ArqQueue(redis, jobs_config))
     try:

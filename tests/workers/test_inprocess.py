@@ -34,8 +34,12 @@ class Recorder:
 
 
 def make_queue(rec: Recorder, **kwargs: Any) -> InProcessQueue:
-    functions = [func(rec.record, name="record"), func(rec.blocked, name="blocked"),
-                 func(rec.flaky, name="flaky", max_tries=3), func(rec.broken, name="broken")]
+    functions = [
+        func(rec.record, name="record"),
+        func(rec.blocked, name="blocked"),
+        func(rec.flaky, name="flaky", max_tries=3),
+        func(rec.broken, name="broken"),
+    ]
     return InProcessQueue(functions, {}, **kwargs)
 
 
@@ -81,7 +85,9 @@ async def test_retry_runs_the_job_again_with_the_next_try_up_to_max_tries() -> N
     await queue.enqueue("flaky", 1)
     await queue.enqueue("flaky", 10)
     await queue.join()
-    assert sorted(rec.calls) == sorted([("flaky", 1), ("flaky", 2), ("flaky", 1), ("flaky", 2), ("flaky", 3)])
+    assert sorted(rec.calls) == sorted(
+        [("flaky", 1), ("flaky", 2), ("flaky", 1), ("flaky", 2), ("flaky", 3)]
+    )
     assert queue.jobs_complete == 1 and queue.jobs_failed == 1
 
 
@@ -131,3 +137,22 @@ async def test_the_cron_loop_fires_each_slot_once_with_its_scheduled_time() -> N
     assert slots == sorted(set(slots))
     assert all(score % 1000 == 0 for score in slots)  # whole seconds, as scheduled
     assert slots[1] - slots[0] == 1000
+
+
+async def test_close_with_grace_lets_a_running_job_finish_and_cancels_a_stuck_one() -> None:
+    rec = Recorder()
+    queue = make_queue(rec)
+
+    async def soon() -> None:
+        await asyncio.sleep(0.05)
+        rec.gate.set()
+
+    await queue.enqueue("blocked", "finishes", job_id="a")
+    stuck = Recorder()
+    queue.functions["stuck"] = func(stuck.blocked, name="stuck")
+    await queue.enqueue("stuck", "never", job_id="b")
+    helper = asyncio.create_task(soon())
+    await queue.close(grace=0.5)
+    await helper
+    assert rec.calls == [("blocked", "finishes")]
+    assert stuck.calls == [] and queue.pending() == 0

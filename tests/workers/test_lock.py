@@ -14,7 +14,9 @@ def key(jobs_config: JobsConfig) -> str:
     return jobs_config.scan_lock_key(1)
 
 
-async def test_a_held_redis_lock_refuses_a_second_holder_until_released(redis: ArqRedis, key: str) -> None:
+async def test_a_held_redis_lock_refuses_a_second_holder_until_released(
+    redis: ArqRedis, key: str
+) -> None:
     locks = RedisLocks(redis, ttl_seconds=5)
     async with locks.hold(key) as token:
         assert (await redis.get(key)).decode() == token
@@ -47,7 +49,9 @@ async def test_a_dead_holders_lock_expires_after_the_ttl(redis: ArqRedis, key: s
         pass
 
 
-async def test_release_never_deletes_a_lock_that_passed_to_someone_else(redis: ArqRedis, key: str) -> None:
+async def test_release_never_deletes_a_lock_that_passed_to_someone_else(
+    redis: ArqRedis, key: str
+) -> None:
     locks = RedisLocks(redis, ttl_seconds=5)
     assert await locks.acquire(key, "new-holder")
     assert not await locks.release(key, "old-holder")

@@ -20,12 +20,19 @@ async def remember(ctx: dict[str, Any], value: Any) -> str:
 
 
 def burst_worker(redis: ArqRedis, config: JobsConfig) -> Worker:
-    return Worker(functions=[func(remember, name="remember", keep_result=0)], redis_pool=redis,
-                  queue_name=config.queue_name, burst=True, handle_signals=False, poll_delay=0.05)
+    return Worker(
+        functions=[func(remember, name="remember", keep_result=0)],
+        redis_pool=redis,
+        queue_name=config.queue_name,
+        burst=True,
+        handle_signals=False,
+        poll_delay=0.05,
+    )
 
 
 async def test_jobs_enqueued_through_arq_queue_run_on_an_arq_worker(
-        redis: ArqRedis, jobs_config: JobsConfig) -> None:
+    redis: ArqRedis, jobs_config: JobsConfig
+) -> None:
     SEEN.clear()
     queue = ArqQueue(redis, jobs_config)
     assert await queue.enqueue("remember", "a", job_id="scan:1")
@@ -39,7 +46,9 @@ async def test_jobs_enqueued_through_arq_queue_run_on_an_arq_worker(
     assert await queue.enqueue("remember", "d", job_id="scan:1")
 
 
-async def test_a_deferred_job_is_not_taken_before_its_time(redis: ArqRedis, jobs_config: JobsConfig) -> None:
+async def test_a_deferred_job_is_not_taken_before_its_time(
+    redis: ArqRedis, jobs_config: JobsConfig
+) -> None:
     queue = ArqQueue(redis, jobs_config)
     before_ms = int(time.time() * 1000)
     assert await queue.enqueue("remember", "later", job_id="x", defer_seconds=60)
@@ -49,7 +58,8 @@ async def test_a_deferred_job_is_not_taken_before_its_time(redis: ArqRedis, jobs
 
 
 async def test_reclaim_drops_the_in_progress_mark_of_a_dead_workers_job(
-        redis: ArqRedis, jobs_config: JobsConfig) -> None:
+    redis: ArqRedis, jobs_config: JobsConfig
+) -> None:
     queue = ArqQueue(redis, jobs_config)
     job_id = jobs_config.job_id("scan:7")
     await redis.set(in_progress_key_prefix + job_id, b"1")

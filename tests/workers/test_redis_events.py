@@ -29,7 +29,8 @@ async def first_event(iterator: AsyncIterator[dict[str, Any]]) -> dict[str, Any]
 
 
 async def test_an_event_published_by_another_process_reaches_the_subscriber(
-        redis: ArqRedis, other_process_redis: ArqRedis, jobs_config: JobsConfig) -> None:
+    redis: ArqRedis, other_process_redis: ArqRedis, jobs_config: JobsConfig
+) -> None:
     api = RedisBroker(redis, jobs_config)
     worker = RedisBroker(other_process_redis, jobs_config)
     try:
@@ -54,7 +55,8 @@ async def test_an_event_published_by_another_process_reaches_the_subscriber(
 
 
 async def test_every_local_subscriber_of_a_channel_gets_each_event(
-        redis: ArqRedis, jobs_config: JobsConfig) -> None:
+    redis: ArqRedis, jobs_config: JobsConfig
+) -> None:
     broker = RedisBroker(redis, jobs_config)
     try:
         subs = [broker.subscribe(events.TICKETS_CHANNEL) for _ in range(3)]
@@ -71,7 +73,8 @@ async def test_every_local_subscriber_of_a_channel_gets_each_event(
 
 
 async def test_events_publish_goes_through_the_installed_redis_broker(
-        redis: ArqRedis, jobs_config: JobsConfig) -> None:
+    redis: ArqRedis, jobs_config: JobsConfig
+) -> None:
     broker = RedisBroker(redis, jobs_config)
     events.set_broker(broker)
     try:
@@ -88,7 +91,8 @@ async def test_events_publish_goes_through_the_installed_redis_broker(
 
 
 async def test_deployments_with_different_prefixes_do_not_hear_each_other(
-        redis: ArqRedis, jobs_config: JobsConfig) -> None:
+    redis: ArqRedis, jobs_config: JobsConfig
+) -> None:
     ours = RedisBroker(redis, jobs_config)
     theirs = RedisBroker(redis, JobsConfig(prefix=jobs_config.prefix + "other:"))
     try:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -14,9 +14,9 @@ from mailscanner.models import Scanner, ScanRun, ScanRunStatus
 from mailscanner.settings import Settings
 from mailscanner.workers.config import JobsConfig
 from mailscanner.workers.cron import recover_scan_runs
-from mailscanner.workers.runtime import EmbeddedRunner, start_embedded
 from mailscanner.workers.lock import RedisLocks
 from mailscanner.workers.queue import ArqQueue, set_queue
+from mailscanner.workers.runtime import EmbeddedRunner, start_embedded
 from mailscanner.workers.scan import ScannerNotFound, enqueue_scan, scan_scanner
 from mailscanner.workers.settings import make_worker, shutdown
 
@@ -31,8 +31,9 @@ class SlowScan:
         self.go = asyncio.Event()
         self.runs: list[int | None] = []
 
-    async def __call__(self, scanner_id: int, scan_run_id: int | None = None, *, trigger: str = "manual",
-                       **kw: Any) -> ScanRun:
+    async def __call__(
+        self, scanner_id: int, scan_run_id: int | None = None, *, trigger: str = "manual", **kw: Any
+    ) -> ScanRun:
         self.runs.append(scan_run_id)
         self.started.set()
         await self.go.wait()
@@ -44,7 +45,7 @@ async def runner(db: Settings, jobs_config: JobsConfig) -> AsyncIterator[Embedde
     runner = await start_embedded(db, jobs_config, cron=False)
     runner.queue.ctx["run_scan"] = fake_scan
     yield runner
-    await runner.stop()
+    await runner.stop(grace=0)
 
 
 async def make_scanner(name: str = "support", **kw: Any) -> Scanner:
@@ -63,7 +64,8 @@ async def test_run_now_returns_the_queued_run_and_the_scan_succeeds(runner: Embe
 
 
 async def test_run_now_during_a_scan_returns_the_running_run_instead_of_a_second_one(
-        runner: EmbeddedRunner) -> None:
+    runner: EmbeddedRunner,
+) -> None:
     slow = SlowScan()
     runner.queue.ctx["run_scan"] = slow
     scanner = await make_scanner()
@@ -83,7 +85,8 @@ async def test_run_now_of_an_unknown_scanner_says_so(runner: EmbeddedRunner) -> 
 
 
 async def test_a_scheduled_scan_of_a_scanner_deactivated_meanwhile_never_touches_the_mailbox(
-        runner: EmbeddedRunner) -> None:
+    runner: EmbeddedRunner,
+) -> None:
     slow = SlowScan()
     runner.queue.ctx["run_scan"] = slow
     scanner = await make_scanner(active=True)
@@ -98,13 +101,19 @@ async def test_a_scheduled_scan_of_a_scanner_deactivated_meanwhile_never_touches
     assert scanner.failure_count == 0  # not a mailbox failure
 
 
-async def test_a_run_left_running_by_a_dead_worker_is_resumed_not_duplicated(runner: EmbeddedRunner) -> None:
+async def test_a_run_left_running_by_a_dead_worker_is_resumed_not_duplicated(
+    runner: EmbeddedRunner,
+) -> None:
     slow = SlowScan()
     slow.go.set()
     runner.queue.ctx["run_scan"] = slow
     scanner = await make_scanner()
-    orphan = await ScanRun.create(scanner=scanner, status=ScanRunStatus.RUNNING, trigger="schedule",
-                                  started_at=datetime.now(timezone.utc))
+    orphan = await ScanRun.create(
+        scanner=scanner,
+        status=ScanRunStatus.RUNNING,
+        trigger="schedule",
+        started_at=datetime.now(UTC),
+    )
     # a later enqueue returns the orphan (it is still the scanner's active run) ...
     assert (await enqueue_scan(scanner.id, "manual")).id == orphan.id
     await runner.queue.join()
@@ -115,7 +124,8 @@ async def test_a_run_left_running_by_a_dead_worker_is_resumed_not_duplicated(run
 
 
 async def test_the_job_retries_later_while_another_worker_holds_the_scanner(
-        runner: EmbeddedRunner, redis: ArqRedis, jobs_config: JobsConfig) -> None:
+    runner: EmbeddedRunner, redis: ArqRedis, jobs_config: JobsConfig
+) -> None:
     scanner = await make_scanner()
     await ScanRun.create(scanner=scanner, status=ScanRunStatus.QUEUED, trigger="manual")
     locks = RedisLocks(redis, jobs_config.lock_ttl_seconds)
@@ -127,7 +137,8 @@ async def test_the_job_retries_later_while_another_worker_holds_the_scanner(
 
 
 async def test_recovery_frees_the_arq_job_of_a_worker_that_died_mid_scan(
-        db: Settings, redis: ArqRedis, jobs_config: JobsConfig) -> None:
+    db: Settings, redis: ArqRedis, jobs_config: JobsConfig
+) -> None:
     # given a scanner whose run is RUNNING, whose lock expired, and whose arq job is still
     # marked in progress by the dead worker
     queue = ArqQueue(redis, jobs_config)
@@ -144,20 +155,35 @@ async def test_recovery_frees_the_arq_job_of_a_worker_that_died_mid_scan(
         # then the job can be taken again, and a worker resumes the run
         assert len(recovered) == 1
         assert not await redis.exists(in_progress_key_prefix + job_id)
-        worker = make_worker(jobs_config, redis_pool=redis, burst=True, handle_signals=False, poll_delay=0.05,
-                             cron_jobs=[], ctx={"jobs_config": jobs_config, "settings": db,
-                                                "owns_db": False, "run_scan": fake_scan})
+        worker = make_worker(
+            jobs_config,
+            redis_pool=redis,
+            burst=True,
+            handle_signals=False,
+            poll_delay=0.05,
+            cron_jobs=[],
+            ctx={
+                "jobs_config": jobs_config,
+                "settings": db,
+                "owns_db": False,
+                "run_scan": fake_scan,
+            },
+        )
         try:
             await worker.async_run()
         finally:
-            await shutdown(worker.ctx)  # arq leaves on_shutdown to Worker.close(), which closes our pool
+            await shutdown(
+                worker.ctx
+            )  # arq leaves on_shutdown to Worker.close(), which closes our pool
         assert worker.jobs_complete == 1
         assert (await ScanRun.get(scanner_id=scanner.id)).status == ScanRunStatus.SUCCEEDED
     finally:
         set_queue(None)
 
 
-async def test_recovery_leaves_a_live_scan_alone(db: Settings, redis: ArqRedis, jobs_config: JobsConfig) -> None:
+async def test_recovery_leaves_a_live_scan_alone(
+    db: Settings, redis: ArqRedis, jobs_config: JobsConfig
+) -> None:
     set_queue(ArqQueue(redis, jobs_config))
     try:
         scanner = await make_scanner()
@@ -170,3 +196,24 @@ async def test_recovery_leaves_a_live_scan_alone(db: Settings, redis: ArqRedis, 
         assert await redis.exists(in_progress_key_prefix + job_id)
     finally:
         set_queue(None)
+
+
+async def test_a_foreground_scan_lock_is_the_one_workers_take(
+    db: Settings, redis: ArqRedis, jobs_config: JobsConfig
+) -> None:
+    from dataclasses import replace
+
+    from mailscanner.workers.lock import LockBusy
+    from mailscanner.workers.scan import scanner_lock
+
+    from .fixtures import REDIS_URL
+
+    with_redis = replace(db, redis_url=REDIS_URL)
+    async with scanner_lock(with_redis, 5, jobs_config):
+        assert await redis.exists(jobs_config.scan_lock_key(5))
+        with pytest.raises(LockBusy):
+            async with RedisLocks(redis, 5).hold(jobs_config.scan_lock_key(5)):
+                pass
+    assert not await redis.exists(jobs_config.scan_lock_key(5))
+    async with scanner_lock(db, 5, jobs_config):  # no Redis: nothing to hold
+        assert not await redis.exists(jobs_config.scan_lock_key(5))
