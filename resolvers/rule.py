@@ -1,6 +1,7 @@
 """Scanner rules: create/update with the text or the structured form, reorder, check."""
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any, cast
 
 import strawberry
@@ -109,6 +110,33 @@ def check_actions(actions: Any, errors: InputErrors) -> list[dict[str, Any]] | N
     return normalized
 
 
+LIVE_FOLDERS_TIMEOUT = 15.0
+
+
+async def check_folders_exist(scanner: models.Scanner, folders: list[str] | None,
+                              errors: InputErrors) -> None:
+    """Folder names are checked against the mailbox's live folder list when it answers.
+
+    An unreachable mailbox does not block saving (rules may be set up before the server is
+    reachable); the scan then reports a missing folder in the run's error.
+    """
+    if not folders or errors.errors:
+        return
+    from ..mail.errors import MailError
+    from ..scanning.connect import list_folders
+
+    try:
+        live = await asyncio.wait_for(list_folders(scanner), LIVE_FOLDERS_TIMEOUT)
+    except (MailError, TimeoutError):
+        return
+    names = {f.name for f in live if f.selectable}
+    for i, folder in enumerate(folders):
+        if folder not in names:
+            shown = ", ".join(sorted(names)[:20])
+            errors.add(f"input.folders[{i}]", ErrorCode.INVALID_FOLDER,
+                       f"The mailbox has no folder {folder!r} (it has: {shown})")
+
+
 def _check_folders(folders: list[str] | None, errors: InputErrors) -> None:
     for i, folder in enumerate(folders or []):
         if not folder.strip():
@@ -208,6 +236,7 @@ class RuleMutations:
             errors.add(
                 "input.folders", ErrorCode.REQUIRED, "Choose at least one folder, e.g. INBOX"
             )
+        await check_folders_exist(scanner, input.folders, errors)
         if errors.errors:
             return errors.as_result()
         last = await models.Rule.filter(scanner_id=scanner.id).order_by("-sequence").first()
@@ -234,6 +263,7 @@ class RuleMutations:
             errors.add(
                 "input.folders", ErrorCode.REQUIRED, "Choose at least one folder, e.g. INBOX"
             )
+        await check_folders_exist(await rule.scanner, input.folders, errors)
         if errors.errors:
             return errors.as_result()
         for attr in ("name", "active", "folders", "continue_after_match"):

@@ -18,37 +18,35 @@ quarantining the bad message (pipeline.py).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from ..mail.imap import FetchedMessage
-from ..mail.reply import extract_reply
 from ..mail.threading import ticket_number_from_message_id
 from ..models import (
     Account,
     Contact,
     MessageLog,
-    MessageOutcome,
-    SideEffects,
     Ticket,
-    TicketPriority,
-    TicketStatus,
     normalize_email,
 )
 from ..models import Sequence as NumberSequence
-from .batch_lookup import PLANNED_KEY, Lookups, load_lookups, reference_ids
-from .batch_write import (
-    MAX_ATTACHMENT_BYTES,
-    TICKET_SEQUENCE,
-    NewComment,
-    Pending,
-    write_pending,
+from .actions.create_or_update_ticket import (
+    apply_fields,
+    apply_update_fields,
+    comment_text,
+    created_detail,
+    new_ticket,
+    storable_attachments,
+    updated_detail,
 )
+from .batch_lookup import PLANNED_KEY, Lookups, load_lookups, reference_ids
+from .batch_prepare import FetchBatch
+from .batch_write import TICKET_SEQUENCE, NewComment, Pending, write_pending
 from .context import Effect, ScanConfig
-from .process import LoadedRule, Prepared, Processed, act_prepared, prepare_message
+from .process import LoadedRule, Prepared, Processed, act_prepared, acted_row
 from .ticket_matching import number_pattern
 
 __all__ = ["process_batch"]
@@ -98,42 +96,19 @@ class _Msg:
         p = self.prepared
         actions = [{**r, "detail": d() if callable(d) else d} for r, d in self.records]
         effects: list[Effect] = [{"op": "seen"}, *self.effects]
-        p.fields.update(
-            outcome=MessageOutcome.SKIPPED if p.automated else MessageOutcome.PROCESSED,
-            reason=p.automated,
-            rule_id=p.matched[0].model.id if p.matched else None,
-            actions=actions,
-            pending_effects=effects,
-            side_effects=SideEffects.PENDING,
-            raw_message=None,
+        acted_row(
+            p.fields,
+            self.counts,
+            p.automated,
+            p.matched,
+            actions,
+            effects,
             ticket_id=self.ticket.id if self.ticket else None,
             comment_id=self.comment.id if self.comment else None,
             contact_id=self.contact.id if self.contact else None,
         )
-        if p.automated or p.matched:
-            self.counts["skipped" if p.automated else "matched"] += 1
         events = [e() for e in self.events]
         return Processed(self.uid, MessageLog(**p.fields), False, effects, self.counts, events)
-
-
-def _apply_fields(ticket: Ticket, values: dict[str, Any], users: set[int]) -> list[str]:
-    """create_or_update_ticket._apply_fields against the batch's known users."""
-    changed = []
-    for name, value in values.items():
-        if name == "assignee_id" and value is not None and value not in users:
-            continue  # the user was deleted since the rule was saved; keep the ticket
-        if getattr(ticket, name) != value:
-            setattr(
-                ticket,
-                name,
-                TicketStatus(value)
-                if name == "status"
-                else TicketPriority(value)
-                if name == "priority"
-                else value,
-            )
-            changed.append(name)
-    return changed
 
 
 class _Planner:
@@ -246,18 +221,14 @@ class _Planner:
         if mid and (ticket.source_message_id == mid or self.lookups.has_comment(ticket, mid)):
             return "duplicate", f"already on ticket {ticket.number}"
         contact, _ = self.contact(msg)
-        parts = extract_reply(email.text_body, email.html_body or None)
-        body = parts.reply_text or email.text_body or email.subject
-        comment = NewComment(ticket, contact, body, mid, parts.quoted_text)
+        body, quoted = comment_text(email)
+        comment = NewComment(ticket, contact, body, mid, quoted)
         self.pending.comments.append(comment)
         if mid:
             self.lookups.comments.setdefault(mid, []).append((self._key(), ticket))
         msg.comment = comment
         self.pending.attachments.append((ticket, comment, email))
-        changed = _apply_fields(ticket, config["set_on_update"], self.lookups.users)
-        if config["reopen"] and ticket.status == TicketStatus.CLOSED and "status" not in changed:
-            ticket.status = TicketStatus.OPEN
-            changed.append("status")
+        changed = apply_update_fields(ticket, config, self.lookups.users)
         if ticket._saved_in_db:  # a ticket planned in this batch is inserted as it ends up
             was = self.pending.touched.get(ticket.id, (ticket, False))[1]
             self.pending.touched[ticket.id] = (ticket, was or bool(changed))
@@ -266,11 +237,7 @@ class _Planner:
         msg.events.append(lambda: ("comment_added", ticket.id, {"comment_id": comment.id}))
         if changed:
             msg.events.append(lambda: ("ticket_updated", ticket.id, {"fields": changed}))
-        suffix = f"; {', '.join(changed)} changed" if changed else ""
-        return (
-            "done",
-            lambda: f"comment {comment.id} added to {ticket.number} (matched by {how}){suffix}",
-        )
+        return "done", lambda: updated_detail(comment.id, ticket.number, how, changed)
 
     async def _number(self) -> str:
         pending = self.pending
@@ -282,24 +249,17 @@ class _Planner:
     async def _create(self, msg: _Msg, config: dict[str, Any]) -> tuple[str, Detail]:
         email = msg.prepared.email
         contact, _ = self.contact(msg)
-        ticket = Ticket(
-            number=await self._number(),
-            title=(email.subject.strip() or "(no subject)")[:998],
-            description=email.text_body,
-            account_id=contact.account_id if contact else None,  # type: ignore[attr-defined]
-            source_message_id=email.message_id,
-        )
-        _apply_fields(ticket, config["set"], self.lookups.users)
+        # the contact's id is set when the pending tickets are written (batch_write)
+        ticket = new_ticket(email, await self._number(), contact)
+        apply_fields(ticket, config["set"], self.lookups.users)
         self.pending.tickets.append((ticket, contact))
         self.lookups.add_ticket(ticket, self._key())
         msg.ticket = ticket
         self.pending.attachments.append((ticket, None, email))
-        stored = sum(1 for a in email.attachments if a.size <= MAX_ATTACHMENT_BYTES)
+        stored = len(storable_attachments(email))
         msg.counts["tickets_created"] += 1
         msg.events.append(lambda: ("ticket_created", ticket.id, {"number": ticket.number}))
-        return "done", f"created ticket {ticket.number}" + (
-            f" with {stored} attachment(s)" if stored else ""
-        )
+        return "done", created_detail(ticket.number, stored)
 
     async def plan(self, msg: _Msg) -> None:
         """Run the matched rules' actions of one message against the lookups."""
@@ -326,36 +286,19 @@ class _Planner:
 
 
 async def process_batch(
-    config: ScanConfig,
-    rules: list[LoadedRule],
-    folder: str,
-    uidvalidity: int,
-    fetched: Sequence[FetchedMessage],
+    batch: FetchBatch,
     *,
-    run_id: int | None,
-    reread_ids: set[str],
     conn: BaseDBAsyncClient,
     prepared: list[Processed | Prepared] | None = None,
 ) -> list[Processed]:
-    """Process `fetched` on `conn` (the batch transaction); raises when any message fails.
+    """Process `batch` on `conn` (the batch transaction); raises when any message fails.
 
-    `prepared` is batch_prepare.prepare_batch's result for `fetched`, when it ran ahead.
+    `prepared` is batch_prepare.prepare_batch's result for `batch`, when it ran ahead.
     Every result's log row comes back unsaved, for the caller's bulk insert."""
+    config, folder, fetched = batch.config, batch.folder, batch.fetched
     if prepared is None:
-        prepared = [
-            prepare_message(
-                config,
-                rules,
-                folder,
-                uidvalidity,
-                m.uid,
-                m.raw,
-                run_id=run_id,
-                reread_ids=reread_ids,
-            )
-            for m in fetched
-        ]
-    assignees = _assignees(rules)
+        prepared = [batch.prepare(m) for m in fetched]
+    assignees = _assignees(batch.rules)
     planner = _Planner(config, folder, conn)
     results: list[Processed | _Msg] = []
     stale = True

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from ..mail.imap import FetchedMessage
 from .batch_lookup import reference_ids
@@ -17,7 +18,7 @@ from .context import ScanConfig
 from .process import LoadedRule, Prepared, Processed, prepare_message
 from .ticket_matching import number_pattern
 
-__all__ = ["prepare_batch"]
+__all__ = ["FetchBatch", "prepare_batch"]
 
 
 def _warm(item: Prepared, numbers: re.Pattern[str]) -> None:
@@ -40,33 +41,42 @@ def _warm(item: Prepared, numbers: re.Pattern[str]) -> None:
         return
 
 
-async def prepare_batch(
-    config: ScanConfig,
-    rules: list[LoadedRule],
-    folder: str,
-    uidvalidity: int,
-    fetched: Sequence[FetchedMessage],
-    *,
-    run_id: int | None,
-    reread_ids: set[str],
-) -> list[Processed | Prepared] | None:
+@dataclass(frozen=True)
+class FetchBatch:
+    """One fetch batch of a folder, with what its messages are prepared and processed with
+    (the same for `prepare_batch` ahead and `batch.process_batch` in the transaction)."""
+
+    config: ScanConfig
+    rules: list[LoadedRule]
+    folder: str
+    uidvalidity: int
+    fetched: Sequence[FetchedMessage]
+    run_id: int | None
+    reread_ids: set[str]
+
+    def prepare(self, message: FetchedMessage) -> Processed | Prepared:
+        """`prepare_message` for one of the batch's messages (raises on a rule bug)."""
+        return prepare_message(
+            self.config,
+            self.rules,
+            self.folder,
+            self.uidvalidity,
+            message.uid,
+            message.raw,
+            run_id=self.run_id,
+            reread_ids=self.reread_ids,
+        )
+
+
+async def prepare_batch(batch: FetchBatch) -> list[Processed | Prepared] | None:
     """`prepare_message` for every message, yielding to the event loop between messages so
     the previous batch's transaction makes progress meanwhile. None when a message failed
     (the batch transaction prepares again and fails over to one message at a time)."""
     out: list[Processed | Prepared] = []
-    numbers = number_pattern(config.ticket_prefix)
-    for m in fetched:
+    numbers = number_pattern(batch.config.ticket_prefix)
+    for m in batch.fetched:
         try:
-            item = prepare_message(
-                config,
-                rules,
-                folder,
-                uidvalidity,
-                m.uid,
-                m.raw,
-                run_id=run_id,
-                reread_ids=reread_ids,
-            )
+            item = batch.prepare(m)
         except Exception:  # noqa: BLE001 — see above
             return None
         if isinstance(item, Prepared):

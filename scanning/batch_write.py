@@ -17,10 +17,10 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from ..mail.parsing import ParsedEmail
 from ..models import Attachment, Comment, CommentSource, Contact, Sequence, Ticket
+from .actions.create_or_update_ticket import attachment_rows
 
-__all__ = ["MAX_ATTACHMENT_BYTES", "TICKET_SEQUENCE", "NewComment", "Pending", "write_pending"]
+__all__ = ["TICKET_SEQUENCE", "NewComment", "Pending", "write_pending"]
 
-MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024  # as create_or_update_ticket stores them
 TICKET_SEQUENCE = "ticket"  # the Sequence row Ticket.allocate_number uses
 
 
@@ -129,25 +129,15 @@ async def _comments(rows: list[NewComment], conn: BaseDBAsyncClient) -> None:
 def _attachment_rows(
     items: list[tuple[Ticket, NewComment | None, ParsedEmail]],
 ) -> list[Attachment]:
-    rows = []
-    for ticket, comment, email in items:
-        for att in email.attachments:
-            if att.size > MAX_ATTACHMENT_BYTES:
-                continue
-            rows.append(
-                Attachment(
-                    ticket_id=ticket.id,
-                    comment_id=comment.id if comment is not None else None,
-                    filename=(att.filename or "attachment")[:255],
-                    content_type=att.content_type[:255],
-                    size=att.size,
-                    sha256=att.sha256,
-                    content_id=att.content_id,
-                    inline=att.inline,
-                    content=att.payload(),
-                )
-            )
-    return rows
+    return [
+        row
+        for ticket, comment, email in items
+        for row in attachment_rows(
+            email,
+            ticket_id=ticket.id,
+            comment_id=comment.id if comment is not None else None,
+        )
+    ]
 
 
 async def write_pending(pending: Pending, conn: BaseDBAsyncClient) -> None:

@@ -39,7 +39,7 @@ from ..models import FolderState, MessageLog, Scanner, ScanRun, ScanRunStatus, S
 from ..settings import Settings, load_settings
 from . import checkpoints
 from .batch import process_batch
-from .batch_prepare import prepare_batch
+from .batch_prepare import FetchBatch, prepare_batch
 from .connect import open_session
 from .context import ScanCache, ScanConfig
 from .effects import PendingEffects, apply_effects, finish_pending
@@ -169,7 +169,11 @@ class _FolderScan:
         )
         fetched = await self.session.fetch([u for u in batch if u not in logged])
         reread = await self._reread_ids(fetched)
-        prepared = await prepare_batch(
+        prepared = await prepare_batch(self._batch(fetched, reread))
+        return _Fetched(fetched, reread, prepared)
+
+    def _batch(self, fetched: list[FetchedMessage], reread: set[str]) -> FetchBatch:
+        return FetchBatch(
             self.config,
             self.rules,
             self.folder,
@@ -178,7 +182,6 @@ class _FolderScan:
             run_id=self.progress.run.id,
             reread_ids=reread,
         )
-        return _Fetched(fetched, reread, prepared)
 
     async def _reread_ids(self, fetched: list[FetchedMessage]) -> set[str]:
         if not self.reread:
@@ -235,15 +238,7 @@ class _FolderScan:
         leaves none of the batch logged, so all of it is simply read again."""
         async with in_transaction() as conn:
             results = await process_batch(
-                self.config,
-                self.rules,
-                self.folder,
-                self.uidvalidity,
-                fetched,
-                run_id=self.progress.run.id,
-                reread_ids=reread,
-                conn=conn,
-                prepared=prepared,
+                self._batch(fetched, reread), conn=conn, prepared=prepared
             )
             rows = [r.log for r in results if not r.saved]
             if rows:

@@ -36,6 +36,7 @@ __all__ = [
     "Prepared",
     "Processed",
     "act_prepared",
+    "acted_row",
     "load_rules",
     "prepare_message",
     "process_message",
@@ -226,25 +227,56 @@ async def _act(
                 }
             )
     effects: list[Effect] = [{"op": "seen"}, *ctx.effects]
-    fields.update(
-        outcome=MessageOutcome.SKIPPED if automated else MessageOutcome.PROCESSED,
-        reason=automated,
-        rule_id=matched[0].model.id if matched else None,
-        actions=records,
-        pending_effects=effects,
-        side_effects=SideEffects.PENDING,
-        raw_message=None,
+    acted_row(
+        fields,
+        ctx.counts,
+        automated,
+        matched,
+        records,
+        effects,
         ticket_id=ctx.ticket.id if ctx.ticket else None,
         comment_id=ctx.comment.id if ctx.comment else None,
         contact_id=ctx.contact.id if ctx.contact else None,
     )
-    log = existing.update_from_dict(fields) if existing is not None else MessageLog(**fields)
+    log = _log_row(fields, existing)
     if not defer_log:
         await log.save(using_db=conn)
-    counts = ctx.counts
+    return Processed(int(fields["uid"]), log, not defer_log, effects, ctx.counts, ctx.events)
+
+
+def acted_row(
+    fields: dict[str, Any],
+    counts: Counter[str],
+    automated: str | None,
+    matched: list[LoadedRule],
+    actions: list[dict[str, Any]],
+    effects: list[Effect],
+    *,
+    ticket_id: int | None,
+    comment_id: int | None,
+    contact_id: int | None,
+) -> None:
+    """Fill in the log row `fields` of a message whose rules acted, and count the message
+    (shared by the per-message path and the batch planner, so both log it alike)."""
+    fields.update(
+        outcome=MessageOutcome.SKIPPED if automated else MessageOutcome.PROCESSED,
+        reason=automated,
+        rule_id=matched[0].model.id if matched else None,
+        actions=actions,
+        pending_effects=effects,
+        side_effects=SideEffects.PENDING,
+        raw_message=None,
+        ticket_id=ticket_id,
+        comment_id=comment_id,
+        contact_id=contact_id,
+    )
     if automated or matched:
         counts["skipped" if automated else "matched"] += 1
-    return Processed(int(fields["uid"]), log, not defer_log, effects, counts, ctx.events)
+
+
+def _log_row(fields: dict[str, Any], existing: MessageLog | None) -> MessageLog:
+    """The log row: the earlier row of the same message updated, or a new one."""
+    return existing.update_from_dict(fields) if existing is not None else MessageLog(**fields)
 
 
 def quarantine_row(fields: dict[str, Any], raw: bytes, reason: str) -> dict[str, Any]:
@@ -297,9 +329,7 @@ def prepare_message(
     def unsaved(**extra: Any) -> Processed:
         fields.update(extra)
         effects = list(fields.get("pending_effects") or [])
-        if existing is not None:
-            return Processed(uid, existing.update_from_dict(fields), False, effects, counts)
-        return Processed(uid, MessageLog(**fields), False, effects, counts)
+        return Processed(uid, _log_row(fields, existing), False, effects, counts)
 
     if _unusable(email):
         counts["errors"] += 1
@@ -391,6 +421,4 @@ async def process_message(
             raw,
             f"{type(exc).__name__}: {exc}",
         )
-        if existing is not None:
-            return Processed(uid, existing.update_from_dict(fields), False, [], counts)
-        return Processed(uid, MessageLog(**fields), False, [], counts)
+        return Processed(uid, _log_row(fields, existing), False, [], counts)

@@ -7,13 +7,15 @@ Config: `set` (fields on create: status, priority, category, assignee_id), `set_
 
 from __future__ import annotations
 
+from collections.abc import Container
 from typing import Any
 
 import re2
 
+from ...mail.attachments import Attachment as ParsedAttachment
 from ...mail.parsing import ParsedEmail
 from ...mail.reply import extract_reply
-from ...models import Comment, CommentSource, Ticket, TicketPriority, TicketStatus, User
+from ...models import Comment, CommentSource, Contact, Ticket, TicketPriority, TicketStatus, User
 from ...models.attachment import Attachment
 from ..context import ActionOutcome, MessageContext
 from ..ticket_matching import compile_ticket_regex, find_ticket
@@ -81,11 +83,14 @@ def validate(config: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-async def _apply_fields(ctx: MessageContext, ticket: Ticket, values: dict[str, Any]) -> list[str]:
+def apply_fields(ticket: Ticket, values: dict[str, Any], users: Container[int]) -> list[str]:
+    """Set the rule's ticket `values` on `ticket`; the names of the fields that changed.
+
+    `users` holds the assignee ids that still exist (shared with the batch planner, which
+    knows them from its lookups instead of asking the database)."""
     changed = []
     for name, value in values.items():
-        if (name == "assignee_id" and value is not None
-                and not await User.filter(id=value).using_db(ctx.conn).exists()):
+        if name == "assignee_id" and value is not None and value not in users:
             continue  # the user was deleted since the rule was saved; keep the ticket
         if getattr(ticket, name) != value:
             setattr(
@@ -101,29 +106,84 @@ async def _apply_fields(ctx: MessageContext, ticket: Ticket, values: dict[str, A
     return changed
 
 
+def apply_update_fields(ticket: Ticket, config: dict[str, Any], users: Container[int]) -> list[str]:
+    """A reply's changes to its ticket: `set_on_update`, then `reopen` a closed ticket."""
+    changed = apply_fields(ticket, config["set_on_update"], users)
+    if config["reopen"] and ticket.status == TicketStatus.CLOSED and "status" not in changed:
+        ticket.status = TicketStatus.OPEN
+        changed.append("status")
+    return changed
+
+
+async def _existing_users(ctx: MessageContext, values: dict[str, Any]) -> set[int]:
+    """The rule's assignee, when it still exists (the only user `apply_fields` asks about)."""
+    assignee = values.get("assignee_id")
+    if assignee is not None and await User.filter(id=assignee).using_db(ctx.conn).exists():
+        return {assignee}
+    return set()
+
+
+def storable_attachments(email: ParsedEmail) -> list[ParsedAttachment]:
+    """The mail's attachments small enough to store with its ticket or comment."""
+    return [att for att in email.attachments if att.size <= MAX_ATTACHMENT_BYTES]
+
+
+def attachment_rows(email: ParsedEmail, **owner: Any) -> list[Attachment]:
+    """Unsaved Attachment rows for the storable attachments; `owner` names ticket/comment."""
+    return [
+        Attachment(
+            **owner,
+            filename=(att.filename or "attachment")[:255],
+            content_type=att.content_type[:255],
+            size=att.size,
+            sha256=att.sha256,
+            content_id=att.content_id,
+            inline=att.inline,
+            content=att.payload(),
+        )
+        for att in storable_attachments(email)
+    ]
+
+
 async def _store_attachments(
     ctx: MessageContext, email: ParsedEmail, ticket: Ticket, comment: Comment | None
 ) -> int:
-    rows = []
-    for att in email.attachments:
-        if att.size > MAX_ATTACHMENT_BYTES:
-            continue
-        rows.append(
-            Attachment(
-                ticket=ticket,
-                comment=comment,
-                filename=(att.filename or "attachment")[:255],
-                content_type=att.content_type[:255],
-                size=att.size,
-                sha256=att.sha256,
-                content_id=att.content_id,
-                inline=att.inline,
-                content=att.payload(),
-            )
-        )
+    rows = attachment_rows(email, ticket=ticket, comment=comment)
     if rows:
         await Attachment.bulk_create(rows, using_db=ctx.conn)
     return len(rows)
+
+
+def comment_text(email: ParsedEmail) -> tuple[str, str]:
+    """A reply's comment body (the quoted history cut off) and the quoted text."""
+    parts = extract_reply(email.text_body, email.html_body or None)
+    return parts.reply_text or email.text_body or email.subject, parts.quoted_text
+
+
+def new_ticket(email: ParsedEmail, number: str, sender: Contact | None, **extra: Any) -> Ticket:
+    """An unsaved ticket opened from `email`, owned by the `sender` contact's account.
+
+    `extra` adds fields (the action links `contact=` here; the batch planner links it when
+    its pending tickets are written)."""
+    return Ticket(
+        number=number,
+        title=(email.subject.strip() or "(no subject)")[:998],
+        description=email.text_body,
+        **extra,
+        account_id=sender.account_id if sender else None,  # type: ignore[attr-defined]
+        source_message_id=email.message_id,
+    )
+
+
+def updated_detail(comment_id: int | None, number: str, how: str, changed: list[str]) -> str:
+    """The log detail of a reply added to a ticket."""
+    suffix = f"; {', '.join(changed)} changed" if changed else ""
+    return f"comment {comment_id} added to {number} (matched by {how}){suffix}"
+
+
+def created_detail(number: str, stored: int) -> str:
+    """The log detail of a new ticket with `stored` attachments."""
+    return f"created ticket {number}" + (f" with {stored} attachment(s)" if stored else "")
 
 
 async def _update(
@@ -138,56 +198,41 @@ async def _update(
     ):
         return ActionOutcome("duplicate", f"already on ticket {ticket.number}")
     contact, _ = await ensure_contact(ctx)
-    parts = extract_reply(email.text_body, email.html_body or None)
+    body, quoted = comment_text(email)
     comment = Comment(
         ticket=ticket,
-        body=parts.reply_text or email.text_body or email.subject,
+        body=body,
         author_contact=contact,
         source=CommentSource.EMAIL,
         message_id=mid,
-        quoted_text=parts.quoted_text,
+        quoted_text=quoted,
     )
     await comment.save(using_db=ctx.conn)
     ctx.comment = comment
     await _store_attachments(ctx, email, ticket, comment)
-    changed = await _apply_fields(ctx, ticket, config["set_on_update"])
-    if config["reopen"] and ticket.status == TicketStatus.CLOSED and "status" not in changed:
-        ticket.status = TicketStatus.OPEN
-        changed.append("status")
+    users = await _existing_users(ctx, config["set_on_update"])
+    changed = apply_update_fields(ticket, config, users)
     await ticket.save(using_db=ctx.conn)  # bumps updated_at: the ticket has news
     ctx.counts["comments_added"] += 1
     ctx.counts["tickets_updated"] += 1
     ctx.events.append(("comment_added", ticket.id, {"comment_id": comment.id}))
     if changed:
         ctx.events.append(("ticket_updated", ticket.id, {"fields": changed}))
-    return ActionOutcome(
-        "done",
-        f"comment {comment.id} added to {ticket.number} (matched by {how})"
-        + (f"; {', '.join(changed)} changed" if changed else ""),
-    )
+    return ActionOutcome("done", updated_detail(comment.id, ticket.number, how, changed))
 
 
 async def _create(ctx: MessageContext, config: dict[str, Any]) -> ActionOutcome:
     email = ctx.email
     contact, _ = await ensure_contact(ctx)
-    ticket = Ticket(
-        number=await Ticket.allocate_number(ctx.config.ticket_prefix, ctx.conn),
-        title=(email.subject.strip() or "(no subject)")[:998],
-        description=email.text_body,
-        contact=contact,
-        account_id=contact.account_id if contact else None,  # type: ignore[attr-defined]
-        source_message_id=email.message_id,
-    )
-    await _apply_fields(ctx, ticket, config["set"])
+    number = await Ticket.allocate_number(ctx.config.ticket_prefix, ctx.conn)
+    ticket = new_ticket(email, number, contact, contact=contact)
+    apply_fields(ticket, config["set"], await _existing_users(ctx, config["set"]))
     await ticket.save(using_db=ctx.conn)
     ctx.ticket = ticket
     stored = await _store_attachments(ctx, email, ticket, None)
     ctx.counts["tickets_created"] += 1
     ctx.events.append(("ticket_created", ticket.id, {"number": ticket.number}))
-    return ActionOutcome(
-        "done",
-        f"created ticket {ticket.number}" + (f" with {stored} attachment(s)" if stored else ""),
-    )
+    return ActionOutcome("done", created_detail(ticket.number, stored))
 
 
 async def run(ctx: MessageContext, config: dict[str, Any]) -> ActionOutcome:

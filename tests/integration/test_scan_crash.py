@@ -26,12 +26,9 @@ from mailscanner.scanning.pipeline import run_scan
 from mailscanner.settings import Settings
 
 from ..fixtures.dovecot import ImapUser
-from ..scanning.helpers import add_rule, mail, make_scanner
+from ..scanning.helpers import SEEN, TICKET, add_rule, mail, make_scanner
 
 pytestmark = pytest.mark.integration
-
-SEEN = b"\\Seen"
-TICKET = {"type": "create_or_update_ticket"}
 
 
 class Crash(Exception):

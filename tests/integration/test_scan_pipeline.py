@@ -26,12 +26,9 @@ from mailscanner.scanning.pipeline import run_scan
 from mailscanner.settings import Settings
 
 from ..fixtures.dovecot import ImapUser
-from ..scanning.helpers import add_rule, mail, make_scanner
+from ..scanning.helpers import SEEN, TICKET, add_rule, mail, make_scanner
 
 pytestmark = pytest.mark.integration
-
-SEEN = b"\\Seen"
-TICKET = {"type": "create_or_update_ticket"}
 
 
 async def test_unread_scan_reads_only_unseen_mail_and_marks_it_read(

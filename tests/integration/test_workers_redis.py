@@ -23,7 +23,7 @@ from mailscanner.settings import Settings
 from mailscanner.workers.config import JobsConfig
 
 from ..fixtures.dovecot import DovecotServer, ImapUser
-from ..scanning.helpers import add_rule, mail, make_scanner
+from ..scanning.helpers import SEEN, TICKET, add_rule, mail, make_scanner
 from ..workers.cluster import (  # noqa: F401
     WorkerCluster,
     cluster_env,
@@ -36,9 +36,6 @@ from ..workers.fixtures import jobs_config as _jobs_config  # noqa: F401
 from ..workers.fixtures import redis  # noqa: F401
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-TICKET = {"type": "create_or_update_ticket"}
-SEEN = b"\\Seen"
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..fixtures.dovecot import ImapUser
+from ..scanning.helpers import make_scanner
 from .conftest import Api
 
 CREATE_SCANNER = """
@@ -161,3 +163,19 @@ async def test_a_bad_action_setting_names_its_position_and_key(api: Api) -> None
     result = await _rule(api, sid, conditionText='subject contains "x"', actions=actions)
     assert result["__typename"] == "ValidationError"
     assert [e["field"] for e in result["errors"]] == ["input.actions[1].folder"]
+
+
+async def test_folders_are_checked_against_the_live_mailbox(api: Api, imap_user: ImapUser) -> None:
+    # given: a scanner on the test Dovecot, whose mailbox has INBOX and Archive/2026
+    with imap_user.client() as client:
+        client.create_folder("Archive/2026")
+    scanner = await make_scanner(imap_user)
+    # when / then
+    bad = await _rule(api, str(scanner.id), conditionText='subject contains "x"',
+                      folders=["INBOX", "Archive/2025"])
+    assert bad["__typename"] == "ValidationError"
+    assert [(e["field"], e["code"]) for e in bad["errors"]] == [("input.folders[1]", "INVALID_FOLDER")]
+    assert "Archive/2026" in bad["errors"][0]["message"]
+    good = await _rule(api, str(scanner.id), conditionText='subject contains "x"',
+                       folders=["INBOX", "Archive/2026"])
+    assert good["rule"]["folders"] == ["INBOX", "Archive/2026"]

@@ -13,6 +13,10 @@ from mailscanner.models import Encryption, Rule, Scanner, ScanType
 
 from ..fixtures.dovecot import ImapUser
 
+SEEN = b"\\Seen"  # the IMAP flag of read mail
+TICKET = {"type": "create_or_update_ticket"}  # the rule action most scans run
+CONTACT = {"type": "create_contact"}
+
 _counter = iter(range(1, 10**9))
 
 

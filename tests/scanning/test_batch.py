@@ -18,19 +18,15 @@ from mailscanner.models import (
     SideEffects,
     Ticket,
 )
-from mailscanner.scanning import batch, pipeline, process
+from mailscanner.scanning import pipeline, process
 from mailscanner.scanning.actions import create_or_update_ticket
 from mailscanner.scanning.pipeline import run_scan
 from mailscanner.settings import Settings
 
 from ..fixtures.dovecot import ImapUser
-from .helpers import add_rule, mail, make_scanner
+from .helpers import CONTACT, SEEN, TICKET, add_rule, mail, make_scanner
 
 pytestmark = pytest.mark.integration
-
-SEEN = b"\\Seen"
-TICKET = {"type": "create_or_update_ticket"}
-CONTACT = {"type": "create_contact"}
 
 
 @pytest.fixture
@@ -153,7 +149,7 @@ async def test_a_failing_message_is_quarantined_and_the_rest_of_its_batch_commit
             raise ValueError("cannot split this reply")
         return original(text, html)
 
-    monkeypatch.setattr(batch, "extract_reply", fragile)
+    # both the batch planner and the per-message action split replies through this module
     monkeypatch.setattr(create_or_update_ticket, "extract_reply", fragile)
     imap_user.append(
         "INBOX",

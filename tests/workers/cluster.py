@@ -32,7 +32,7 @@ from mailscanner.settings import Settings, load_settings
 from mailscanner.workers.config import JobsConfig
 
 from ..conftest import PG_ADMIN_DSN, _pg_url, _truncate_all
-from .fixtures import REDIS_URL
+from .fixtures import worker_env
 
 SHARED_DB_NAME = f"mailscanner_workers_{os.getpid()}"
 
@@ -73,26 +73,15 @@ async def shared_db(shared_database_url: str, tmp_path: Path) -> AsyncIterator[S
 
 
 def cluster_env(settings: Settings, config: JobsConfig) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("MAILSCANNER_", "REDIS_URL", "DATABASE_URL"))
-    }
-    env.update(
-        {
-            "MAILSCANNER_DATA_DIR": str(settings.data_dir),
-            "DATABASE_URL": settings.database_url,
-            "MAILSCANNER_SECRET_KEY": settings.secret_key,
-            "REDIS_URL": REDIS_URL,
-            "MAILSCANNER_MESSAGE_ID_DOMAIN": settings.message_id_domain,
-            "MAILSCANNER_REDIS_PREFIX": config.prefix,
-            "MAILSCANNER_CRON_SECONDS": str(config.tick_seconds),
-            "MAILSCANNER_MINUTE_SECONDS": str(config.minute_seconds),
-            "MAILSCANNER_SCAN_LOCK_TTL": str(config.lock_ttl_seconds),
-            "MAILSCANNER_SCAN_TIMEOUT": str(config.scan_timeout_seconds),
-        }
+    """`worker_env` with the jobs layer's time compressed as `config` says."""
+    return worker_env(
+        settings,
+        config,
+        MAILSCANNER_CRON_SECONDS=str(config.tick_seconds),
+        MAILSCANNER_MINUTE_SECONDS=str(config.minute_seconds),
+        MAILSCANNER_SCAN_LOCK_TTL=str(config.lock_ttl_seconds),
+        MAILSCANNER_SCAN_TIMEOUT=str(config.scan_timeout_seconds),
     )
-    return env
 
 
 @dataclass

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
@@ -14,27 +13,7 @@ from mailscanner.workers.config import JobsConfig
 from mailscanner.workers.queue import ArqQueue, set_queue
 from mailscanner.workers.scan import enqueue_scan
 
-from .fixtures import REDIS_URL
-
-
-def worker_env(settings: Settings, config: JobsConfig, **extra: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("MAILSCANNER_", "REDIS_URL", "DATABASE_URL"))
-    }
-    env.update(
-        {
-            "MAILSCANNER_DATA_DIR": str(settings.data_dir),
-            "DATABASE_URL": settings.database_url,
-            "MAILSCANNER_SECRET_KEY": settings.secret_key,
-            "REDIS_URL": REDIS_URL,
-            "MAILSCANNER_REDIS_PREFIX": config.prefix,
-            "MAILSCANNER_MESSAGE_ID_DOMAIN": "helpdesk.test",
-        }
-    )
-    env.update(extra)
-    return env
+from .fixtures import worker_env
 
 
 def run_worker(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

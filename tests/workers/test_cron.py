@@ -20,9 +20,9 @@ from mailscanner.workers.cron import (
 )
 from mailscanner.workers.queue import ArqQueue, set_queue
 from mailscanner.workers.runtime import EmbeddedRunner, start_embedded
-from mailscanner.workers.settings import make_worker, shutdown
 
 from ..fixtures.smtp import OutboxScene
+from .fixtures import run_burst_worker
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 PROD = JobsConfig()  # 60 s ticks, 60 s minutes, 60 min backoff cap
@@ -207,19 +207,7 @@ async def test_the_sweep_frees_the_send_job_of_a_worker_that_died_mid_send(
         assert await sweep_outbound_jobs() == 0  # the job still exists: nothing new to enqueue ...
         # ... but it can be taken again, and a worker sends the mail once
         assert not await redis.exists(in_progress)
-        worker = make_worker(
-            jobs_config,
-            redis_pool=redis,
-            burst=True,
-            handle_signals=False,
-            poll_delay=0.05,
-            cron_jobs=[],
-            ctx={"jobs_config": jobs_config, "settings": outbox_scene.settings, "owns_db": False},
-        )
-        try:
-            await worker.async_run()
-        finally:
-            await shutdown(worker.ctx)
+        await run_burst_worker(redis, jobs_config, outbox_scene.settings)
     finally:
         set_queue(None)
     assert (await OutboundEmail.get(id=outbound.id)).status == DeliveryStatus.SENT

@@ -18,8 +18,8 @@ from mailscanner.workers.lock import RedisLocks
 from mailscanner.workers.queue import ArqQueue, set_queue
 from mailscanner.workers.runtime import EmbeddedRunner, start_embedded
 from mailscanner.workers.scan import ScannerNotFound, enqueue_scan, scan_scanner
-from mailscanner.workers.settings import make_worker, shutdown
 
+from .fixtures import run_burst_worker
 from .test_cron import fake_scan
 
 
@@ -155,26 +155,7 @@ async def test_recovery_frees_the_arq_job_of_a_worker_that_died_mid_scan(
         # then the job can be taken again, and a worker resumes the run
         assert len(recovered) == 1
         assert not await redis.exists(in_progress_key_prefix + job_id)
-        worker = make_worker(
-            jobs_config,
-            redis_pool=redis,
-            burst=True,
-            handle_signals=False,
-            poll_delay=0.05,
-            cron_jobs=[],
-            ctx={
-                "jobs_config": jobs_config,
-                "settings": db,
-                "owns_db": False,
-                "run_scan": fake_scan,
-            },
-        )
-        try:
-            await worker.async_run()
-        finally:
-            await shutdown(
-                worker.ctx
-            )  # arq leaves on_shutdown to Worker.close(), which closes our pool
+        worker = await run_burst_worker(redis, jobs_config, db, run_scan=fake_scan)
         assert worker.jobs_complete == 1
         assert (await ScanRun.get(scanner_id=scanner.id)).status == ScanRunStatus.SUCCEEDED
     finally:
