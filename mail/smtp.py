@@ -140,7 +140,8 @@ async def _quit(client: aiosmtplib.SMTP) -> None:
     try:
         await client.quit()
     except (aiosmtplib.SMTPException, OSError):
-        await _close(client)  # the message is already accepted; a rude QUIT changes nothing
+        client.close()  # the message is already accepted; a rude QUIT changes nothing
+    await asyncio.sleep(0)  # let the transport finish closing (see _close)
 
 
 async def send_message(config: SmtpConfig, message: EmailMessage,

@@ -9,7 +9,9 @@ Per folder:
   5. the whole batch in ONE transaction, set-based (batch.py): lookups for the batch in a few
      queries, every message's actions decided in memory in UID order, rows written in bulk,
      log rows included; when anything in it fails the batch is rolled back and redone one
-     message per transaction (process.py), a failing message quarantined;
+     message per transaction (process.py), a failing message quarantined (but one that
+     failed for a transient reason, such as a deadlock with another worker that took the
+     scanner over, is left unlogged for the next scan, the checkpoint held before it);
   6. IMAP side effects (\\Seen, move, delete) only after commit, then mark them done;
   7. advance the checkpoint.
 Steps 6-7 of a batch run while the next batch is processed (4-5); they finish, in order,
@@ -37,6 +39,7 @@ from ..mail.imap import FetchedMessage, MailboxSession
 from ..mail.parsing import parse_email
 from ..models import FolderState, MessageLog, Scanner, ScanRun, ScanRunStatus, SmtpSettings
 from ..settings import Settings, load_settings
+from ..workers.lock import LOCK_LOST
 from . import checkpoints
 from .batch import process_batch
 from .batch_prepare import FetchBatch, prepare_batch
@@ -45,6 +48,7 @@ from .context import ScanCache, ScanConfig
 from .effects import PendingEffects, apply_effects, finish_pending
 from .process import LoadedRule, Prepared, Processed, load_rules, process_message
 from .progress import Progress
+from .transient import LoggedElsewhere, is_transient
 
 __all__ = ["BATCH_SIZE", "run_scan", "scan_config"]
 
@@ -119,6 +123,7 @@ class _FolderScan:
         self.session, self.config, self.rules = session, config, rules
         self.folder, self.progress = folder, progress
         self.scanner_id = config.scanner.id
+        self.left_uid: int | None = None  # lowest UID left unlogged for the next scan
 
     async def run(self) -> None:
         status = await self.session.select(self.folder)
@@ -224,7 +229,9 @@ class _FolderScan:
         )
         self.progress.add({}, processed=len(results))
         await _before_checkpoint(self.folder, batch)
-        await checkpoints.advance(state, max(batch))
+        # The checkpoint means "all done up to here": never past a message left for later.
+        upto = max(batch) if self.left_uid is None else min(max(batch), self.left_uid - 1)
+        await checkpoints.advance(state, upto)
 
     async def _in_one_transaction(
         self,
@@ -246,12 +253,15 @@ class _FolderScan:
         return results
 
     async def _one_by_one(self, fetched: list[FetchedMessage], reread: set[str]) -> list[Processed]:
-        """The safe path: a transaction per message, failures quarantined."""
+        """The safe path: a transaction per message, failures quarantined, except that a
+        message another scan logged meanwhile is left to it, and a message whose transaction
+        failed for a transient reason is left unlogged for the next scan (never quarantined:
+        the mail is fine, and a quarantined mail gets no ticket)."""
         results = []
         uncached = replace(self.config, cache=None)
         for message in fetched:
-            results.append(
-                await process_message(
+            try:
+                result = await process_message(
                     uncached,
                     self.rules,
                     self.folder,
@@ -261,7 +271,19 @@ class _FolderScan:
                     run_id=self.progress.run.id,
                     reread_ids=reread,
                 )
-            )
+            except LoggedElsewhere:
+                logger.info("uid %s in %s was logged by another scan", message.uid, self.folder)
+                self.progress.add({}, processed=1)
+                continue
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                logger.warning(
+                    "uid %s in %s left for the next scan: %s", message.uid, self.folder, exc
+                )
+                self.left_uid = min(message.uid, self.left_uid or message.uid)
+                continue
+            results.append(result)
         await _insert_rows([r.log for r in results if not r.saved])
         return results
 
@@ -326,7 +348,8 @@ async def run_scan(
 ) -> ScanRun:
     """Scan one scanner now and return its finished ScanRun (FAILED with a human `error`
     when it could not connect or a folder is missing). Never raises for mail trouble;
-    locking against concurrent scans is the caller's job (workers)."""
+    locking against concurrent scans is the caller's job (workers). Cancelled with the
+    message `workers.lock.LOCK_LOST`, it leaves the run RUNNING for the lock's next holder."""
     settings = settings or load_settings()
     scanner = await Scanner.get(id=scanner_id)
     run = await _start_run(scanner, scan_run_id, trigger)
@@ -341,7 +364,13 @@ async def run_scan(
     except Exception as exc:
         logger.exception("scan of %s failed unexpectedly", scanner.name)
         error = f"Internal error: {type(exc).__name__}: {exc}"
-    except BaseException:  # cancelled: record it, then let cancellation continue
+    except asyncio.CancelledError as exc:
+        if LOCK_LOST not in exc.args:  # cancelled: record it, then let cancellation continue
+            await _finish_run(run, progress, "The scan was cancelled.")
+        # else the scanner's lock passed to another worker, which resumes this very run:
+        # marking it FAILED here would end the run under it (or keep it from being resumed)
+        raise
+    except BaseException:
         await _finish_run(run, progress, "The scan was cancelled.")
         raise
     await _finish_run(run, progress, error)

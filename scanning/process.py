@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from .. import rules_dsl
@@ -30,6 +31,7 @@ from ..models import (
 )
 from .actions.registry import ActionConfigError, run_action, validate_action
 from .context import Effect, MessageContext, ScanConfig
+from .transient import LoggedElsewhere, is_transient
 
 __all__ = [
     "LoadedRule",
@@ -370,6 +372,12 @@ async def act_prepared(
     )
 
 
+async def _logged(config: ScanConfig, folder: str, uidvalidity: int, uid: int) -> bool:
+    return await MessageLog.filter(
+        scanner_id=config.scanner.id, folder=folder, uidvalidity=uidvalidity, uid=uid
+    ).exists()
+
+
 async def process_message(
     config: ScanConfig,
     rules: list[LoadedRule],
@@ -386,9 +394,11 @@ async def process_message(
     """Process one fetched message.
 
     Without `conn` its writes commit in their own transaction and a failing message is
-    quarantined (never raises). With `conn` (the pipeline's batch transaction) the writes go
-    there and a failure raises, so the caller can roll the batch back and redo it one
-    message per transaction.
+    quarantined, except that a transient database failure (`transient.is_transient`) is
+    raised, for the message to be read again by a later scan, and a message whose log row
+    another scan wrote meanwhile raises `LoggedElsewhere`. With `conn` (the pipeline's batch
+    transaction) the writes go there and a failure raises, so the caller can roll the batch
+    back and redo it one message per transaction.
     """
     try:
         prepared = prepare_message(
@@ -409,8 +419,15 @@ async def process_message(
             config, p.email, folder, p.automated, p.matched, p.fields, existing, conn
         )
     except Exception as exc:  # noqa: BLE001 — one bad message never aborts the scan
-        if conn is not None:
-            raise
+        if conn is not None or is_transient(exc):
+            raise  # the batch is redone message by message; a transient failure, later
+        if (
+            existing is None
+            and isinstance(exc, IntegrityError)
+            and await _logged(config, folder, uidvalidity, uid)
+        ):
+            # Another scan (a worker that took the scanner over) logged it meanwhile.
+            raise LoggedElsewhere(f"uid {uid} in {folder} was logged by another scan") from exc
         logger.warning(
             "quarantined %s uid %s in %s: %s", config.scanner.name, uid, folder, exc, exc_info=True
         )

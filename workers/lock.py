@@ -34,6 +34,12 @@ _RENEW = (
 )
 
 
+# The message the guarded task is cancelled with when the lock is lost: the work it was doing
+# now belongs to the lock's new holder (or to whoever takes it next), so it must not record
+# an outcome for it (the scan pipeline leaves its run RUNNING, for the new holder to resume).
+LOCK_LOST = "mailscanner: lock lost while held"
+
+
 class LockBusy(Exception):
     """Someone else holds the lock."""
 
@@ -109,7 +115,7 @@ class RedisLocks:
                 logger.error("lock %s was lost while held; cancelling the work it guarded", key)
                 lost.set()
                 if body is not None:
-                    body.cancel()
+                    body.cancel(LOCK_LOST)
                 return
 
 
