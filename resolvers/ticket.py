@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import strawberry
 from tortoise.expressions import Q
+from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from .. import events, models
@@ -44,8 +45,9 @@ async def _resolve_relations(data: CreateTicketInput | UpdateTicketInput,
     return out
 
 
-def _ticket_filter(qs: object, where: TicketFilter | None) -> object:
-    assert hasattr(qs, "filter")
+def _ticket_filter(
+    qs: QuerySet[models.Ticket], where: TicketFilter | None
+) -> QuerySet[models.Ticket]:
     if where is None:
         return qs
     if where.status:
@@ -53,7 +55,7 @@ def _ticket_filter(qs: object, where: TicketFilter | None) -> object:
     for attr in ("assignee_id", "contact_id", "account_id"):
         raw = getattr(where, attr)
         if raw is not None:
-            qs = qs.filter(**{attr: parse_id(raw, f"where.{attr}")})
+            qs = qs.filter(**{attr: parse_id(raw, f"where.{attr[:-3]}Id")})
     if where.search:
         text = where.search.strip()
         qs = qs.filter(Q(title__icontains=text) | Q(number__iexact=text))
@@ -66,7 +68,7 @@ class TicketQueries:
     async def tickets(self, info: Info, first: int | None = 50, after: str | None = None,
                       where: TicketFilter | None = None) -> Connection[TicketType]:
         qs = _ticket_filter(models.Ticket.all().order_by("-id"), where)
-        return await paginate(qs, first, after, TicketType.from_model)  # type: ignore[arg-type]
+        return await paginate(qs, first, after, TicketType.from_model)
 
     @strawberry.field(
         permission_classes=[IsAgent], description="One ticket by id or by number (TT123)"
