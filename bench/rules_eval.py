@@ -15,10 +15,11 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import re2
+
 from mailscanner.rules_dsl import CompiledRule, compile, extract, parse
 
 WORDS = ["invoice", "order", "refund", "urgent", "meeting", "faktura", "räkning", "payment",
@@ -65,7 +66,7 @@ def _addr(rng: random.Random) -> Addr:
 
 def make_emails(n: int, seed: int = 7) -> list[Mail]:
     rng = random.Random(seed)
-    base = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    base = datetime(2026, 1, 1, tzinfo=UTC)
     mails = []
     for _ in range(n):
         words = rng.sample(WORDS, 3)
@@ -132,7 +133,7 @@ def rule_pairs() -> list[tuple[str, Lambda]]:
              lambda e, ds=(d, DOMAINS[i + 1]):
                  (e.from_.address.rpartition("@")[2].casefold() if e.from_ else "") not in ds),
             (f"date after 2026-02-0{i + 1}",
-             lambda e, t=datetime(2026, 2, i + 2, tzinfo=timezone.utc): e.date is not None
+             lambda e, t=datetime(2026, 2, i + 2, tzinfo=UTC): e.date is not None
              and e.date >= t),
             (f'recipient ends with "@{d}"', lambda e, d="@" + d: _any_piece(
                 list(e.to) + list(e.cc) + list(e.bcc), lambda s: s.endswith(d))),

@@ -211,7 +211,9 @@ async def _refresh(account_id: int, account: MicrosoftAccount | None,
     if cache.has_state_changed and result and "access_token" in result:
         account.set_token_cache(cache.serialize())
         account.last_refresh_at = dt.datetime.now(dt.UTC)
-        await account.save(using_db=conn, update_fields=["token_cache_encrypted", "last_refresh_at"])
+        await account.save(
+            using_db=conn, update_fields=["token_cache_encrypted", "last_refresh_at"]
+        )
     return result, cache_used
 
 

@@ -85,8 +85,8 @@ async def complete_authorization(params: Mapping[str, str]) -> MicrosoftAccount:
                                   f"{int(FLOW_LIFETIME.total_seconds() // 60)} minutes). "
                                   "Start a new authorization from the scanner settings.")
     if params.get("error"):
-        raise AuthorizationFailed("Microsoft did not authorize the account: "
-                                  f"{_first_line(params.get('error_description') or params['error'])}")
+        reason = _first_line(params.get("error_description") or params["error"])
+        raise AuthorizationFailed(f"Microsoft did not authorize the account: {reason}")
     flow = json.loads(crypto.decrypt(row.flow_encrypted))
     app_settings = await get_app_settings()
     cache = msal.SerializableTokenCache()

@@ -8,7 +8,6 @@ Every failure leaves as a classified `SmtpError` (see smtp_errors.py).
 from __future__ import annotations
 
 import asyncio
-
 import logging
 import ssl
 from dataclasses import dataclass, field

@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 import secrets
 
-_OURS = re.compile(r"^<?(?P<number>[A-Za-z]{1,8}\d+)\.[A-Za-z0-9]+\.[A-Za-z0-9]+@(?P<domain>[^>\s]+)>?$")
+_OURS = re.compile(
+    r"^<?(?P<number>[A-Za-z]{1,8}\d+)\.[A-Za-z0-9]+\.[A-Za-z0-9]+@(?P<domain>[^>\s]+)>?$"
+)
 
 
 def make_message_id(ticket_number: str, kind: str, domain: str) -> str:

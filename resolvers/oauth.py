@@ -86,8 +86,9 @@ class OAuthQueries:
 class OAuthMutations:
     @strawberry.mutation(name="updateOAuthAppSettings", permission_classes=[IsAdmin],
                          description="Set the Azure app registration (client ID, tenant, secret)")
-    async def update_oauth_app_settings(self, info: Info,
-                                        input: OAuthAppSettingsInput) -> UpdateOAuthAppSettingsResult:
+    async def update_oauth_app_settings(
+        self, info: Info, input: OAuthAppSettingsInput
+    ) -> UpdateOAuthAppSettingsResult:
         errors = _validate(input)
         if errors.errors:
             return errors.as_result()

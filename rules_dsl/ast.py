@@ -8,12 +8,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field as _field
-from typing import Union
 
 # (start, end) offsets into the rule's source text.
 Span = tuple[int, int]
 # str: text, regex pattern or ISO date; int: size in bytes; tuple: `is any of` list.
-Value = Union[str, int, tuple[str, ...], None]
+Value = str | int | tuple[str, ...] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +57,7 @@ class Not:
     spans: Mapping[str, Span] = _field(default_factory=dict, compare=False, hash=False, repr=False)
 
 
-Node = Union[Condition, And, Or, Not]
+Node = Condition | And | Or | Not
 
 
 @dataclass(frozen=True, slots=True)

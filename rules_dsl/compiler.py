@@ -134,7 +134,8 @@ def _all(preds: Sequence[Pred]) -> Pred:
     group = tuple(preds)
 
     def every(ef: ExtractedFields) -> bool:
-        for pred in group:
+        # An explicit loop, not all(<generator>): about twice as fast on this hot path.
+        for pred in group:  # noqa: SIM110
             if not pred(ef):
                 return False
         return True
@@ -154,7 +155,8 @@ def _any(preds: Sequence[Pred]) -> Pred:
     group = tuple(preds)
 
     def some(ef: ExtractedFields) -> bool:
-        for pred in group:
+        # An explicit loop, not any(<generator>): about twice as fast on this hot path.
+        for pred in group:  # noqa: SIM110
             if pred(ef):
                 return True
         return False

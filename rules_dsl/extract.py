@@ -16,7 +16,7 @@ for an address and `(text,)` otherwise.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from .view import AddressView, EmailView
@@ -110,7 +110,7 @@ def _date(email: EmailView) -> datetime | None:
     if moment is None:
         return None
     # The protocol promises aware datetimes; a naive one is read as UTC rather than crash.
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 _LOADERS: dict[str, Callable[[EmailView], Any]] = {

@@ -15,8 +15,10 @@ from .errors import NotFoundError, ValidationError
 from .scanner import ScannerType
 
 
-@strawberry.type(name="OAuthAppSettings",
-                 description="The Azure (Microsoft Entra) app registration used to authorize mailboxes")
+@strawberry.type(
+    name="OAuthAppSettings",
+    description="The Azure (Microsoft Entra) app registration used to authorize mailboxes",
+)
 class OAuthAppSettingsType:
     client_id: str = strawberry.field(description="Application (client) ID")
     tenant: str = strawberry.field(
@@ -24,7 +26,8 @@ class OAuthAppSettingsType:
     has_client_secret: bool = strawberry.field(
         description="Whether a client secret is stored; it is never returned")
     authority_host: str = strawberry.field(
-        description="Microsoft login host; https://login.microsoftonline.com unless a national cloud")
+        description="Microsoft login host; https://login.microsoftonline.com"
+        " unless a national cloud")
     redirect_url: str = strawberry.field(
         description="Register this redirect URI (platform 'Web') in the Azure app registration")
     scopes: list[str] = strawberry.field(
@@ -51,7 +54,9 @@ class OAuthAppSettingsPayload:
     settings: OAuthAppSettingsType
 
 
-@strawberry.type(name="MicrosoftAccount", description="A Microsoft account authorized for IMAP/SMTP")
+@strawberry.type(
+    name="MicrosoftAccount", description="A Microsoft account authorized for IMAP/SMTP"
+)
 class MicrosoftAccountType:
     id: strawberry.ID
     email: str = strawberry.field(description="The account that signed in")
@@ -73,7 +78,9 @@ class MicrosoftAuthorization:
     expires_at: datetime
 
 
-@strawberry.type(description="Microsoft OAuth cannot be used yet, or Microsoft could not be reached")
+@strawberry.type(
+    description="Microsoft OAuth cannot be used yet, or Microsoft could not be reached"
+)
 class OAuthSetupError:
     message: str
 

@@ -14,6 +14,7 @@ def test_the_migrations_describe_the_models_exactly() -> None:
     async def pending() -> list[str]:
         config = tortoise_config("sqlite://:memory:")
         async with tortoise_cli_context(config) as ctx:
+            assert ctx.apps is not None
             writers = await MigrationAutodetector(ctx.apps, config["apps"]).changes()
         return [f"{w.app_label}.{w.name}" for w in writers]
 

@@ -14,14 +14,15 @@ import httpx2
 import imapclient
 import pytest
 from imapclient.exceptions import LoginError
+from starlette.applications import Starlette
+from starlette.routing import Route
+
 from mailscanner.mail import oauth
 from mailscanner.mail.errors import ReauthorizationNeeded
 from mailscanner.mail.oauth_flow import start_authorization
 from mailscanner.models import AuthType, Encryption, MicrosoftAccount, OAuthAccountStatus, Scanner
 from mailscanner.resolvers.oauth_callback import microsoft_callback
 from mailscanner.scanning.connect import open_session, test_connection
-from starlette.applications import Starlette
-from starlette.routing import Route
 
 from ..fixtures.dovecot import DovecotServer, ImapUser
 from ..fixtures.microsoft import FakeMicrosoft
@@ -43,7 +44,9 @@ def message(subject: str) -> bytes:
 async def authorize_in_browser(fake: FakeMicrosoft, login: str) -> MicrosoftAccount:
     """The admin's round trip: login URL -> Microsoft sign-in -> our callback page."""
     start = await start_authorization(PUBLIC_URL)
-    app = Starlette(routes=[Route(oauth.CALLBACK_PATH, microsoft_callback, methods=["GET", "POST"])])
+    app = Starlette(
+        routes=[Route(oauth.CALLBACK_PATH, microsoft_callback, methods=["GET", "POST"])]
+    )
     async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app),
                                   base_url=PUBLIC_URL) as browser:
         page = await browser.post(oauth.CALLBACK_PATH,

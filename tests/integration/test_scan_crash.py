@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from typing import cast
 
 import pytest
 
@@ -86,7 +87,8 @@ async def test_crash_between_side_effects_and_checkpoint_reads_nothing_twice(
     imap_user.append("INBOX", [mail("c")], flags=(SEEN,))
     run = await run_scan(scanner.id, settings=db)
     assert run.counts["seen"] == 1 and run.processed == 3
-    assert sorted(await Ticket.all().values_list("title", flat=True)) == ["a", "b", "c"]
+    titles = cast("list[str]", await Ticket.all().values_list("title", flat=True))
+    assert sorted(titles) == ["a", "b", "c"]
     assert (await FolderState.get(scanner_id=scanner.id)).last_uid == max(imap_user.uids("INBOX"))
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import pytest
 
 from mailscanner.mail.errors import ErrorCode
@@ -94,15 +96,19 @@ async def test_a_recreated_folder_is_reread_without_duplicating_tickets(
     scanner = await make_scanner(imap_user)
     await add_rule(scanner, "size > 0", [TICKET], folders=["Support"])
     assert (await run_scan(scanner.id, settings=db)).counts["tickets_created"] == 2
-    before = (await MessageLog.first()).uidvalidity
+    first = await MessageLog.first()
+    assert first is not None
+    before = first.uidvalidity
     # the folder is deleted and re-created (a restore): same mails, new UIDVALIDITY, one new mail
     with imap_user.client() as c:
         c.delete_folder("Support")
     imap_user.append("Support", [*old, mail("three", message_id="<three@c.example>")])
     run = await run_scan(scanner.id, settings=db)
     assert run.status == ScanRunStatus.SUCCEEDED, run.error
-    assert (await MessageLog.filter(subject="three").first()).uidvalidity != before
-    assert sorted(await Ticket.all().values_list("title", flat=True)) == ["one", "three", "two"]
+    three = await MessageLog.filter(subject="three").first()
+    assert three is not None and three.uidvalidity != before
+    titles = cast("list[str]", await Ticket.all().values_list("title", flat=True))
+    assert sorted(titles) == ["one", "three", "two"]
     assert run.counts["skipped"] == 2 and run.counts["tickets_created"] == 1
     assert all(SEEN in f for f in imap_user.flags("Support").values())
 
@@ -119,6 +125,7 @@ async def test_a_failing_message_is_quarantined_the_scan_goes_on_and_retry_runs_
     assert run.counts["errors"] == 2 and run.counts["tickets_created"] == 1
     bad = await MessageLog.get(subject="bad config")
     assert bad.outcome == MessageOutcome.QUARANTINED and "folder" in bad.reason
+    assert bad.raw_message is not None
     assert b"Subject: bad config" in bytes(bad.raw_message)
     unreadable = await MessageLog.get(subject="", outcome=MessageOutcome.QUARANTINED)
     assert "unreadable" in unreadable.reason

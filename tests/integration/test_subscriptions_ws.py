@@ -18,7 +18,10 @@ from mailscanner.settings import Settings
 pytestmark = pytest.mark.integration
 PROTOCOL = "graphql-transport-ws"
 SUBSCRIBE = "subscription { ticketEvents { kind ticket { number title } } }"
-CREATE = 'mutation { createTicket(input: {title: "Live"}) { ... on TicketPayload { ticket { number } } } }'
+CREATE = (
+    'mutation { createTicket(input: {title: "Live"})'
+    " { ... on TicketPayload { ticket { number } } } }"
+)
 
 
 def _token(settings: Settings) -> str:
@@ -41,7 +44,10 @@ def _receive(ws: Any) -> dict[str, Any]:
 def test_a_websocket_subscriber_sees_a_ticket_created_through_the_api(settings: Settings) -> None:
     token = _token(settings)
     app = create_app(settings)
-    with TestClient(app) as client, client.websocket_connect("/graphql", subprotocols=[PROTOCOL]) as ws:
+    with (
+        TestClient(app) as client,
+        client.websocket_connect("/graphql", subprotocols=[PROTOCOL]) as ws,
+    ):
         # given: an authenticated subscription
         ws.send_json({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})
         assert _receive(ws)["type"] == "connection_ack"
@@ -76,7 +82,10 @@ def test_a_websocket_subscriber_sees_a_ticket_created_through_the_api(settings: 
 def test_a_websocket_without_a_token_is_refused(settings: Settings) -> None:
     _token(settings)
     app = create_app(settings)
-    with TestClient(app) as client, client.websocket_connect("/graphql", subprotocols=[PROTOCOL]) as ws:
+    with (
+        TestClient(app) as client,
+        client.websocket_connect("/graphql", subprotocols=[PROTOCOL]) as ws,
+    ):
         ws.send_json({"type": "connection_init", "payload": {}})
         with pytest.raises(Exception) as closed:
             ws.receive_json()

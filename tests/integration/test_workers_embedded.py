@@ -8,6 +8,8 @@ scanner is scanned once per tick, never concurrently; and a runner stopped mid-s
 from __future__ import annotations
 
 import asyncio
+import functools
+from typing import cast
 
 import pytest
 
@@ -17,8 +19,9 @@ from mailscanner.workers.config import JobsConfig
 from mailscanner.workers.runtime import EmbeddedRunner, start_embedded
 
 from ..fixtures.dovecot import DovecotServer, ImapUser
+from ..scanning.helpers import SEEN
 from ..workers.cluster import wait_until
-from .test_workers_redis import SEEN, assert_no_scan_overlaps, customer_mail, mailbox_scanner
+from .test_workers_redis import assert_no_scan_overlaps, customer_mail, mailbox_scanner
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -40,7 +43,8 @@ async def test_the_in_process_scheduler_scans_each_due_scanner_once_per_tick(
     runner = await start_embedded(db, CONFIG)
     try:
         for n in range(1, 4):
-            await wait_until(lambda n=n: _ticks(runner, n), f"tick {n}")
+            # partial, not a lambda: binds this tick's n and keeps the check typed
+            await wait_until(functools.partial(_ticks, runner, n), f"tick {n}")
             await wait_until(idle, f"scans of tick {n}")
             for user in users if n < 3 else []:
                 user.append("INBOX", [customer_mail(user, f"follow-up {n}")])
@@ -58,7 +62,11 @@ async def test_the_in_process_scheduler_scans_each_due_scanner_once_per_tick(
         assert sorted(r.id for r in runs) == sorted(run_ids)
         assert all(r.status == ScanRunStatus.SUCCEEDED for r in runs), [r.error for r in runs]
     for user, scanner in zip(users, scanners, strict=True):
-        logged = await MessageLog.filter(scanner_id=scanner.id).values_list("uid", flat=True)
+        # Tortoise types values_list() as tuples even with flat=True.
+        logged = cast(
+            "list[int]",
+            await MessageLog.filter(scanner_id=scanner.id).values_list("uid", flat=True),
+        )
         assert sorted(logged) == user.uids("INBOX") and len(logged) == sent[user.name]
         assert all(SEEN in flags for flags in user.flags("INBOX").values())
     assert await Ticket.all().count() == sum(sent.values())
@@ -103,9 +111,10 @@ async def test_a_restart_mid_scan_loses_and_duplicates_no_mail(
     finally:
         await runner.stop()
     await asyncio.sleep(0)
-    assert sorted(
-        await MessageLog.filter(scanner_id=scanner.id).values_list("uid", flat=True)
-    ) == imap_user.uids("INBOX")
+    logged = cast(
+        "list[int]", await MessageLog.filter(scanner_id=scanner.id).values_list("uid", flat=True)
+    )
+    assert sorted(logged) == imap_user.uids("INBOX")
     assert await Ticket.all().count() == total
     assert not await MessageLog.filter(outcome=MessageOutcome.QUARANTINED).exists()
     assert all(SEEN in flags for flags in imap_user.flags("INBOX").values())

@@ -10,13 +10,17 @@ its lock expires, and no mail is lost or processed twice.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import signal
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 from arq.connections import ArqRedis
+from strawberry.types import ExecutionResult
 
 from mailscanner.models import MessageLog, MessageOutcome, Scanner, ScanRun, ScanRunStatus, Ticket
 from mailscanner.settings import Settings
@@ -72,10 +76,15 @@ async def mailbox_scanner(user: ImapUser, messages: int) -> Scanner:
     return scanner
 
 
+def _started(run: ScanRun) -> datetime:
+    assert run.started_at is not None, f"run {run.id} never started"
+    return run.started_at
+
+
 async def assert_no_scan_overlaps(scanner: Scanner) -> list[ScanRun]:
-    runs = sorted(await ScanRun.filter(scanner_id=scanner.id), key=lambda r: r.started_at)
+    runs = sorted(await ScanRun.filter(scanner_id=scanner.id), key=_started)
     for before, after in zip(runs, runs[1:], strict=False):
-        assert before.finished_at is not None and before.finished_at <= after.started_at, (
+        assert before.finished_at is not None and before.finished_at <= _started(after), (
             f"scanner {scanner.name}: runs {before.id} and {after.id} overlapped"
         )
     return runs
@@ -104,7 +113,10 @@ async def test_two_workers_scan_each_due_scanner_once_per_tick_and_never_concurr
         ).exists()
 
     for n in range(1, 5):
-        await wait_until(lambda n=n: ticks_recorded(n), f"tick {n}", on_fail=cluster.logs)
+        # partial, not a lambda: binds this tick's n and keeps the check typed
+        await wait_until(
+            functools.partial(ticks_recorded, n), f"tick {n}", on_fail=cluster.logs
+        )
         await wait_until(idle, f"scans of tick {n} to finish", on_fail=cluster.logs)
         for user in users if n < 4 else []:
             user.append("INBOX", [customer_mail(user, f"{user.name} follow-up {n}")])
@@ -133,7 +145,11 @@ async def test_two_workers_scan_each_due_scanner_once_per_tick_and_never_concurr
     # and each mail was processed exactly once: one log row, one ticket, marked read
     for user, scanner in zip(users, scanners, strict=True):
         uids = user.uids("INBOX")
-        logged = await MessageLog.filter(scanner_id=scanner.id).values_list("uid", flat=True)
+        # Tortoise types values_list() as tuples even with flat=True.
+        logged = cast(
+            "list[int]",
+            await MessageLog.filter(scanner_id=scanner.id).values_list("uid", flat=True),
+        )
         assert sorted(logged) == uids and len(uids) == sent[user.name]
         quarantined = await MessageLog.filter(
             scanner_id=scanner.id, outcome=MessageOutcome.QUARANTINED
@@ -201,9 +217,10 @@ async def test_a_worker_killed_mid_scan_hands_the_scanner_to_the_other_without_l
     await Scanner.filter(id=scanner.id).update(active=False)
     uids = imap_user.uids("INBOX")
     assert len(uids) == total
-    assert (
-        sorted(await MessageLog.filter(scanner_id=scanner.id).values_list("uid", flat=True)) == uids
+    logged = cast(
+        "list[int]", await MessageLog.filter(scanner_id=scanner.id).values_list("uid", flat=True)
     )
+    assert sorted(logged) == uids
     assert await Ticket.all().count() == total
     assert not await MessageLog.filter(outcome=MessageOutcome.QUARANTINED).exists()
     assert all(SEEN in flags for flags in imap_user.flags("INBOX").values())
@@ -243,7 +260,7 @@ async def test_a_scan_in_a_worker_process_streams_progress_and_ticket_events_to_
             principal=await authenticate(await create_token(Role.ADMIN, "admin")),
         )
         tickets = await schema.subscribe(SUBSCRIBE_TICKETS, context_value=context)
-        first_ticket = asyncio.ensure_future(tickets.__anext__())  # type: ignore[union-attr]
+        first_ticket = asyncio.ensure_future(tickets.__anext__())
         await asyncio.sleep(0)
         await broker._start()  # subscribed at Redis before the worker can publish
         run = await enqueue_scan(scanner.id, "manual")
@@ -252,9 +269,9 @@ async def test_a_scan_in_a_worker_process_streams_progress_and_ticket_events_to_
         )
         # when a worker process runs the scan
         cluster.start(1)
-        seen = [r.data["scanRunProgress"] async for r in progress]  # type: ignore[union-attr]
+        seen = [_data(r)["scanRunProgress"] async for r in progress]
         ticket_event = await asyncio.wait_for(first_ticket, 30)
-        await tickets.aclose()  # type: ignore[union-attr]
+        await tickets.aclose()
     finally:
         set_queue(None)
         events.set_broker(events.InProcessBroker())
@@ -264,5 +281,11 @@ async def test_a_scan_in_a_worker_process_streams_progress_and_ticket_events_to_
     assert seen[-1] == {"status": "SUCCEEDED", "processed": 300, "total": 300}
     assert [s["processed"] for s in seen] == sorted(s["processed"] for s in seen)
     assert ticket_event.errors is None
+    assert ticket_event.data is not None
     assert ticket_event.data["ticketEvents"]["kind"] == "TICKET_CREATED"
     assert "request" in ticket_event.data["ticketEvents"]["ticket"]["title"]
+
+
+def _data(result: ExecutionResult) -> dict[str, Any]:
+    assert result.data is not None, result.errors
+    return result.data

@@ -10,6 +10,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx2
 import pytest
+from starlette.applications import Starlette
+from starlette.routing import Route
+
 from mailscanner import events
 from mailscanner.mail import oauth
 from mailscanner.mail.errors import OAuthError, ReauthorizationNeeded
@@ -27,8 +30,6 @@ from mailscanner.models import (
 )
 from mailscanner.resolvers.oauth_callback import microsoft_callback
 from mailscanner.settings import Settings
-from starlette.applications import Starlette
-from starlette.routing import Route
 
 from ..fixtures.microsoft import FakeMicrosoft
 
@@ -53,7 +54,9 @@ async def add_scanner(name: str, account: MicrosoftAccount) -> Scanner:
 
 @pytest.fixture
 async def callback_client() -> AsyncIterator[httpx2.AsyncClient]:
-    app = Starlette(routes=[Route(oauth.CALLBACK_PATH, microsoft_callback, methods=["GET", "POST"])])
+    app = Starlette(
+        routes=[Route(oauth.CALLBACK_PATH, microsoft_callback, methods=["GET", "POST"])]
+    )
     async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app),
                                   base_url=PUBLIC_URL) as client:
         yield client
@@ -87,7 +90,8 @@ async def test_an_authorized_account_is_stored_with_its_email_and_an_encrypted_c
     stored = await MicrosoftAccount.get(id=account.id)
     assert stored.email == "alice@contoso.example"
     assert stored.status == OAuthAccountStatus.OK
-    assert stored.home_account_id == f"{microsoft_app.users['alice'].oid}.9188040d-6c67-4c5b-b112-36a304b66dad"
+    tenant_id = "9188040d-6c67-4c5b-b112-36a304b66dad"
+    assert stored.home_account_id == f"{microsoft_app.users['alice'].oid}.{tenant_id}"
     [refresh_token] = stored_refresh_tokens(stored)
     assert refresh_token not in stored.token_cache_encrypted
     assert microsoft_app.refresh_token_is_valid(refresh_token)

@@ -134,8 +134,9 @@ async def test_scan_run_progress_streams_until_the_run_finishes(
     )
     assert not isinstance(stream, type(None))
     seen: list[dict[str, Any]] = []
-    async for result in stream:  # type: ignore[union-attr]
+    async for result in stream:
         assert result.errors is None, result.errors
+        assert result.data is not None
         seen.append(result.data["scanRunProgress"])
         scan.go.set()  # the next step only after we saw this one
     # then it saw the run as it was, each step, and the end; then the stream completed
@@ -148,7 +149,7 @@ async def test_progress_of_an_unknown_run_is_a_clear_error(api: Api, db: Setting
     stream = await schema.subscribe(
         PROGRESS, variable_values={"id": "404"}, context_value=await context(api, db)
     )
-    result = await stream.__anext__()  # type: ignore[union-attr]
+    result = await stream.__anext__()
     assert result.errors and result.errors[0].message == "ScanRun 404 not found"
 
 
@@ -156,7 +157,7 @@ async def test_agents_may_not_follow_scan_progress(api: Api, db: Settings) -> No
     stream = await schema.subscribe(
         PROGRESS, variable_values={"id": "1"}, context_value=await context(api, db, "agent")
     )
-    result = await stream.__anext__()  # type: ignore[union-attr]
+    result = await stream.__anext__()
     assert result.errors and result.errors[0].message == "Only administrators may do this"
 
 
@@ -189,7 +190,7 @@ async def test_ticket_events_deliver_a_new_comment_to_an_agent(
         variable_values={"id": str(ticket.id)},
         context_value=await context(api, db, "agent"),
     )
-    first = asyncio.ensure_future(stream.__anext__())  # type: ignore[union-attr]
+    first = asyncio.ensure_future(stream.__anext__())
 
     # when comments are added to the other ticket and to this one (repeated until the
     # subscription, which registers asynchronously, has seen one)
@@ -201,9 +202,10 @@ async def test_ticket_events_deliver_a_new_comment_to_an_agent(
     # then the agent got this ticket's comment, with the ticket
     result = first.result()
     assert result.errors is None, result.errors
+    assert result.data is not None
     event = result.data["ticketEvents"]
     assert event["kind"] == "COMMENT_ADDED" and event["ticketId"] == str(ticket.id)
     assert event["ticket"] == {"number": "TT9"}
     comment = await Comment.get(id=int(event["commentId"]))
     assert comment.ticket_id == ticket.id  # type: ignore[attr-defined]
-    await stream.aclose()  # type: ignore[union-attr]
+    await stream.aclose()

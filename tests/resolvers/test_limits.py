@@ -20,7 +20,9 @@ async def test_a_query_nested_deeper_than_the_limit_is_refused(api: Api) -> None
 async def test_too_many_aliases_are_refused(api: Api) -> None:
     fields = " ".join(f"a{i}: me {{ name }}" for i in range(MAX_ALIASES + 1))
     body = (await api.post("{ " + fields + " }")).json()
-    assert body["errors"][0]["message"] == f"{MAX_ALIASES + 1} aliases found. Allowed: {MAX_ALIASES}"
+    assert body["errors"][0]["message"] == (
+        f"{MAX_ALIASES + 1} aliases found. Allowed: {MAX_ALIASES}"
+    )
 
 
 async def test_an_unexpected_error_is_masked_and_a_public_one_is_not(

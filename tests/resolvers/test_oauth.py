@@ -5,7 +5,9 @@ from mailscanner.models import MicrosoftAccount, OAuthAppSettings
 from ..fixtures.microsoft import FakeMicrosoft
 from .conftest import Api
 
-SETTINGS = """{ oauthAppSettings { clientId tenant hasClientSecret authorityHost redirectUrl scopes } }"""
+SETTINGS = """{ oauthAppSettings {
+    clientId tenant hasClientSecret authorityHost redirectUrl scopes
+} }"""
 
 UPDATE_SETTINGS = """
 mutation($input: OAuthAppSettingsInput!) {

@@ -174,7 +174,9 @@ async def test_folders_are_checked_against_the_live_mailbox(api: Api, imap_user:
     bad = await _rule(api, str(scanner.id), conditionText='subject contains "x"',
                       folders=["INBOX", "Archive/2025"])
     assert bad["__typename"] == "ValidationError"
-    assert [(e["field"], e["code"]) for e in bad["errors"]] == [("input.folders[1]", "INVALID_FOLDER")]
+    assert [(e["field"], e["code"]) for e in bad["errors"]] == [
+        ("input.folders[1]", "INVALID_FOLDER")
+    ]
     assert "Archive/2026" in bad["errors"][0]["message"]
     good = await _rule(api, str(scanner.id), conditionText='subject contains "x"',
                        folders=["INBOX", "Archive/2026"])

@@ -1,14 +1,15 @@
 """Hypothesis strategies: valid rule ASTs of every shape the language has."""
 from __future__ import annotations
 
-from datetime import timedelta, timezone
+from datetime import UTC, timedelta, timezone
 
 from hypothesis import strategies as st
+
 from mailscanner.rules_dsl import FIELDS, And, Condition, Node, Not, Or, value_type
 from mailscanner.rules_dsl.catalog import CASE_OPS, VALUELESS_OPS
 from mailscanner.rules_dsl.values import RegexError, compile_regex
 
-_ZONES = [timezone.utc, timezone(timedelta(hours=2)), timezone(timedelta(hours=-5, minutes=-30))]
+_ZONES = [UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-5, minutes=-30))]
 _REGEX_ALPHABET = "ab/\\.()[]*+?\n|^$dwsåé-{}1"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 
 import pytest
+
 from mailscanner.cli import main
 
 

@@ -2,10 +2,12 @@
 IMAP pre-search criteria."""
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 import pytest
+
 from mailscanner.rules_dsl import CompiledRule, compile, extract, parse
 from mailscanner.rules_dsl.view import EmailView
 
@@ -140,7 +142,7 @@ def test_lru_cache_evicts_the_least_recently_used(monkeypatch: Any) -> None:
     from mailscanner.rules_dsl import compiler
 
     monkeypatch.setattr(compiler, "CACHE_SIZE", 2)
-    monkeypatch.setattr(compiler, "_cache", compiler.OrderedDict())
+    monkeypatch.setattr(compiler, "_cache", OrderedDict())
     a = compile('subject contains "lru-a"')
     compile('subject contains "lru-b"')
     assert compile('subject contains "lru-a"') is a  # a is now the most recent

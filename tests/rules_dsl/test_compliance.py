@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from mailscanner.rules_dsl import (
+    RuleError,
     RuleSyntaxError,
     RuleValidationError,
     compile,
@@ -73,7 +75,11 @@ def test_case(email_data: dict[str, Any], case: dict[str, Any]) -> None:
 
 
 def _check_error(case: dict[str, Any]) -> None:
-    expected = {"syntax": RuleSyntaxError, "validation": RuleValidationError}[case["error"]]
+    kinds: dict[str, type[RuleError]] = {
+        "syntax": RuleSyntaxError,
+        "validation": RuleValidationError,
+    }
+    expected = kinds[case["error"]]
     rule = case["rule"]
     with pytest.raises(expected) as caught:
         parse_any(rule)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 import pytest
+
 from mailscanner.rules_dsl import (
     RuleError,
     RuleSyntaxError,

@@ -5,6 +5,7 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from mailscanner.rules_dsl import RuleError, compile, loads, parse_any, to_text
 
 from .emails import make_email

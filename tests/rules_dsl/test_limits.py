@@ -5,6 +5,7 @@ import json
 from typing import Any
 
 import pytest
+
 from mailscanner.rules_dsl import Condition, RuleValidationError, compile, loads, parse, parse_any
 from mailscanner.rules_dsl.catalog import MAX_DEPTH, MAX_NODES
 

@@ -5,6 +5,7 @@ import json
 
 import pytest
 from hypothesis import given, settings
+
 from mailscanner.rules_dsl import (
     And,
     Condition,

@@ -1,9 +1,10 @@
 """Value helpers: RE2 compilation with Unicode \\w, dates and sizes."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
+
 from mailscanner.rules_dsl.values import (
     RegexError,
     compile_regex,
@@ -45,9 +46,9 @@ def test_re2_rejections_become_regex_errors() -> None:
 
 
 def test_dates_are_utc_days_or_instants() -> None:
-    day = datetime(2026, 1, 31, tzinfo=timezone.utc)
-    assert parse_date("2026-01-31") == (day, datetime(2026, 2, 1, tzinfo=timezone.utc))
-    moment = datetime(2026, 1, 31, 8, 0, tzinfo=timezone.utc)
+    day = datetime(2026, 1, 31, tzinfo=UTC)
+    assert parse_date("2026-01-31") == (day, datetime(2026, 2, 1, tzinfo=UTC))
+    moment = datetime(2026, 1, 31, 8, 0, tzinfo=UTC)
     assert parse_date("2026-01-31T10:00+02:00") == (moment, moment)
     assert parse_date("2026-01-31T08:00") == (moment, moment)
     for bad in ["2026-02-30", "31.01.2026", "2026-01-31t10:00", "2026-01-31T25:00"]:

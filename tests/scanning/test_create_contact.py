@@ -11,7 +11,10 @@ from mailscanner.scanning.actions import create_contact
 from mailscanner.scanning.context import MessageContext, ScanConfig
 from mailscanner.settings import Settings
 
-RAW = b"From: New Person <New.Person@Example.com>\r\nTo: support@x.test\r\nSubject: hi\r\n\r\nbody\r\n"
+RAW = (
+    b"From: New Person <New.Person@Example.com>\r\nTo: support@x.test\r\n"
+    b"Subject: hi\r\n\r\nbody\r\n"
+)
 
 
 async def test_a_sender_added_by_a_concurrent_scan_is_reused_not_quarantined(

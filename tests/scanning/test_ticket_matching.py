@@ -28,14 +28,17 @@ def test_normalize_subject_strips_reply_prefixes_in_many_languages(
     assert normalize_subject(subject) == expected
 
 
-async def find(raw: bytes, **kw: object) -> tuple[str | None, str | None]:
+async def find(
+    raw: bytes, *, regex: str | None = None, match_subject: bool = False
+) -> tuple[str | None, str | None]:
     match = await find_ticket(
         parse_email(raw),
         prefix="TT",
         domain="helpdesk.test",
         conn=Tortoise.get_connection("default"),
-        **kw,
-    )  # type: ignore[arg-type]
+        regex=regex,
+        match_subject=match_subject,
+    )
     return (match.ticket.number, match.how) if match else (None, None)
 
 
