@@ -42,3 +42,12 @@ def decrypt(token: str) -> str:
     except InvalidToken:
         raise SecretKeyError(
             "stored secret cannot be decrypted (was MAILSCANNER_SECRET_KEY changed?)") from None
+
+
+def encrypt_optional(plain: str | None) -> str | None:
+    """For write-only secret fields: an empty or missing value clears the secret."""
+    return encrypt(plain) if plain else None
+
+
+def decrypt_optional(token: str | None) -> str | None:
+    return decrypt(token) if token else None

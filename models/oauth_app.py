@@ -37,12 +37,10 @@ class OAuthAppSettings(Model):
         return bool(self.client_secret_encrypted)
 
     def set_client_secret(self, secret: str | None) -> None:
-        self.client_secret_encrypted = crypto.encrypt(secret) if secret else None
+        self.client_secret_encrypted = crypto.encrypt_optional(secret)
 
     def get_client_secret(self) -> str | None:
-        return (
-            crypto.decrypt(self.client_secret_encrypted) if self.client_secret_encrypted else None
-        )
+        return crypto.decrypt_optional(self.client_secret_encrypted)
 
 
 class OAuthFlow(Model):

@@ -141,10 +141,10 @@ class Scanner(Model):
 
     def set_password(self, password: str | None) -> None:
         """Write-only: the password is stored encrypted and never returned by the API."""
-        self.password_encrypted = crypto.encrypt(password) if password else None
+        self.password_encrypted = crypto.encrypt_optional(password)
 
     def get_password(self) -> str | None:
-        return crypto.decrypt(self.password_encrypted) if self.password_encrypted else None
+        return crypto.decrypt_optional(self.password_encrypted)
 
     @property
     def effective_port(self) -> int:

@@ -80,10 +80,10 @@ class SmtpSettings(Model):
         return bool(self.password_encrypted)
 
     def set_password(self, password: str | None) -> None:
-        self.password_encrypted = crypto.encrypt(password) if password else None
+        self.password_encrypted = crypto.encrypt_optional(password)
 
     def get_password(self) -> str | None:
-        return crypto.decrypt(self.password_encrypted) if self.password_encrypted else None
+        return crypto.decrypt_optional(self.password_encrypted)
 
     @property
     def effective_port(self) -> int:
