@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tortoise import Tortoise
+from tortoise import Tortoise, connections
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 from . import crypto
@@ -65,3 +65,25 @@ async def run_migrations(database_url: str, target: str | None = None) -> None:
     finally:
         # An open aiosqlite connection keeps the process alive after asyncio.run() returns.
         await Tortoise.close_connections()
+
+
+async def analyze_if_never_analyzed(tables: list[str]) -> list[str]:
+    """ANALYZE those of `tables` PostgreSQL has no statistics for yet; returns them.
+
+    Without statistics the planner guesses: a first scan into a new database wrote its first
+    thousands of rows before autovacuum (once a minute) looked at the tables, and meanwhile
+    lookups such as `source_message_id IN (...)` read whole tables per batch. PostgreSQL's
+    own advice after a bulk load into a new table is exactly this ANALYZE. Call it once some
+    rows exist (an empty table gives empty statistics); a no-op on other databases."""
+    conn = connections.get("default")
+    if conn.capabilities.dialect != "postgres":
+        return []
+    rows = await conn.execute_query_dict(
+        "SELECT relname FROM pg_stat_user_tables WHERE relname = ANY($1::text[])"
+        " AND last_analyze IS NULL AND last_autoanalyze IS NULL AND n_live_tup > 0",
+        [tables],
+    )
+    names = [str(r["relname"]) for r in rows]
+    if names:
+        await conn.execute_script("ANALYZE " + ", ".join(f'"{n}"' for n in names))
+    return names

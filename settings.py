@@ -32,6 +32,7 @@ class Settings:
     public_url: str
     ticket_prefix: str = "TT"
     message_id_domain: str = "mailscanner.local"
+    parse_processes: int = 0  # processes a scan parses mail in (0: the scan's own)
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -101,6 +102,16 @@ def _public_url(env: Mapping[str, str]) -> str:
     return url
 
 
+def _parse_processes(env: Mapping[str, str]) -> int:
+    # Default: one core stays with the event loop (IMAP, database), up to 4 parse beside it.
+    raw = env.get("MAILSCANNER_PARSE_PROCESSES")
+    if raw is None:
+        return max(0, min(4, (os.cpu_count() or 1) - 1))
+    if not raw.strip().isdigit() or int(raw) > 64:
+        raise ConfigError("MAILSCANNER_PARSE_PROCESSES: must be a whole number from 0 to 64")
+    return int(raw)
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read the configuration; raise ConfigError with one line naming the bad variable."""
     env = os.environ if env is None else env
@@ -116,4 +127,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         public_url=_public_url(env),
         ticket_prefix=prefix.upper(),
         message_id_domain=env.get("MAILSCANNER_MESSAGE_ID_DOMAIN", "mailscanner.local"),
+        parse_processes=_parse_processes(env),
     )

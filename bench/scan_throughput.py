@@ -256,6 +256,33 @@ def pipeline_ctx() -> Any:
     return ctx
 
 
+def cpu_by_process() -> dict[str, float]:
+    """CPU seconds (user+system) used so far by every process on the machine, by name."""
+    hz = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        if pid == str(os.getpid()):
+            name = "this process"  # the scan's event loop (and its IMAP thread)
+        elif name.startswith("python"):
+            name = "python (other)"  # the scan's parse processes
+        fields = stat[stat.rindex(")") + 2 :].split()
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / hz
+    return out
+
+
+def cpu_report(before: dict[str, float], seconds: float) -> str:
+    """Which processes used the CPU since `before`, in cores (CPU seconds per second)."""
+    after = cpu_by_process()
+    used = {k: v - before.get(k, 0.0) for k, v in after.items()}
+    top = sorted((v, k) for k, v in used.items() if v >= 0.05 * seconds)[::-1]
+    return ", ".join(f"{k} {v / seconds:.2f}" for v, k in top)
+
+
 def max_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -301,15 +328,18 @@ async def scan(pg_dsn: str, port: int, user: str, password: str, catch_all: bool
                     actions=actions,
                     continue_after_match=cont,
                 )
+            cpu = cpu_by_process()
             t0 = time.perf_counter()
             run = await pipeline.run_scan(scanner.id, settings=settings)
             elapsed = time.perf_counter() - t0
+            busy = cpu_report(cpu, elapsed)
             return {
                 "status": run.status.value,
                 "error": run.error,
                 "counts": run.counts,
                 "processed": run.processed,
                 "seconds": elapsed,
+                "busy": busy,
                 "tickets": await Ticket.all().count(),
             }
         finally:
@@ -350,6 +380,7 @@ def main() -> int:
         client.logout()
         print(f"seeded by MULTIAPPEND in {time.perf_counter() - t0:.1f} s")
         del messages
+        cpu = cpu_by_process()
         n, fetch_s = raw_fetch(server.imaps_port, user.name, user.password)
         fetch_rate = n / fetch_s
         print(
@@ -357,6 +388,7 @@ def main() -> int:
             f"{fetch_rate:,.0f} msg/s "
             f"({size / fetch_s / 1e6:.0f} MB/s); max RSS {max_rss_mb():.0f} MB"
         )
+        print(f"    cores busy: {cpu_report(cpu, fetch_s)}")
         result = asyncio.run(
             scan(args.pg, server.imaps_port, user.name, user.password, not args.routes_only)
         )
@@ -367,6 +399,7 @@ def main() -> int:
             f"{result['seconds']:.1f} s = {scan_rate:,.0f} msg/s; status {result['status']}"
             f"{' ' + str(result['error']) if result['error'] else ''}"
         )
+        print(f"    cores busy: {result['busy']}")
         print(f"    counts {json.dumps(result['counts'])}; tickets in DB {result['tickets']}")
         print(f"ratio scan/fetch: {100 * scan_rate / fetch_rate:.1f}% (target >= 60%)")
         print(f"peak memory (max RSS of this process): {max_rss_mb():.0f} MB")

@@ -25,6 +25,17 @@ def _no_chunks() -> Iterator[bytes]:
 
 
 @dataclass(frozen=True)
+class InMemory:
+    """A chunk source over bytes already decoded. A class, not a closure, so that a parsed
+    email pickles (the scanner parses in a worker process and sends the result back)."""
+
+    data: bytes
+
+    def __call__(self) -> Iterator[bytes]:
+        return iter((self.data,))
+
+
+@dataclass(frozen=True)
 class Attachment:
     """One attached file (or attached message, or inline image) of a parsed email.
 
@@ -85,7 +96,7 @@ class Attachment:
             Attachment(
                 filename=name,
                 content_type=mimetypes.guess_type(name)[0] or "application/octet-stream",
-                _chunks=lambda data=data: iter((data,)),  # type: ignore[misc]
+                _chunks=InMemory(data),
             )
             for name, data in files
         )

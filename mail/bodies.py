@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from .attachments import Attachment
 from .headers import decode_bytes, decode_header_value
@@ -108,8 +109,26 @@ def split_uuencoded(text: str) -> tuple[str, list[tuple[str, str]]]:
     return _UU_BLOCK.sub("", text), blocks
 
 
-def _part_chunks(raw: bytes, part: Part) -> Iterator[bytes]:
-    return iter_decoded(raw, part.start, part.end, part.info.cte)
+@dataclass(frozen=True)
+class PartChunks:
+    """The decoded content of one MIME part of `raw`, in chunks, read on each call. A class,
+    not a closure, so that a parsed email pickles (with `raw` pickled once)."""
+
+    raw: bytes
+    part: Part
+
+    def __call__(self) -> Iterator[bytes]:
+        return iter_decoded(self.raw, self.part.start, self.part.end, self.part.info.cte)
+
+
+@dataclass(frozen=True)
+class UuChunks:
+    """The content of one uuencoded block, decoded on each call (picklable)."""
+
+    block: bytes
+
+    def __call__(self) -> Iterator[bytes]:
+        return iter((uudecode(self.block),))
 
 
 def _filename(raw: bytes, part: Part, hint: str | None) -> str:
@@ -165,7 +184,7 @@ def list_attachments(
                 content_type=info.content_type,
                 content_id=cid,
                 inline=inline,
-                _chunks=lambda p=part: _part_chunks(raw, p),  # type: ignore[misc]
+                _chunks=PartChunks(raw, part),
             )
         )
     return attachments
@@ -180,7 +199,7 @@ def uu_attachments(blocks: list[tuple[str, str]]) -> list[Attachment]:
             Attachment(
                 filename=name,
                 content_type="application/octet-stream",
-                _chunks=lambda d=data: iter((uudecode(d),)),  # type: ignore[misc]
+                _chunks=UuChunks(data),
             )
         )
     return result

@@ -73,6 +73,11 @@ class _Bodies:
     defects: tuple[str, ...]
 
 
+_REBUILT_ON_DEMAND = frozenset(
+    {"_tree", "_bodies", "headers", "_header_cache", "inline_images", "defects"}
+)
+
+
 @dataclass(frozen=True, eq=False)
 class ParsedEmail:
     """A parsed message; see the module docstring for conventions. Build with parse_email."""
@@ -93,6 +98,12 @@ class ParsedEmail:
     _head: HeaderBlock = field(default=HeaderBlock((), 0), repr=False)
     _hint: str = field(default="", repr=False)
     _header_defects: tuple[str, ...] = field(default=(), repr=False)
+
+    def __getstate__(self) -> dict[str, object]:
+        # Pickled when a parse process hands a message to the scanner: the fields and the
+        # decoded results go; the MIME tree and internal caches are rebuilt from _raw on
+        # demand (unpickling them cost more than the rest of the message together).
+        return {k: v for k, v in self.__dict__.items() if k not in _REBUILT_ON_DEMAND}
 
     # -- headers ---------------------------------------------------------------------
     @cached_property

@@ -107,6 +107,14 @@ def _marker_pattern(marker: str) -> re.Pattern[str] | None:
     return re.compile(r"[\s>]+".join(re.escape(t) for t in tokens), re.I)
 
 
+def _may_hold_marker(html: str, marker: str) -> bool:
+    """False when the HTML cannot show the marker: one of its ASCII words is missing
+    (non-ASCII letters may be written as entities, so only ASCII words rule it out)."""
+    words = [t for t in re.findall(r"[A-Za-z0-9]+", marker) if t.isascii()]
+    lowered = html.lower()
+    return all(w.lower() in lowered for w in words)
+
+
 def _strip_lines(lines: list[str]) -> str:
     return "\n".join(lines).strip("\n").rstrip()
 
@@ -275,13 +283,16 @@ def extract_reply(
     html = (html_body or "")[:MAX_INPUT_CHARS]
     try:
         result = _split_at_marker(text, marker) if text else None
-        html_text = html_to_text(html) if html.strip() else ""
-        if result is None and html_text:
-            result = _split_at_marker(html_text, marker)
+        # HTML to text is the costly step (about a millisecond a mail): only when needed.
+        if result is None and html.strip() and _may_hold_marker(html, marker):
+            result = _split_at_marker(html_to_text(html), marker)
         if result is None and text.strip():
             result = _split_heuristic(text)
-        if result is None and html_text:
-            result = _split_html_dom(html) or _split_heuristic(html_text)
+        if result is None and html.strip():
+            result = _split_html_dom(html)
+            if result is None and not text.strip():
+                # With a plain part, its heuristics above saw the same quote as text.
+                result = _split_heuristic(html_to_text(html))
     except Exception:  # a reply that cannot be split is still a reply: keep it whole
         logger.exception("reply extraction failed")
         result = None

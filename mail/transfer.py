@@ -50,6 +50,9 @@ def iter_decoded(
 
 
 def _iter_base64(raw: bytes, start: int, end: int, defects: list[str] | None) -> Iterator[bytes]:
+    if end - start <= CHUNK and (whole := _whole_base64(raw[start:end])) is not None:
+        yield whole
+        return
     carry = b""
     noted = False
     for pos in range(start, end, CHUNK):
@@ -68,6 +71,19 @@ def _iter_base64(raw: bytes, start: int, end: int, defects: list[str] | None) ->
             yield binascii.a2b_base64(carry + b"=" * (-len(carry) % 4))
     if noted and defects is not None:
         defects.append("invalid base64 length")
+
+
+def _whole_base64(data: bytes) -> bytes | None:
+    """The common case in one C call: a single well-formed blob, "=" padding only at its end.
+    (binascii skips line breaks but stops at the first complete padding, so anything else,
+    such as concatenated blobs, takes the careful path.) None when it does not apply."""
+    pad = data.find(b"=")
+    if pad != -1 and data[pad:].strip(b"= \t\r\n"):
+        return None
+    try:
+        return binascii.a2b_base64(data)
+    except binascii.Error:  # bad length or padding: the careful path notes the defect
+        return None
 
 
 def uudecode(data: bytes, defects: list[str] | None = None) -> bytes:

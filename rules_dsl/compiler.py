@@ -48,6 +48,11 @@ class CompiledRule:
         self._pred = _build(rule.root)
         self._regexes = _capture_conditions(rule.root)
 
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        # Closures do not pickle; the canonical JSON does, and compiles back to this rule
+        # (from the cache when the receiving process compiled it before).
+        return compile_rule, (self.key,)
+
     def __call__(self, email: EmailView) -> bool:
         return self._pred(extract(email))
 

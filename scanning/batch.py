@@ -28,7 +28,6 @@ from ..mail.threading import ticket_number_from_message_id
 from ..models import (
     Account,
     Contact,
-    MessageLog,
     Ticket,
     normalize_email,
 )
@@ -108,7 +107,7 @@ class _Msg:
             contact_id=self.contact.id if self.contact else None,
         )
         events = [e() for e in self.events]
-        return Processed(self.uid, MessageLog(**p.fields), False, effects, self.counts, events)
+        return Processed(self.uid, None, False, effects, self.counts, events, fields=p.fields)
 
 
 class _Planner:
@@ -221,7 +220,7 @@ class _Planner:
         if mid and (ticket.source_message_id == mid or self.lookups.has_comment(ticket, mid)):
             return "duplicate", f"already on ticket {ticket.number}"
         contact, _ = self.contact(msg)
-        body, quoted = comment_text(email)
+        body, quoted = msg.prepared.comment or comment_text(email)
         comment = NewComment(ticket, contact, body, mid, quoted)
         self.pending.comments.append(comment)
         if mid:

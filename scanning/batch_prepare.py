@@ -1,30 +1,47 @@
 """Preparing a fetched batch ahead: parse, classify and match every message, and decode
 what its actions will read, while the previous batch's transaction waits on the database.
 
-Everything here is CPU work on the event loop thread (the GIL rules out a second thread);
-it yields between messages so the other batch's round trips are answered promptly.
+This is CPU work. With parse processes (ScanConfig.parse_processes, the default where
+there is more than one core) it runs in worker processes (parse_pool.py) and the results
+come back pickled: the event loop meanwhile commits the previous batch. Without, it runs
+on the event loop thread, yielding between messages so the other batch's round trips are
+answered promptly.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 from ..mail.imap import FetchedMessage
+from ..mail.parsing import ParsedEmail
+from .actions.create_or_update_ticket import comment_text
 from .batch_lookup import reference_ids
 from .context import ScanConfig
-from .process import LoadedRule, Prepared, Processed, prepare_message
+from .parse_pool import run_in_pool
+from .process import (
+    LoadedRule,
+    Prepared,
+    Processed,
+    Unlogged,
+    examine_message,
+    prepare_message,
+)
 from .ticket_matching import number_pattern
 
 __all__ = ["FetchBatch", "prepare_batch"]
 
+MIN_CHUNK = 25  # messages per worker call: fewer cost more in pickling than they save
+
 
 def _warm(item: Prepared, numbers: re.Pattern[str]) -> None:
-    """Decode now what the planner will read for a ticket mail (bodies, attachment digests;
-    all cached on the ParsedEmail), so that this CPU work can overlap the previous batch's
-    database round trips. A decoding error is left for the planner to meet again."""
+    """Decode now what the planner will read for a ticket mail (bodies, attachment digests,
+    the reply text of a possible reply), so that this CPU work happens here and not inside
+    the batch transaction. A decoding error is left for the planner to meet again."""
     p = item
     if p.automated or not any(
         a["type"] == "create_or_update_ticket" for r in p.matched for a in r.actions
@@ -36,7 +53,7 @@ def _warm(item: Prepared, numbers: re.Pattern[str]) -> None:
         for att in email.attachments:
             _ = att.sha256
         if reference_ids(email) or numbers.search(email.subject):
-            _ = email.html_body  # extract_reply reads it for a comment
+            p.comment = comment_text(email)
     except Exception:  # noqa: BLE001 — raised again, and handled, when planned
         return
 
@@ -54,6 +71,19 @@ class FetchBatch:
     run_id: int | None
     reread_ids: set[str]
 
+    def examine(self, message: FetchedMessage) -> Unlogged | Prepared:
+        """`examine_message` for one of the batch's messages (raises on a rule bug)."""
+        return examine_message(
+            self.config,
+            self.rules,
+            self.folder,
+            self.uidvalidity,
+            message.uid,
+            message.raw,
+            run_id=self.run_id,
+            reread_ids=self.reread_ids,
+        )
+
     def prepare(self, message: FetchedMessage) -> Processed | Prepared:
         """`prepare_message` for one of the batch's messages (raises on a rule bug)."""
         return prepare_message(
@@ -68,19 +98,84 @@ class FetchBatch:
         )
 
 
-async def prepare_batch(batch: FetchBatch) -> list[Processed | Prepared] | None:
-    """`prepare_message` for every message, yielding to the event loop between messages so
-    the previous batch's transaction makes progress meanwhile. None when a message failed
-    (the batch transaction prepares again and fails over to one message at a time)."""
-    out: list[Processed | Prepared] = []
+@dataclass(frozen=True)
+class _Shipped:
+    """A `Prepared` message as a worker sends it back: its matched rules by position in
+    `FetchBatch.rules` (the receiver holds those; unpickling them would recompile them)."""
+
+    email: ParsedEmail
+    fields: dict[str, Any]
+    automated: str | None
+    matched: list[int]
+    counts: Counter[str]
+    comment: tuple[str, str] | None
+
+
+def _prepare_one(
+    batch: FetchBatch, message: FetchedMessage, numbers: re.Pattern[str]
+) -> Unlogged | Prepared:
+    item = batch.examine(message)
+    if isinstance(item, Prepared):
+        _warm(item, numbers)
+    return item
+
+
+def _prepare_chunk(batch: FetchBatch) -> list[Unlogged | _Shipped] | None:
+    """Runs in a worker process: every message of `batch`, None when one failed."""
     numbers = number_pattern(batch.config.ticket_prefix)
-    for m in batch.fetched:
+    position = {id(rule): i for i, rule in enumerate(batch.rules)}
+    out: list[Unlogged | _Shipped] = []
+    for message in batch.fetched:
         try:
-            item = batch.prepare(m)
-        except Exception:  # noqa: BLE001 — see above
+            item = _prepare_one(batch, message, numbers)
+        except Exception:  # noqa: BLE001 — see prepare_batch
             return None
         if isinstance(item, Prepared):
-            _warm(item, numbers)
-        out.append(item)
+            matched = [position[id(rule)] for rule in item.matched]
+            p = item
+            out.append(_Shipped(p.email, p.fields, p.automated, matched, p.counts, p.comment))
+        else:
+            out.append(item)
+    return out
+
+
+def _received(batch: FetchBatch, item: Unlogged | _Shipped) -> Processed | Prepared:
+    if isinstance(item, Unlogged):
+        return item.logged()
+    matched = [batch.rules[i] for i in item.matched]
+    return Prepared(item.email, item.fields, item.automated, matched, item.counts, item.comment)
+
+
+async def _in_processes(batch: FetchBatch, processes: int) -> list[Processed | Prepared] | None:
+    # What crosses to the workers: no cache (it holds model rows of this process).
+    shipped = replace(batch, config=replace(batch.config, cache=None))
+    fetched = list(batch.fetched)
+    parts = max(1, min(processes, len(fetched) // MIN_CHUNK))
+    size = -(-len(fetched) // parts)
+    chunks = [replace(shipped, fetched=fetched[i : i + size]) for i in range(0, len(fetched), size)]
+    results = await asyncio.gather(*(run_in_pool(processes, _prepare_chunk, c) for c in chunks))
+    out: list[Processed | Prepared] = []
+    for result in results:
+        if result is None:
+            return None
+        out.extend(_received(batch, item) for item in result)
+    return out
+
+
+async def prepare_batch(batch: FetchBatch) -> list[Processed | Prepared] | None:
+    """`prepare_message` for every message, plus the decoding its actions need. None when
+    a message failed (the batch transaction prepares again and fails over to one message
+    at a time, which quarantines the bad one)."""
+    processes = batch.config.parse_processes
+    if processes > 0 and batch.fetched:
+        return await _in_processes(batch, processes)
+    out: list[Processed | Prepared] = []
+    numbers = number_pattern(batch.config.ticket_prefix)
+    for message in batch.fetched:
+        try:
+            item = _prepare_one(batch, message, numbers)
+        except Exception:  # noqa: BLE001 — see above
+            return None
+        out.append(item.logged() if isinstance(item, Unlogged) else item)
         await asyncio.sleep(0)
     return out

@@ -41,6 +41,7 @@ class ScanConfig:
     message_id_domain: str
     sender_address: str = ""  # SmtpSettings.sender_address: mail from it is our own
     cache: ScanCache | None = None
+    parse_processes: int = 0  # worker processes that parse fetched mail (0: in this one)
 
 
 @dataclass

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from ..mail.imap import SEEN, MailboxSession
 from ..models import MessageLog, SideEffects
+from .checkpoints import uid_set
 from .context import Effect
 
 __all__ = ["PendingEffects", "apply_effects", "finish_pending"]
@@ -60,7 +61,7 @@ async def apply_effects(
     uids = [i.uid for i in items]
     if uids:
         await MessageLog.filter(
-            scanner_id=scanner_id, folder=folder, uidvalidity=uidvalidity, uid__in=uids
+            scanner_id=scanner_id, folder=folder, uidvalidity=uidvalidity, **uid_set(uids)
         ).update(side_effects=SideEffects.DONE)
     return counts
 

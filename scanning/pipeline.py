@@ -24,20 +24,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from .. import events
+from ..db import analyze_if_never_analyzed
 from ..mail.errors import ErrorCode, MailError
 from ..mail.imap import FetchedMessage, MailboxSession
 from ..mail.parsing import parse_email
 from ..models import FolderState, MessageLog, Scanner, ScanRun, ScanRunStatus, SmtpSettings
+from ..models.bulk import insert_rows
 from ..settings import Settings, load_settings
 from ..workers.lock import LOCK_LOST
 from . import checkpoints
@@ -54,6 +58,8 @@ __all__ = ["BATCH_SIZE", "run_scan", "scan_config"]
 
 logger = logging.getLogger(__name__)
 BATCH_SIZE = 200
+# What a scan writes and then looks up batch after batch (see db.analyze_if_never_analyzed).
+SCAN_TABLES = ["ms_message_log", "ms_ticket", "ms_contact", "ms_comment", "ms_attachment"]
 
 
 async def _before_side_effects(folder: str, uids: Sequence[int]) -> None:
@@ -72,6 +78,7 @@ async def scan_config(scanner: Scanner, settings: Settings) -> ScanConfig:
         message_id_domain=settings.message_id_domain,
         sender_address=smtp.sender_address if smtp else "",
         cache=ScanCache(),
+        parse_processes=settings.parse_processes,
     )
 
 
@@ -85,15 +92,24 @@ async def _publish(results: list[Processed]) -> None:
             await events.publish_ticket_event(kind, ticket_id, **extra)
 
 
-async def _insert_rows(rows: list[MessageLog]) -> None:
+async def _write_logs(results: list[Processed], conn: BaseDBAsyncClient) -> None:
+    """Write the log rows of `results` not saved yet: new ones in bulk."""
+    new = [r.fields for r in results if r.log is None and not r.saved]
+    await insert_rows(MessageLog, new, conn)
+    for result in results:
+        if result.log is not None and not result.saved:  # an earlier row, updated
+            await result.log.save(using_db=conn)
+
+
+async def _insert_rows(results: list[Processed]) -> None:
     """One transaction for the batch's simple rows; one by one if a row already exists."""
-    if not rows:
+    if not results:
         return
     try:
         async with in_transaction() as conn:
-            await MessageLog.bulk_create(rows, using_db=conn)
+            await _write_logs(results, conn)
     except IntegrityError:
-        for row in rows:
+        for row in (r.model() for r in results):
             try:
                 await row.save()
             except IntegrityError:
@@ -141,28 +157,35 @@ class _FolderScan:
         )
         self.progress.add_total(len(uids))
         batches = [uids[i : i + BATCH_SIZE] for i in range(0, len(uids), BATCH_SIZE)]
-        pending = asyncio.ensure_future(self._fetch(batches[0])) if batches else None
+        # Batches fetched and prepared ahead: with parse processes, enough to keep the
+        # IMAP thread, the parse processes and the database transaction busy at once.
+        lookahead = 1 + max(0, self.config.parse_processes)
+        ahead: deque[asyncio.Future[_Fetched]] = deque(
+            asyncio.ensure_future(self._fetch(b)) for b in batches[:lookahead]
+        )
         finishing: asyncio.Future[None] | None = None
-        for i, batch in enumerate(batches):
-            assert pending is not None
-            ahead = await pending
-            pending = (
-                asyncio.ensure_future(self._fetch(batches[i + 1])) if i + 1 < len(batches) else None
-            )
-            try:
-                results = await self._commit_batch(batch, ahead)
+        try:
+            for i, batch in enumerate(batches):
+                fetched = await ahead.popleft()
+                if i + lookahead < len(batches):
+                    ahead.append(asyncio.ensure_future(self._fetch(batches[i + lookahead])))
+                results = await self._commit_batch(batch, fetched)
                 # The previous batch's IMAP side effects ran while this one was processed;
                 # they (and its checkpoint) complete before this batch's effects start.
                 if finishing is not None:
                     await finishing
                 finishing = asyncio.ensure_future(self._finish_batch(batch, results, state))
-            except BaseException:
-                if pending is not None:
-                    pending.cancel()
-                # Side effects already under way run to their end (they are idempotent).
-                running = [t for t in (pending, finishing) if t is not None]
-                await asyncio.gather(*running, return_exceptions=True)
-                raise
+                if i == 0:
+                    await analyze_if_never_analyzed(SCAN_TABLES)
+        except BaseException:
+            for task in ahead:
+                task.cancel()
+            # Side effects already under way run to their end (they are idempotent).
+            running: list[asyncio.Future[Any]] = [*ahead]
+            if finishing is not None:
+                running.append(finishing)
+            await asyncio.gather(*running, return_exceptions=True)
+            raise
         if finishing is not None:
             await finishing
 
@@ -247,9 +270,7 @@ class _FolderScan:
             results = await process_batch(
                 self._batch(fetched, reread), conn=conn, prepared=prepared
             )
-            rows = [r.log for r in results if not r.saved]
-            if rows:
-                await MessageLog.bulk_create(rows, using_db=conn)
+            await _write_logs(results, conn)
         return results
 
     async def _one_by_one(self, fetched: list[FetchedMessage], reread: set[str]) -> list[Processed]:
@@ -284,7 +305,7 @@ class _FolderScan:
                 self.left_uid = min(message.uid, self.left_uid or message.uid)
                 continue
             results.append(result)
-        await _insert_rows([r.log for r in results if not r.saved])
+        await _insert_rows([r for r in results if not r.saved])
         return results
 
 

@@ -37,8 +37,10 @@ __all__ = [
     "LoadedRule",
     "Prepared",
     "Processed",
+    "Unlogged",
     "act_prepared",
     "acted_row",
+    "examine_message",
     "load_rules",
     "prepare_message",
     "process_message",
@@ -82,14 +84,22 @@ async def load_rules(scanner: Scanner) -> list[LoadedRule]:
 
 @dataclass
 class Processed:
-    """The result of one message; `pending` rows still need a bulk insert."""
+    """The result of one message. Its log row is `log` (a model row: saved, or an earlier
+    row to update) or, for a new row not written yet (`saved` false), only its `fields`,
+    which the pipeline inserts in bulk with the batch (`model()` makes the model row)."""
 
     uid: int
-    log: MessageLog
+    log: MessageLog | None
     saved: bool
     effects: list[Effect] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
     events: list[tuple[str, int, dict[str, Any]]] = field(default_factory=list)
+    fields: dict[str, Any] = field(default_factory=dict)
+
+    def model(self) -> MessageLog:
+        if self.log is None:
+            self.log = MessageLog(**self.fields)
+        return self.log
 
 
 def _unusable(email: ParsedEmail) -> bool:
@@ -299,13 +309,76 @@ def quarantine_row(fields: dict[str, Any], raw: bytes, reason: str) -> dict[str,
 
 @dataclass
 class Prepared:
-    """A parsed message whose matched rules still have to act (see `prepare_message`)."""
+    """A parsed message whose matched rules still have to act (see `prepare_message`).
+
+    `comment` is the reply text and quoted text when decoded ahead (batch_prepare)."""
 
     email: ParsedEmail
     fields: dict[str, Any]
     automated: str | None
     matched: list[LoadedRule]
     counts: Counter[str]
+    comment: tuple[str, str] | None = None
+
+
+@dataclass
+class Unlogged:
+    """A message that needs no writes besides its log row: the row's values (plain data, so
+    it crosses process boundaries; `logged` makes the unsaved model row)."""
+
+    uid: int
+    fields: dict[str, Any]
+    counts: Counter[str]
+
+    def logged(self, existing: MessageLog | None = None) -> Processed:
+        effects = list(self.fields.get("pending_effects") or [])
+        log = _log_row(self.fields, existing) if existing is not None else None
+        return Processed(self.uid, log, False, effects, self.counts, fields=self.fields)
+
+
+def examine_message(
+    config: ScanConfig,
+    rules: list[LoadedRule],
+    folder: str,
+    uidvalidity: int,
+    uid: int,
+    raw: bytes,
+    *,
+    run_id: int | None = None,
+    reread_ids: set[str] | frozenset[str] = frozenset(),
+) -> Unlogged | Prepared:
+    """Everything before the database: parse, classify, match (raises on a rule bug).
+    Touches no database, so it can run in a worker process (batch_prepare)."""
+    email = parse_email(raw).with_folder(folder)
+    fields = _row(config, email, folder, uidvalidity, uid, run_id)
+    counts: Counter[str] = Counter()
+
+    def unlogged(**extra: Any) -> Unlogged:
+        fields.update(extra)
+        return Unlogged(uid, fields, counts)
+
+    if _unusable(email):
+        counts["errors"] += 1
+        return unlogged(**quarantine_row({}, raw, "unreadable: no headers or body could be parsed"))
+    if email.message_id and email.message_id in reread_ids:
+        counts["skipped"] += 1
+        return unlogged(
+            outcome=MessageOutcome.SKIPPED,
+            side_effects=SideEffects.PENDING,
+            reason="already processed before the folder's UIDVALIDITY changed",
+            pending_effects=[{"op": "seen"}],
+        )
+    automated = automated_reason(email, config)
+    matched = _matching(rules, email, folder)
+    if not matched and email.kind != "bounce":
+        counts["skipped" if automated else "no_match"] += 1
+        return unlogged(
+            outcome=MessageOutcome.SKIPPED if automated else MessageOutcome.NO_MATCH,
+            reason=automated,
+            side_effects=SideEffects.PENDING,
+            pending_effects=[{"op": "seen"}],
+        )
+    return Prepared(email, fields, automated, matched, counts)
 
 
 def prepare_message(
@@ -320,41 +393,12 @@ def prepare_message(
     reread_ids: set[str] | frozenset[str] = frozenset(),
     existing: MessageLog | None = None,
 ) -> Processed | Prepared:
-    """Everything before the database: parse, classify, match (raises on a rule bug).
-
-    Mail that needs no writes besides its log row comes back `Processed` (row unsaved);
-    mail whose rules must act comes back `Prepared`."""
-    email = parse_email(raw).with_folder(folder)
-    fields = _row(config, email, folder, uidvalidity, uid, run_id)
-    counts: Counter[str] = Counter()
-
-    def unsaved(**extra: Any) -> Processed:
-        fields.update(extra)
-        effects = list(fields.get("pending_effects") or [])
-        return Processed(uid, _log_row(fields, existing), False, effects, counts)
-
-    if _unusable(email):
-        counts["errors"] += 1
-        return unsaved(**quarantine_row({}, raw, "unreadable: no headers or body could be parsed"))
-    if email.message_id and email.message_id in reread_ids:
-        counts["skipped"] += 1
-        return unsaved(
-            outcome=MessageOutcome.SKIPPED,
-            side_effects=SideEffects.PENDING,
-            reason="already processed before the folder's UIDVALIDITY changed",
-            pending_effects=[{"op": "seen"}],
-        )
-    automated = automated_reason(email, config)
-    matched = _matching(rules, email, folder)
-    if not matched and email.kind != "bounce":
-        counts["skipped" if automated else "no_match"] += 1
-        return unsaved(
-            outcome=MessageOutcome.SKIPPED if automated else MessageOutcome.NO_MATCH,
-            reason=automated,
-            side_effects=SideEffects.PENDING,
-            pending_effects=[{"op": "seen"}],
-        )
-    return Prepared(email, fields, automated, matched, counts)
+    """`examine_message`, with the log row of mail that needs no other writes as an unsaved
+    model row (`Processed`); mail whose rules must act comes back `Prepared`."""
+    item = examine_message(
+        config, rules, folder, uidvalidity, uid, raw, run_id=run_id, reread_ids=reread_ids
+    )
+    return item.logged(existing) if isinstance(item, Unlogged) else item
 
 
 async def act_prepared(
@@ -438,4 +482,5 @@ async def process_message(
             raw,
             f"{type(exc).__name__}: {exc}",
         )
-        return Processed(uid, _log_row(fields, existing), False, [], counts)
+        log = _log_row(fields, existing) if existing is not None else None
+        return Processed(uid, log, False, [], counts, fields=fields)

@@ -56,10 +56,10 @@ async def retry_message(
     )
     if not result.saved:
         async with in_transaction() as conn:
-            await result.log.save(using_db=conn)
+            await result.model().save(using_db=conn)
     for kind, ticket_id, extra in result.events:
         await events.publish_ticket_event(kind, ticket_id, **extra)
-    log = result.log
+    log = result.model()
     if apply_side_effects and result.effects and log.outcome != MessageOutcome.QUARANTINED:
         try:
             async with await open_session(scanner) as session:

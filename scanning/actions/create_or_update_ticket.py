@@ -17,6 +17,7 @@ from ...mail.parsing import ParsedEmail
 from ...mail.reply import extract_reply
 from ...models import Comment, CommentSource, Contact, Ticket, TicketPriority, TicketStatus, User
 from ...models.attachment import Attachment
+from ...models.bulk import insert_rows
 from ..context import ActionOutcome, MessageContext
 from ..ticket_matching import compile_ticket_regex, find_ticket
 from .create_contact import ensure_contact
@@ -128,11 +129,14 @@ def storable_attachments(email: ParsedEmail) -> list[ParsedAttachment]:
     return [att for att in email.attachments if att.size <= MAX_ATTACHMENT_BYTES]
 
 
-def attachment_rows(email: ParsedEmail, **owner: Any) -> list[Attachment]:
-    """Unsaved Attachment rows for the storable attachments; `owner` names ticket/comment."""
+def attachment_rows(
+    email: ParsedEmail, ticket_id: int, comment_id: int | None
+) -> list[dict[str, Any]]:
+    """Attachment row values (for `insert_rows`) of the storable attachments."""
     return [
-        Attachment(
-            **owner,
+        dict(
+            ticket_id=ticket_id,
+            comment_id=comment_id,
             filename=(att.filename or "attachment")[:255],
             content_type=att.content_type[:255],
             size=att.size,
@@ -148,9 +152,8 @@ def attachment_rows(email: ParsedEmail, **owner: Any) -> list[Attachment]:
 async def _store_attachments(
     ctx: MessageContext, email: ParsedEmail, ticket: Ticket, comment: Comment | None
 ) -> int:
-    rows = attachment_rows(email, ticket=ticket, comment=comment)
-    if rows:
-        await Attachment.bulk_create(rows, using_db=ctx.conn)
+    rows = attachment_rows(email, ticket.id, comment.id if comment is not None else None)
+    await insert_rows(Attachment, rows, ctx.conn)
     return len(rows)
 
 

@@ -61,6 +61,7 @@ def test_migrations_roll_back_and_forward(settings: Settings) -> None:
     ("REDIS_URL", "http://x", "REDIS_URL: must start with redis://"),
     ("MAILSCANNER_SECRET_KEY", "short", "MAILSCANNER_SECRET_KEY: must be at least 16 characters"),
     ("MAILSCANNER_PUBLIC_URL", "crm.example.com", "MAILSCANNER_PUBLIC_URL: must be an http(s) URL"),
+    ("MAILSCANNER_PARSE_PROCESSES", "two", "MAILSCANNER_PARSE_PROCESSES: must be a whole number"),
 ])
 def test_a_bad_setting_is_one_clear_line_naming_the_variable(
         tmp_path: Path, variable: str, value: str, message: str) -> None:

@@ -4,6 +4,7 @@ numbers stay gapless, and one failing message is quarantined without losing the 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, cast
 
 import pytest
@@ -43,9 +44,11 @@ def one_by_one_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return calls
 
 
+@pytest.mark.parametrize("parse_processes", [0, 1], ids=["parsed-here", "parse-process"])
 async def test_one_batch_makes_one_contact_per_new_sender_and_threads_replies_into_it(
-    db: Settings, imap_user: ImapUser, one_by_one_calls: list[int]
+    db: Settings, imap_user: ImapUser, one_by_one_calls: list[int], parse_processes: int
 ) -> None:
+    db = replace(db, parse_processes=parse_processes)
     # given: a new sender's first mail, a reply to it and a second mail, all in one batch
     ann = "Ann Example <ann@example.com>"
     imap_user.append(
@@ -153,8 +156,10 @@ async def test_a_failing_message_is_quarantined_and_the_rest_of_its_batch_commit
             raise ValueError("cannot split this reply")
         return original(text, html)
 
-    # both the batch planner and the per-message action split replies through this module
+    # both the batch planner and the per-message action split replies through this module;
+    # parsing stays in this process, where the patch is (a parse process would not see it)
     monkeypatch.setattr(create_or_update_ticket, "extract_reply", fragile)
+    db = replace(db, parse_processes=0)
     imap_user.append(
         "INBOX",
         [
@@ -207,6 +212,7 @@ async def test_a_message_whose_rules_fail_to_evaluate_is_quarantined_alone(
         return original(rules, email, folder)
 
     monkeypatch.setattr(process, "_matching", fragile)
+    db = replace(db, parse_processes=0)  # matching runs here, where the patch is
     imap_user.append("INBOX", [mail("before"), mail("poison"), mail("after")])
     scanner = await make_scanner(imap_user)
     await add_rule(scanner, "size > 0", [CONTACT, TICKET])
