@@ -12,7 +12,7 @@ import io
 import logging
 import mimetypes
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 ChunkSource = Callable[[], Iterator[bytes]]
@@ -100,6 +100,15 @@ class Attachment:
             )
             for name, data in files
         )
+
+    def in_memory(self) -> Attachment:
+        """A copy that holds its decoded content (and digest) instead of decoding it from
+        the message on each read: for handing it to another process ready to store."""
+        data = self.payload()
+        digest = self.__dict__.get("_digest") or (len(data), hashlib.sha256(data).hexdigest())
+        copy = replace(self, _chunks=InMemory(data))
+        copy.__dict__["_digest"] = digest  # cached_property storage; see ParsedEmail
+        return copy
 
     def payload(self) -> bytes:
         """The decoded content, decoded from the message now (not cached on the object)."""

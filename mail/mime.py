@@ -42,15 +42,16 @@ class HeaderBlock:
         """First raw value of a header (case-insensitive), or None."""
         lname = name.lower()
         names = self.lower_names or tuple(key.lower() for key, _ in self.fields)
-        for index, key in enumerate(names):
-            if key == lname:
-                return self.fields[index][1]
-        return None
+        if lname not in names:  # most lookups miss (auto-reply checks ask for ten headers)
+            return None
+        return self.fields[names.index(lname)][1]
 
     def get_all(self, name: str) -> list[bytes]:
         """Every raw value of a header, in order."""
         lname = name.lower()
         names = self.lower_names or tuple(key.lower() for key, _ in self.fields)
+        if lname not in names:
+            return []
         return [self.fields[i][1] for i, key in enumerate(names) if key == lname]
 
 

@@ -192,6 +192,16 @@ class ParsedEmail:
         )
         return tuple(found + uu_attachments(bodies.uu_blocks))
 
+    def keep_attachments_decoded(self, max_total: int) -> bool:
+        """Decode the attachments now and keep their content, when they total at most
+        `max_total` bytes (the scanner's parse processes do this, so that the scan process
+        only stores them). False, and nothing kept, when they are larger."""
+        found = self.attachments
+        if not found or sum(a.size for a in found) > max_total:
+            return False
+        self.__dict__["attachments"] = tuple(a.in_memory() for a in found)
+        return True
+
     @cached_property
     def inline_images(self) -> dict[str, Attachment]:
         """``cid`` (no brackets) -> attachment, to serve ``<img src="cid:...">`` URLs."""

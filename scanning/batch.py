@@ -32,6 +32,7 @@ from ..models import (
     normalize_email,
 )
 from ..models import Sequence as NumberSequence
+from ..models.bulk import new_row
 from .actions.create_or_update_ticket import (
     apply_fields,
     apply_update_fields,
@@ -157,8 +158,13 @@ class _Planner:
             name = (sender.name or "").strip() or sender.address.partition("@")[0]
             email = sender.address.strip()[:320]
             account_id = self.accounts.get(normalized.rpartition("@")[2].casefold())
-            contact = Contact(name=name[:200], email=email, account_id=account_id)
-            contact.email_normalized = normalize_email(email)  # Contact.save would do this
+            contact = new_row(
+                Contact,
+                name=name[:200],
+                email=email,
+                account_id=account_id,
+                email_normalized=normalize_email(email),  # Contact.save would set it
+            )
             self.pending.contacts.append(contact)
             self.lookups.contacts[normalized] = contact
             msg.counts["contacts_created"] += 1

@@ -36,6 +36,7 @@ from .ticket_matching import number_pattern
 __all__ = ["FetchBatch", "prepare_batch"]
 
 MIN_CHUNK = 25  # messages per worker call: fewer cost more in pickling than they save
+DECODED_ATTACHMENTS = 4 << 20  # per message: decoded ahead up to this total, else later
 
 
 def _warm(item: Prepared, numbers: re.Pattern[str]) -> None:
@@ -50,8 +51,7 @@ def _warm(item: Prepared, numbers: re.Pattern[str]) -> None:
     email = p.email
     try:
         _ = email.text_body
-        for att in email.attachments:
-            _ = att.sha256
+        email.keep_attachments_decoded(DECODED_ATTACHMENTS)
         if reference_ids(email) or numbers.search(email.subject):
             p.comment = comment_text(email)
     except Exception:  # noqa: BLE001 — raised again, and handled, when planned

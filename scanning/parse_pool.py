@@ -22,7 +22,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import TypeVar
 
-__all__ = ["run_in_pool", "shutdown"]
+__all__ = ["run_in_pool", "shutdown", "worker_pids"]
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -69,6 +69,11 @@ def _get(processes: int) -> ProcessPoolExecutor | None:
         )
         _size = processes
     return _pool
+
+
+def worker_pids() -> list[int]:
+    """Process ids of the running parse processes (for measurements)."""
+    return list(_pool._processes or {}) if _pool is not None else []
 
 
 def shutdown() -> None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 from tortoise.transactions import in_transaction
 
@@ -59,3 +60,35 @@ def test_no_table_or_column_comment_contains_a_semicolon() -> None:
         assert ";" not in doc, model
         for name, field in model._meta.fields_map.items():
             assert ";" not in (field.description or ""), f"{model.__name__}.{name}"
+
+
+async def test_ticket_text_is_compressed_with_lz4_on_postgresql() -> None:
+    # Its own PostgreSQL database, built by the migrations, whichever database the run uses
+    # (SQLite does not compress; the migration does nothing there).
+    import asyncpg
+
+    from mailscanner.db import run_migrations
+
+    from .conftest import PG_ADMIN_DSN
+
+    base, _, _ = PG_ADMIN_DSN.rpartition("/")
+    name = f"mailscanner_lz4_{os.getpid()}"
+    admin = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        await run_migrations(f"{base}/{name}")
+        conn = await asyncpg.connect(f"{base}/{name}")
+        try:
+            await conn.execute(
+                "INSERT INTO ms_ticket (number, title, description, status, priority,"
+                " created_at, updated_at) VALUES ('TT1', 't', $1, 'open', 'normal', now(), now())",
+                "a support mail, quoted again and again. " * 2000,
+            )
+            method = await conn.fetchval("SELECT pg_column_compression(description) FROM ms_ticket")
+        finally:
+            await conn.close()
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+    assert method == "lz4"

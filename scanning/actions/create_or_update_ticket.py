@@ -17,7 +17,7 @@ from ...mail.parsing import ParsedEmail
 from ...mail.reply import extract_reply
 from ...models import Comment, CommentSource, Contact, Ticket, TicketPriority, TicketStatus, User
 from ...models.attachment import Attachment
-from ...models.bulk import insert_rows
+from ...models.bulk import insert_rows, new_row
 from ..context import ActionOutcome, MessageContext
 from ..ticket_matching import compile_ticket_regex, find_ticket
 from .create_contact import ensure_contact
@@ -168,7 +168,8 @@ def new_ticket(email: ParsedEmail, number: str, sender: Contact | None, **extra:
 
     `extra` adds fields (the action links `contact=` here; the batch planner links it when
     its pending tickets are written)."""
-    return Ticket(
+    return new_row(
+        Ticket,
         number=number,
         title=(email.subject.strip() or "(no subject)")[:998],
         description=email.text_body,

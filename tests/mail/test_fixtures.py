@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -40,3 +41,20 @@ def test_fixture_parses_to_its_expected_json(name: str) -> None:
     assert list(actual) == list(expected)
     for key in expected:
         assert actual[key] == expected[key], key
+
+
+@pytest.mark.parametrize("name", CASES)
+@pytest.mark.parametrize("decoded", [False, True], ids=["lazy", "decoded-ahead"])
+def test_a_parsed_mail_sent_to_another_process_reads_the_same(name: str, decoded: bool) -> None:
+    # The scanner parses in a worker process and pickles the result back (scanning/
+    # batch_prepare.py), with bodies decoded and attachments held ahead, or not yet read.
+    raw, expected = load(name)
+    email = parse_email(raw)
+    if decoded:
+        _ = email.text_body, email.kind
+        email.keep_attachments_decoded(1 << 30)
+    received = pickle.loads(pickle.dumps(email))
+    assert to_json_dict(received) == expected
+    assert [a.payload() for a in received.attachments] == [
+        a.payload() for a in parse_email(raw).attachments
+    ]

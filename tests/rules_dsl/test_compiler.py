@@ -175,3 +175,14 @@ def test_all_quantifier_captures_from_the_first_value() -> None:
     assert rule.captures(make_email({"headers": {"X-T": ["t1", "t2"]}})) == ("1",)
     either = compile(parse('all header "X-T" matches /t(\\d)/ or subject matches /(s)/'))
     assert either.captures(make_email({"subject": "s", "headers": {"X-T": ["x", "t2"]}})) == ("s",)
+
+
+def test_a_compiled_rule_pickles_to_the_same_rule() -> None:
+    # Rules travel to the scanner's parse processes; closures do not pickle, the rule does.
+    import pickle
+
+    rule = compile('subject contains "refund" and not from ends with "@example.com"')
+    again = pickle.loads(pickle.dumps(rule))
+    assert again.key == rule.key
+    email = make_email({"subject": "Refund please", "from": "a@customer.test"})
+    assert again(email) is rule(email) is True
