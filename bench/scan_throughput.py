@@ -273,17 +273,39 @@ def cpu_by_process() -> dict[str, float]:
             name = "this process"  # the scan's event loop (and its IMAP thread)
         elif name.startswith("python"):
             name = "python (other)"  # the scan's parse processes
+        elif name.startswith("kworker"):
+            name = "kernel workers"  # page cache writeback, memory reclaim
         fields = stat[stat.rindex(")") + 2 :].split()
         out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / hz
     return out
 
 
-def cpu_report(before: dict[str, float], seconds: float) -> str:
-    """Which processes used the CPU since `before`, in cores (CPU seconds per second)."""
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot, from /proc/stat."""
+    ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle + iowait
+    hz = os.sysconf("SC_CLK_TCK")
+    return (sum(ticks) - idle) / hz, sum(ticks) / hz
+
+
+Snapshot = tuple[dict[str, float], tuple[float, float]]
+
+
+def cpu_snapshot() -> Snapshot:
+    return cpu_by_process(), machine_busy()
+
+
+def cpu_report(since: Snapshot, seconds: float) -> str:
+    """Which processes used the CPU since `since`, in cores (CPU seconds per second), and
+    the whole machine's busy cores of all it has."""
+    before, machine = since
     after = cpu_by_process()
     used = {k: v - before.get(k, 0.0) for k, v in after.items()}
-    top = sorted((v, k) for k, v in used.items() if v >= 0.05 * seconds)[::-1]
-    return ", ".join(f"{k} {v / seconds:.2f}" for v, k in top)
+    top = sorted((v, k) for k, v in used.items() if v >= 0.02 * seconds)[::-1]
+    busy, total = (a - b for a, b in zip(machine_busy(), machine, strict=True))
+    return ", ".join(f"{k} {v / seconds:.2f}" for v, k in top) + (
+        f"; machine {busy / seconds:.2f} of {total / seconds:.0f} cores busy"
+    )
 
 
 def max_rss_mb() -> float:
@@ -300,13 +322,14 @@ async def scan(pg_dsn: str, port: int, user: str, password: str, catch_all: bool
     try:
         await run_migrations(url)
         data_dir = Path(os.environ.get("TMPDIR", "/tmp")) / f"ms-bench-{os.getpid()}"
-        settings = load_settings(
-            {
-                "DATABASE_URL": url,
-                "MAILSCANNER_DATA_DIR": str(data_dir),
-                "MAILSCANNER_SECRET_KEY": "bench-secret-key-0123456789",
-            }
-        )
+        env = {
+            "DATABASE_URL": url,
+            "MAILSCANNER_DATA_DIR": str(data_dir),
+            "MAILSCANNER_SECRET_KEY": "bench-secret-key-0123456789",
+        }
+        if "MAILSCANNER_PARSE_PROCESSES" in os.environ:  # to compare: 0 parses in-process
+            env["MAILSCANNER_PARSE_PROCESSES"] = os.environ["MAILSCANNER_PARSE_PROCESSES"]
+        settings = load_settings(env)
         await init_db(settings)
         try:
             scanner = Scanner(
@@ -331,7 +354,7 @@ async def scan(pg_dsn: str, port: int, user: str, password: str, catch_all: bool
                     actions=actions,
                     continue_after_match=cont,
                 )
-            cpu = cpu_by_process()
+            cpu = cpu_snapshot()
             t0 = time.perf_counter()
             run = await pipeline.run_scan(scanner.id, settings=settings)
             elapsed = time.perf_counter() - t0
@@ -404,7 +427,7 @@ def main() -> int:
     try:
         for _ in range(args.repeat):
             user = _seed(server, messages)
-            cpu = cpu_by_process()
+            cpu = cpu_snapshot()
             n, fetch_s = raw_fetch(server.imaps_port, user.name, user.password)
             fetch_rate = n / fetch_s
             print(

@@ -12,6 +12,9 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from tortoise import timezone
+from tortoise.exceptions import IntegrityError
+
 from ..models import FolderState, MessageLog, Scanner, ScanType
 
 __all__ = ["advance", "already_logged", "load_checkpoint", "reread_message_ids", "search_criteria"]
@@ -23,10 +26,14 @@ async def load_checkpoint(
     """The folder's state, reset when UIDVALIDITY changed; (state, is_first_read)."""
     state = await FolderState.filter(scanner_id=scanner.id, folder=folder).first()
     if state is None:
-        state = await FolderState.create(
-            scanner_id=scanner.id, folder=folder, uidvalidity=uidvalidity, last_uid=0
-        )
-        return state, True
+        try:
+            state = await FolderState.create(
+                scanner_id=scanner.id, folder=folder, uidvalidity=uidvalidity, last_uid=0
+            )
+            return state, True
+        except IntegrityError:
+            # Another scan of this scanner (a worker taking it over) created it just now.
+            state = await FolderState.get(scanner_id=scanner.id, folder=folder)
     if state.uidvalidity != uidvalidity:
         state.uidvalidity = uidvalidity
         state.last_uid = 0
@@ -94,7 +101,10 @@ async def reread_message_ids(
 
 
 async def advance(state: FolderState, uid: int) -> None:
-    """Move the checkpoint forward (never back)."""
+    """Move the checkpoint forward (never back, also not when another scan of the scanner
+    moved it further meanwhile: the condition is checked by the database)."""
     if uid > state.last_uid:
         state.last_uid = uid
-        await state.save(update_fields=["last_uid", "updated_at"])
+        await FolderState.filter(id=state.id, last_uid__lt=uid).update(
+            last_uid=uid, updated_at=timezone.now()
+        )
