@@ -67,23 +67,40 @@ async def run_migrations(database_url: str, target: str | None = None) -> None:
         await Tortoise.close_connections()
 
 
+_ANALYZED: set[tuple[str, str]] = set()  # (database, table) known to have statistics
+
+
 async def analyze_if_never_analyzed(tables: list[str]) -> list[str]:
-    """ANALYZE those of `tables` PostgreSQL has no statistics for yet; returns them.
+    """ANALYZE those of `tables` PostgreSQL has no statistics for yet and that hold rows
+    (an empty table gives empty statistics); returns them. Cheap once all have statistics.
 
     Without statistics the planner guesses: a first scan into a new database wrote its first
     thousands of rows before autovacuum (once a minute) looked at the tables, and meanwhile
     lookups such as `source_message_id IN (...)` read whole tables per batch. PostgreSQL's
-    own advice after a bulk load into a new table is exactly this ANALYZE. Call it once some
-    rows exist (an empty table gives empty statistics); a no-op on other databases."""
+    own advice after a bulk load into a new table is exactly this ANALYZE. A no-op on other
+    databases."""
     conn = connections.get("default")
     if conn.capabilities.dialect != "postgres":
         return []
+    database = "{}:{}/{}".format(*(getattr(conn, a, "") for a in ("host", "port", "database")))
+    todo = [t for t in tables if (database, t) not in _ANALYZED]
+    if not todo:
+        return []
     rows = await conn.execute_query_dict(
-        "SELECT relname FROM pg_stat_user_tables WHERE relname = ANY($1::text[])"
-        " AND last_analyze IS NULL AND last_autoanalyze IS NULL AND n_live_tup > 0",
-        [tables],
+        "SELECT relname, last_analyze IS NOT NULL OR last_autoanalyze IS NOT NULL AS done"
+        " FROM pg_stat_user_tables WHERE relname = ANY($1::text[])",
+        [todo],
     )
-    names = [str(r["relname"]) for r in rows]
+    names = []
+    for row in rows:
+        name = str(row["relname"])
+        if row["done"]:
+            _ANALYZED.add((database, name))
+            continue
+        found = await conn.execute_query_dict(f'SELECT EXISTS (SELECT 1 FROM "{name}") AS x')
+        if found[0]["x"]:
+            names.append(name)
     if names:
         await conn.execute_script("ANALYZE " + ", ".join(f'"{n}"' for n in names))
+        _ANALYZED.update((database, n) for n in names)
     return names

@@ -92,6 +92,7 @@ async def run_in_pool(processes: int, fn: Callable[..., T], *args: object) -> T:
         try:
             return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
         except BrokenProcessPool:
-            logger.warning("a parser process died; this batch is parsed in the scan process")
-            shutdown()
+            logger.warning("a parse process died; this batch is parsed in the scan process")
+            if _pool is pool:  # not a new pool another batch started meanwhile
+                shutdown()
     return fn(*args)

@@ -175,8 +175,7 @@ class _FolderScan:
                 if finishing is not None:
                     await finishing
                 finishing = asyncio.ensure_future(self._finish_batch(batch, results, state))
-                if i == 0:
-                    await analyze_if_never_analyzed(SCAN_TABLES)
+                await analyze_if_never_analyzed(SCAN_TABLES)
         except BaseException:
             for task in ahead:
                 task.cancel()

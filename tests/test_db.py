@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from pathlib import Path
 
 from tortoise.transactions import in_transaction
 
@@ -92,3 +93,33 @@ async def test_ticket_text_is_compressed_with_lz4_on_postgresql() -> None:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
     assert method == "lz4"
+
+
+async def test_tables_without_statistics_are_analyzed_once(tmp_path: Path) -> None:
+    # A first scan into a new PostgreSQL database: the planner has no statistics yet.
+    import asyncpg
+
+    from mailscanner.db import analyze_if_never_analyzed, close_db, init_db, run_migrations
+    from mailscanner.settings import load_settings
+
+    from .conftest import PG_ADMIN_DSN
+
+    base, _, _ = PG_ADMIN_DSN.rpartition("/")
+    name = f"mailscanner_analyze_{os.getpid()}"
+    admin = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        await run_migrations(f"{base}/{name}")
+        env = {"DATABASE_URL": f"{base}/{name}", "MAILSCANNER_DATA_DIR": str(tmp_path)}
+        await init_db(load_settings({**env, "MAILSCANNER_SECRET_KEY": "k" * 20}))
+        try:
+            await Contact.create(name="A", email="a@example.com")
+            tables = ["ms_contact", "ms_ticket"]
+            assert await analyze_if_never_analyzed(tables) == ["ms_contact"]  # ticket: empty
+            assert await analyze_if_never_analyzed(tables) == []  # analyzed now
+        finally:
+            await close_db()
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()

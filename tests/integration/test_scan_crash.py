@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import cast
 
 import pytest
@@ -22,7 +23,7 @@ from mailscanner.models import (
     SideEffects,
     Ticket,
 )
-from mailscanner.scanning import pipeline
+from mailscanner.scanning import parse_pool, pipeline
 from mailscanner.scanning.pipeline import run_scan
 from mailscanner.settings import Settings
 
@@ -204,3 +205,31 @@ async def test_a_scan_killed_at_random_points_completes_with_every_message_exact
         and len(imap_user.uids("INBOX")) == count - count // 10
     )
     assert imap_user.uids("INBOX", "UNSEEN") == [] and imap_user.uids("Done", "UNSEEN") == []
+
+
+async def test_a_parse_process_killed_mid_scan_loses_and_doubles_nothing(
+    db: Settings, imap_user: ImapUser, caplog: pytest.LogCaptureFixture
+) -> None:
+    # given: a mailbox big enough for the kill to land mid-scan, parsed in a parse process
+    count = 1200
+    imap_user.append("INBOX", [mail(f"case {i}", body=f"question {i}\n") for i in range(count)])
+    scanner = await make_scanner(imap_user)
+    await add_rule(scanner, "size > 0", [{"type": "create_contact"}, TICKET])
+    settings = replace(db, parse_processes=1)
+    await parse_pool.run_in_pool(1, os.getpid)  # the pool is up before the scan starts
+    (victim,) = parse_pool.worker_pids()
+    # when: the parse process is killed (as by the OOM killer) once the scan is under way
+    scan = asyncio.ensure_future(run_scan(scanner.id, settings=settings))
+    while await MessageLog.filter(scanner_id=scanner.id).count() < pipeline.BATCH_SIZE:
+        assert not scan.done(), scan.result().error
+        await asyncio.sleep(0.01)
+    os.kill(victim, signal.SIGKILL)
+    run = await scan
+    # then: the scan finished by itself, every mail exactly once, and parsing goes on
+    assert run.status == ScanRunStatus.SUCCEEDED, run.error
+    uids = await MessageLog.filter(scanner_id=scanner.id).values_list("uid", flat=True)
+    assert len(uids) == len(set(uids)) == count
+    assert await Ticket.all().count() == count
+    assert "a parse process died" in caplog.text  # the batch it had was parsed here instead
+    assert victim not in parse_pool.worker_pids()
+    assert await parse_pool.run_in_pool(1, os.getpid) != os.getpid()
