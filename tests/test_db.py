@@ -2,12 +2,18 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import asyncpg
+import pytest
 from tortoise.transactions import in_transaction
 
+from mailscanner.db import analyze_if_never_analyzed, close_db, init_db, run_migrations
 from mailscanner.models import Contact, Scanner, Ticket
-from mailscanner.settings import Settings
+from mailscanner.settings import Settings, load_settings
+
+from .conftest import PG_ADMIN_DSN
 
 
 async def test_ticket_numbers_are_gapless_and_unique_under_concurrency(db: Settings) -> None:
@@ -34,7 +40,6 @@ async def test_a_rolled_back_ticket_does_not_consume_a_number(db: Settings) -> N
 
 async def test_contact_email_is_unique_case_insensitively(db: Settings) -> None:
     await Contact.create(name="A", email="Alice@Example.com")
-    import pytest
     from tortoise.exceptions import IntegrityError
     with pytest.raises(IntegrityError):
         await Contact.create(name="B", email="alice@example.COM")
@@ -63,63 +68,48 @@ def test_no_table_or_column_comment_contains_a_semicolon() -> None:
             assert ";" not in (field.description or ""), f"{model.__name__}.{name}"
 
 
-async def test_ticket_text_is_compressed_with_lz4_on_postgresql() -> None:
-    # Its own PostgreSQL database, built by the migrations, whichever database the run uses
-    # (SQLite does not compress; the migration does nothing there).
-    import asyncpg
-
-    from mailscanner.db import run_migrations
-
-    from .conftest import PG_ADMIN_DSN
-
+@pytest.fixture
+async def new_postgres_db() -> AsyncIterator[str]:
+    """A new PostgreSQL database built by the migrations, whichever database the run uses:
+    what a first install gets (compression settings, no planner statistics yet)."""
     base, _, _ = PG_ADMIN_DSN.rpartition("/")
-    name = f"mailscanner_lz4_{os.getpid()}"
+    name = f"mailscanner_new_{os.getpid()}"
     admin = await asyncpg.connect(PG_ADMIN_DSN)
     try:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
         await admin.execute(f'CREATE DATABASE "{name}"')
         await run_migrations(f"{base}/{name}")
-        conn = await asyncpg.connect(f"{base}/{name}")
-        try:
-            await conn.execute(
-                "INSERT INTO ms_ticket (number, title, description, status, priority,"
-                " created_at, updated_at) VALUES ('TT1', 't', $1, 'open', 'normal', now(), now())",
-                "a support mail, quoted again and again. " * 2000,
-            )
-            method = await conn.fetchval("SELECT pg_column_compression(description) FROM ms_ticket")
-        finally:
-            await conn.close()
+        yield f"{base}/{name}"
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+async def test_ticket_text_is_compressed_with_lz4_on_postgresql(new_postgres_db: str) -> None:
+    # (SQLite does not compress; the migration does nothing there.)
+    conn = await asyncpg.connect(new_postgres_db)
+    try:
+        await conn.execute(
+            "INSERT INTO ms_ticket (number, title, description, status, priority,"
+            " created_at, updated_at) VALUES ('TT1', 't', $1, 'open', 'normal', now(), now())",
+            "a support mail, quoted again and again. " * 2000,
+        )
+        method = await conn.fetchval("SELECT pg_column_compression(description) FROM ms_ticket")
+    finally:
+        await conn.close()
     assert method == "lz4"
 
 
-async def test_tables_without_statistics_are_analyzed_once(tmp_path: Path) -> None:
-    # A first scan into a new PostgreSQL database: the planner has no statistics yet.
-    import asyncpg
-
-    from mailscanner.db import analyze_if_never_analyzed, close_db, init_db, run_migrations
-    from mailscanner.settings import load_settings
-
-    from .conftest import PG_ADMIN_DSN
-
-    base, _, _ = PG_ADMIN_DSN.rpartition("/")
-    name = f"mailscanner_analyze_{os.getpid()}"
-    admin = await asyncpg.connect(PG_ADMIN_DSN)
+async def test_tables_without_statistics_are_analyzed_once(
+    new_postgres_db: str, tmp_path: Path
+) -> None:
+    # A first scan into a new database: the planner has no statistics yet.
+    env = {"DATABASE_URL": new_postgres_db, "MAILSCANNER_DATA_DIR": str(tmp_path)}
+    await init_db(load_settings({**env, "MAILSCANNER_SECRET_KEY": "k" * 20}))
     try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        await run_migrations(f"{base}/{name}")
-        env = {"DATABASE_URL": f"{base}/{name}", "MAILSCANNER_DATA_DIR": str(tmp_path)}
-        await init_db(load_settings({**env, "MAILSCANNER_SECRET_KEY": "k" * 20}))
-        try:
-            await Contact.create(name="A", email="a@example.com")
-            tables = ["ms_contact", "ms_ticket"]
-            assert await analyze_if_never_analyzed(tables) == ["ms_contact"]  # ticket: empty
-            assert await analyze_if_never_analyzed(tables) == []  # analyzed now
-        finally:
-            await close_db()
+        await Contact.create(name="A", email="a@example.com")
+        tables = ["ms_contact", "ms_ticket"]
+        assert await analyze_if_never_analyzed(tables) == ["ms_contact"]  # ticket: empty
+        assert await analyze_if_never_analyzed(tables) == []  # analyzed now
     finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+        await close_db()
