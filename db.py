@@ -11,7 +11,7 @@ from typing import Any
 from tortoise import Tortoise, connections
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
-from . import crypto
+from . import crypto, sqlite_fix
 from .settings import Settings, load_settings
 
 MODELS_MODULE = "mailscanner.models"
@@ -43,6 +43,7 @@ def __getattr__(name: str) -> Any:
 async def init_db(settings: Settings, *, migrate: bool = False, generate: bool = False) -> None:
     """Connect (process-wide), configure secret encryption, and optionally build the schema."""
     crypto.configure(settings.secret_key)
+    sqlite_fix.install()
     # The executor cache is keyed by connection name, not dialect (stack-notes §2).
     EXECUTOR_CACHE.clear()
     if migrate:

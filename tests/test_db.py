@@ -4,6 +4,7 @@ import asyncio
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import cast
 
 import asyncpg
 import pytest
@@ -111,5 +112,50 @@ async def test_tables_without_statistics_are_analyzed_once(
         tables = ["ms_contact", "ms_ticket"]
         assert await analyze_if_never_analyzed(tables) == ["ms_contact"]  # ticket: empty
         assert await analyze_if_never_analyzed(tables) == []  # analyzed now
+    finally:
+        await close_db()
+
+
+async def test_a_transaction_cancelled_while_it_starts_leaves_sqlite_usable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SQLite whichever database the run uses: the embedded default (sqlite_fix.py).
+    from tortoise.backends.sqlite.client import SqliteTransactionWrapper
+
+    url = f"sqlite://{tmp_path / 'db.sqlite3'}"
+    env = {"DATABASE_URL": url, "MAILSCANNER_DATA_DIR": str(tmp_path)}
+    await init_db(load_settings({**env, "MAILSCANNER_SECRET_KEY": "k" * 20}), generate=True)
+    try:
+        # given: a transaction whose task is cancelled after BEGIN reached SQLite, before
+        # `async with in_transaction()` had entered (a scan stopped at shutdown)
+        begin, started = SqliteTransactionWrapper.begin, asyncio.Event()
+
+        async def slow_begin(self: SqliteTransactionWrapper) -> None:
+            await begin(self)
+            started.set()
+            await asyncio.sleep(30)
+
+        monkeypatch.setattr(SqliteTransactionWrapper, "begin", slow_begin)
+
+        async def write() -> None:
+            async with in_transaction() as conn:
+                await Contact.create(name="lost", email="lost@x.test", using_db=conn)
+
+        task = asyncio.ensure_future(write())
+        await started.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        monkeypatch.undo()
+
+        # then: the database answers, in and out of transactions, and nothing half-done stays
+        async def write_again() -> None:
+            async with in_transaction() as conn:
+                await Contact.create(name="b", email="b@x.test", using_db=conn)
+
+        await asyncio.wait_for(Contact.create(name="a", email="a@x.test"), 5)
+        await asyncio.wait_for(write_again(), 5)
+        names = cast("list[str]", await Contact.all().values_list("name", flat=True))
+        assert sorted(names) == ["a", "b"]
     finally:
         await close_db()
