@@ -11,8 +11,10 @@ column (`unnest`), elsewhere as a multi-row VALUES list. Values are converted by
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from enum import Enum
 from typing import Any, TypeVar
 
 from tortoise import timezone
@@ -36,6 +38,7 @@ M = TypeVar("M", bound=Model)
 
 MAX_PARAMS = 30_000  # parameters per statement: SQLite takes 32,766
 _PLAIN = (CharField, TextField, IntField, BigIntField, BinaryField)
+_IMMUTABLE = (type(None), int, float, str, bool, bytes, Enum)
 
 
 def _columns(model: type[Model]) -> list[str]:
@@ -62,9 +65,15 @@ def new_row(model: type[M], **values: Any) -> M:
         if name in values:
             put(obj, name, values[name])
             continue
-        default = meta.fields_map[name].default
-        put(obj, name, default() if callable(default) else default)
+        put(obj, name, _fresh(meta.fields_map[name].default))
     return obj
+
+
+def _fresh(default: Any) -> Any:
+    """A field default as Model() gives it: called, or copied when it is mutable."""
+    if callable(default):
+        return default()
+    return default if isinstance(default, _IMMUTABLE) else copy.deepcopy(default)
 
 
 def _converter(field: Field[Any]) -> Callable[[Any], Any]:
@@ -101,8 +110,7 @@ def _default(model: type[Model], name: str, now: Any) -> Any:
     field = model._meta.fields_map[name]
     if isinstance(field, DatetimeField) and (field.auto_now or field.auto_now_add):
         return now
-    default = field.default
-    return default() if callable(default) else default
+    return _fresh(field.default)
 
 
 def _array_type(field: Field[Any]) -> str:

@@ -86,13 +86,16 @@ def shutdown() -> None:
 
 async def run_in_pool(processes: int, fn: Callable[..., T], *args: object) -> T:
     """`fn(*args)` in a worker process (arguments and result are pickled), or here when
-    `processes` is 0 or the pool broke."""
-    pool = _get(processes)
-    if pool is not None:
-        try:
+    `processes` is 0 or the pool failed: `fn` must not raise (report failure in its
+    result), so that anything raised here is the pool's own trouble, never the work's."""
+    try:
+        pool = _get(processes)
+        if pool is not None:
             return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
-        except BrokenProcessPool:
-            logger.warning("a parse process died; this batch is parsed in the scan process")
-            if _pool is pool:  # not a new pool another batch started meanwhile
-                shutdown()
+    except BrokenProcessPool:
+        logger.warning("a parse process died; this batch is parsed in the scan process")
+        if _pool is pool:  # not a new pool another batch started meanwhile
+            shutdown()
+    except Exception:  # noqa: BLE001 — cannot start processes, cannot pickle: work here
+        logger.warning("parse processes failed; this batch is parsed here", exc_info=True)
     return fn(*args)

@@ -4,8 +4,9 @@ Per folder:
   1. SELECT; finish side effects a crashed scan left pending (idempotent on the server);
   2. load the checkpoint, reset when UIDVALIDITY changed (then re-read, deduped by Message-ID);
   3. UID SEARCH by scan type: UNSEEN, or UIDs above the checkpoint (first read: SINCE scan_from);
-  4. per batch: drop UIDs that already have a log row, FETCH BODY.PEEK[] (the next batch is
-     fetched in the session thread while this one is processed);
+  4. per batch: drop UIDs that already have a log row, FETCH BODY.PEEK[] in the session
+     thread, then parse, classify, match and decode it in a parse process (batch_prepare.py,
+     parse_pool.py); the next batches go through these steps while this one commits;
   5. the whole batch in ONE transaction, set-based (batch.py): lookups for the batch in a few
      queries, every message's actions decided in memory in UID order, rows written in bulk,
      log rows included; when anything in it fails the batch is rolled back and redone one
@@ -84,6 +85,14 @@ async def scan_config(scanner: Scanner, settings: Settings) -> ScanConfig:
 
 def _folders(rules: list[LoadedRule]) -> list[str]:
     return list(dict.fromkeys(f for rule in rules for f in rule.folders))
+
+
+async def _analyze(tables: list[str]) -> None:
+    """Planner statistics for a first scan; an optimisation, so a failure only logs."""
+    try:
+        await analyze_if_never_analyzed(tables)
+    except Exception:  # noqa: BLE001 — the scan itself does not depend on it
+        logger.warning("could not ANALYZE %s", ", ".join(tables), exc_info=True)
 
 
 async def _publish(results: list[Processed]) -> None:
@@ -175,7 +184,7 @@ class _FolderScan:
                 if finishing is not None:
                     await finishing
                 finishing = asyncio.ensure_future(self._finish_batch(batch, results, state))
-                await analyze_if_never_analyzed(SCAN_TABLES)
+                await _analyze(SCAN_TABLES)
         except BaseException:
             for task in ahead:
                 task.cancel()
