@@ -129,18 +129,27 @@ async def _connect(config: SmtpConfig) -> aiosmtplib.SMTP:
 
 
 async def _close(client: aiosmtplib.SMTP) -> None:
+    transport = client.transport
     client.close()
-    # The transport finishes closing on the next loop turn; let it, or the socket leaks
-    # (ResourceWarning) when the caller's loop ends right after an error.
-    await asyncio.sleep(0)
+    await _abort(transport)
 
 
 async def _quit(client: aiosmtplib.SMTP) -> None:
+    transport = client.transport
     try:
         await client.quit()
     except (aiosmtplib.SMTPException, OSError):
         client.close()  # the message is already accepted; a rude QUIT changes nothing
-    await asyncio.sleep(0)  # let the transport finish closing (see _close)
+    await _abort(transport)
+
+
+async def _abort(transport: asyncio.BaseTransport | None) -> None:
+    # After QUIT (or an error) nothing more is said: drop the socket now. A TLS transport's
+    # close() first waits for the server's TLS goodbye, and a loop that ends before it comes
+    # leaks the socket (ResourceWarning, an intermittent test failure).
+    if isinstance(transport, asyncio.WriteTransport):
+        transport.abort()
+    await asyncio.sleep(0)  # the socket is closed on the next loop turn
 
 
 async def send_message(config: SmtpConfig, message: EmailMessage,

@@ -40,9 +40,10 @@ DECODED_ATTACHMENTS = 4 << 20  # per message: decoded ahead up to this total, el
 
 
 def _warm(item: Prepared, numbers: re.Pattern[str]) -> None:
-    """Decode now what the planner will read for a ticket mail (bodies, attachment digests,
-    the reply text of a possible reply), so that this CPU work happens here and not inside
-    the batch transaction. A decoding error is left for the planner to meet again."""
+    """Decode now what the planner will read for a ticket mail (the text body, attachments
+    decoded and hashed, the reply text of a possible reply), so that this CPU work happens
+    here and not inside the batch transaction. A decoding error is left for the planner to
+    meet again."""
     p = item
     if p.automated or not any(
         a["type"] == "create_or_update_ticket" for r in p.matched for a in r.actions

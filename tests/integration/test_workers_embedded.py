@@ -80,7 +80,7 @@ async def test_a_restart_mid_scan_loses_and_duplicates_no_mail(
     db: Settings, imap_user: ImapUser
 ) -> None:
     # given a scan in flight
-    total = 1000
+    total = 3000
     scanner = await mailbox_scanner(imap_user, total)
     runner = await start_embedded(db, CONFIG)
 

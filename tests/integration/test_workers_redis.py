@@ -39,7 +39,7 @@ from ..workers.cluster import (  # noqa: F401
 from ..workers.fixtures import jobs_config as _jobs_config  # noqa: F401
 from ..workers.fixtures import redis  # noqa: F401
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.postgres_only]
 
 
 @pytest.fixture
@@ -173,7 +173,7 @@ async def test_a_worker_killed_mid_scan_hands_the_scanner_to_the_other_without_l
     cluster: WorkerCluster,
 ) -> None:
     # given a scanner with a mailbox big enough to catch its scan in flight
-    total = 1000
+    total = 3000
     scanner = await mailbox_scanner(imap_user, total)
     cluster.start(2)
     run_holder: dict[str, ScanRun] = {}
