@@ -197,6 +197,8 @@ class ParsedEmail:
         `max_total` bytes (the scanner's parse processes do this, so that the scan process
         only stores them). False, and nothing kept, when they are larger."""
         found = self.attachments
+        # Sizes first (streamed, nothing held), so a large attachment is never held in full;
+        # then each is decoded once more to keep it. Two C-speed passes over small files.
         if not found or sum(a.size for a in found) > max_total:
             return False
         self.__dict__["attachments"] = tuple(a.in_memory() for a in found)

@@ -29,7 +29,6 @@ from .process import (
     Processed,
     Unlogged,
     examine_message,
-    prepare_message,
 )
 from .ticket_matching import number_pattern
 
@@ -87,16 +86,8 @@ class FetchBatch:
 
     def prepare(self, message: FetchedMessage) -> Processed | Prepared:
         """`prepare_message` for one of the batch's messages (raises on a rule bug)."""
-        return prepare_message(
-            self.config,
-            self.rules,
-            self.folder,
-            self.uidvalidity,
-            message.uid,
-            message.raw,
-            run_id=self.run_id,
-            reread_ids=self.reread_ids,
-        )
+        item = self.examine(message)
+        return item.logged() if isinstance(item, Unlogged) else item
 
 
 @dataclass(frozen=True)
