@@ -3,12 +3,17 @@ scan process that started them, even when it is killed without a chance to clean
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
+import stat
+import struct
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from mailscanner.scanning.parse_pool import run_in_pool
 
@@ -35,6 +40,35 @@ def _running(pid: int) -> bool:
 async def test_work_runs_in_another_process_and_in_this_one_without_processes() -> None:
     assert await run_in_pool(1, os.getpid) != os.getpid()
     assert await run_in_pool(0, os.getpid) == os.getpid()
+
+
+def _die_half_way_through_the_answer(scan_pid: int) -> str:
+    """In a parse process: write the start of a long answer on each socket this process
+    holds (its pipe to the scan process among them), then die as the OOM killer kills."""
+    if os.getpid() == scan_pid:
+        return "parsed in the scan process"
+    for fd in range(3, 256):
+        try:
+            if stat.S_ISSOCK(os.fstat(fd).st_mode):
+                os.write(fd, struct.pack("!i", 1 << 20) + b"the first bytes of 1 MiB")
+        except OSError:
+            continue
+    os.kill(os.getpid(), signal.SIGKILL)
+    return "not reached"
+
+
+async def test_a_parse_process_dying_mid_answer_is_not_waited_for(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # given: a running parse process
+    first = await run_in_pool(1, os.getpid)
+    # when: it dies having sent part of its answer
+    answer = run_in_pool(1, _die_half_way_through_the_answer, os.getpid())
+    # then: the work is done here at once, and the next call gets a new parse process
+    assert await asyncio.wait_for(answer, 30) == "parsed in the scan process"
+    assert "a parse process died" in caplog.text
+    second = await run_in_pool(1, os.getpid)
+    assert second not in (first, os.getpid())
 
 
 def test_parse_processes_exit_when_the_scan_process_is_killed() -> None:
