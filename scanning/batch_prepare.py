@@ -125,15 +125,20 @@ def _prepare_chunk(batch: FetchBatch) -> list[Unlogged | _Shipped] | None:
         if isinstance(item, Prepared):
             matched = [position[id(rule)] for rule in item.matched]
             p = item
+            # Not sent back: the scan process holds the raw message (most of the bytes).
+            object.__setattr__(p.email, "_raw", b"")
             out.append(_Shipped(p.email, p.fields, p.automated, matched, p.counts, p.comment))
         else:
             out.append(item)
     return out
 
 
-def _received(batch: FetchBatch, item: Unlogged | _Shipped) -> Processed | Prepared:
+def _received(
+    batch: FetchBatch, message: FetchedMessage, item: Unlogged | _Shipped
+) -> Processed | Prepared:
     if isinstance(item, Unlogged):
         return item.logged()
+    object.__setattr__(item.email, "_raw", message.raw)
     matched = [batch.rules[i] for i in item.matched]
     return Prepared(item.email, item.fields, item.automated, matched, item.counts, item.comment)
 
@@ -147,10 +152,10 @@ async def _in_processes(batch: FetchBatch, processes: int) -> list[Processed | P
     chunks = [replace(shipped, fetched=fetched[i : i + size]) for i in range(0, len(fetched), size)]
     results = await asyncio.gather(*(run_in_pool(processes, _prepare_chunk, c) for c in chunks))
     out: list[Processed | Prepared] = []
-    for result in results:
+    for chunk, result in zip(chunks, results, strict=True):
         if result is None:
             return None
-        out.extend(_received(batch, item) for item in result)
+        out.extend(_received(batch, m, i) for m, i in zip(chunk.fetched, result, strict=True))
     return out
 
 

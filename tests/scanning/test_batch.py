@@ -4,6 +4,8 @@ numbers stay gapless, and one failing message is quarantined without losing the 
 
 from __future__ import annotations
 
+import hashlib
+import os
 from dataclasses import replace
 from typing import Any, cast
 
@@ -11,6 +13,7 @@ import pytest
 
 from mailscanner.mail import reply
 from mailscanner.models import (
+    Attachment,
     Comment,
     Contact,
     MessageLog,
@@ -21,6 +24,7 @@ from mailscanner.models import (
 )
 from mailscanner.scanning import pipeline, process
 from mailscanner.scanning.actions import create_or_update_ticket
+from mailscanner.scanning.batch_prepare import DECODED_ATTACHMENTS
 from mailscanner.scanning.pipeline import run_scan
 from mailscanner.settings import Settings
 
@@ -105,6 +109,37 @@ async def test_one_batch_makes_one_contact_per_new_sender_and_threads_replies_in
     assert first.actions[0]["detail"] == f"created contact {ann_contact.id}"
     assert first.actions[1]["detail"] == "created ticket TT1"
     assert all(SEEN in f for f in imap_user.flags("INBOX").values())
+
+
+@pytest.mark.parametrize("parse_processes", [0, 1], ids=["parsed-here", "parse-process"])
+async def test_attachments_small_and_too_big_to_decode_ahead_are_stored_intact(
+    db: Settings, imap_user: ImapUser, parse_processes: int
+) -> None:
+    db = replace(db, parse_processes=parse_processes)
+    # given: one attachment decoded ahead (in the parse process) and one above that limit,
+    # decoded later from the raw message the parse process did not send back
+    small = bytes(range(256)) * 40
+    big = os.urandom(DECODED_ATTACHMENTS + 1024)
+    imap_user.append(
+        "INBOX",
+        [
+            mail("Small scan", attachments=[("small.pdf", small, "application/pdf")]),
+            mail("Big scan", attachments=[("big.bin", big, "application/octet-stream")]),
+        ],
+    )
+    scanner = await make_scanner(imap_user)
+    await add_rule(scanner, "size > 0", [CONTACT, TICKET])
+    # when
+    run = await run_scan(scanner.id, settings=db)
+    # then: both tickets carry their file byte for byte
+    assert run.status == ScanRunStatus.SUCCEEDED, run.error
+    stored = {a.filename: a for a in await Attachment.all()}
+    assert set(stored) == {"small.pdf", "big.bin"}
+    assert bytes(stored["small.pdf"].content) == small and stored["small.pdf"].size == len(small)
+    assert bytes(stored["big.bin"].content) == big
+    assert stored["big.bin"].sha256 == hashlib.sha256(big).hexdigest()
+    titles = {t.id: t.title for t in await Ticket.all()}
+    assert titles[stored["big.bin"].ticket_id] == "Big scan"  # type: ignore[attr-defined]
 
 
 async def test_mail_the_batch_cannot_plan_runs_in_between_and_numbers_stay_gapless(
