@@ -10,11 +10,13 @@ path: GraphQL ``addComment`` (comment + rendered outbox row in one transaction) 
 send) -> mark SENT. Latency is measured from just before the GraphQL request to the moment
 the SMTP server's DATA handler accepts that mail (same process, same monotonic clock).
 
-Three series, same run, same server:
+Series, same run, same server:
   * sequential: one comment at a time (pure latency);
   * burst: all comments posted at once (latency under load; the runner sends 10 at a time);
+    the job runner keeps SMTP connections open between sends, as the real runners do;
   * baseline: a bare aiosmtplib send (new connection, STARTTLS, AUTH, one message each) of
-    an identical message, sequentially.
+    an identical message, sequentially; then our own send_message the same way, and with
+    the connection kept open.
 """
 from __future__ import annotations
 
@@ -37,6 +39,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from mailscanner.app import create_app
 from mailscanner.db import close_db, init_db, run_migrations
 from mailscanner.mail.smtp import SmtpConfig, send_message
+from mailscanner.mail.smtp_connections import SmtpConnections
 from mailscanner.models import (
     Comment,
     CommentSource,
@@ -179,7 +182,9 @@ async def _run(settings: Settings, recorder: Recorder, port: int, count: int) ->
                                  message_id=f"<r-{series}-{i}@customer.example>")
             tickets[series].append(ticket)
     token = await create_token(Role.AGENT, "bench-agent", "Bench Agent")
-    queue = InProcessQueue(build_functions(JobsConfig()))
+    # As the embedded runner and the arq worker do: SMTP connections stay open between sends.
+    connections = SmtpConnections()
+    queue = InProcessQueue(build_functions(JobsConfig()), {"smtp_connections": connections})
     set_queue(queue)
     app = create_app(settings, start_services=False)
     headers = {"Authorization": f"Bearer {token}"}
@@ -218,6 +223,8 @@ async def _run(settings: Settings, recorder: Recorder, port: int, count: int) ->
     finally:
         set_queue(None)
         await queue.close()
+        await connections.close()
+    print(f"SMTP connections opened by the job runner: {connections.opened}")
     await _baseline(recorder, port, count)
 
 
@@ -255,6 +262,22 @@ async def _baseline(recorder: Recorder, port: int, count: int) -> None:
         await send_message(config, msg)
         values.append(recorder.accepted[("ours", i)] - started)
     _report("mail.smtp", values, time.perf_counter() - t0)
+    # The same with a connection kept open between sends (what the job runners do).
+    values = []
+    connections = SmtpConnections()
+    t0 = time.perf_counter()
+    for i in range(count):
+        msg = build_message(
+            sender_address="support@bench.example", sender_name="Bench Support",
+            recipients=["Eve Example <eve@example.com>"], subject="[TT1] Benchmark ticket",
+            text_body=f"Reply bench-kept-{i} text\n", html_body="",
+            message_id=f"<TT1.k{i}.x@bench.test>",
+            in_reply_to=None, references=[])
+        started = time.perf_counter()
+        await send_message(config, msg, connections=connections)
+        values.append(recorder.accepted[("kept", i)] - started)
+    _report("mail.smtp kept open", values, time.perf_counter() - t0)
+    await connections.close()
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ Every failure leaves as a classified `SmtpError` (see smtp_errors.py).
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 import ssl
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ import aiosmtplib
 
 from ..models.scanner import Encryption
 from ..models.smtp_settings import SmtpAuth
+from .smtp_connections import SmtpConnections, close_client, quit_client
 from .smtp_errors import SmtpError, SmtpErrorCode, classify_smtp_error
 
 if TYPE_CHECKING:
@@ -123,49 +123,30 @@ async def _connect(config: SmtpConfig) -> aiosmtplib.SMTP:
             await client.ehlo()  # RECIPE gotcha 6: AUTH after STARTTLS needs a fresh EHLO
         await _authenticate(client, config)
     except BaseException:
-        await _close(client)
+        await close_client(client)
         raise
     return client
 
 
-async def _close(client: aiosmtplib.SMTP) -> None:
-    transport = client.transport
-    client.close()
-    await _abort(transport)
-
-
-async def _quit(client: aiosmtplib.SMTP) -> None:
-    transport = client.transport
-    try:
-        await client.quit()
-    except (aiosmtplib.SMTPException, OSError):
-        client.close()  # the message is already accepted; a rude QUIT changes nothing
-    await _abort(transport)
-
-
-async def _abort(transport: asyncio.BaseTransport | None) -> None:
-    # After QUIT (or an error) nothing more is said: drop the socket now. A TLS transport's
-    # close() first waits for the server's TLS goodbye, and a loop that ends before it comes
-    # leaks the socket (ResourceWarning, an intermittent test failure).
-    if isinstance(transport, asyncio.WriteTransport):
-        transport.abort()
-    await asyncio.sleep(0)  # the socket is closed on the next loop turn
-
-
 async def send_message(config: SmtpConfig, message: EmailMessage,
-                       recipients: list[str] | None = None) -> SendResult:
-    """Connect, authenticate, send `message` from `config.sender_address`, quit.
+                       recipients: list[str] | None = None, *,
+                       connections: SmtpConnections | None = None) -> SendResult:
+    """Send `message` from `config.sender_address`: on a connection from `connections` (kept
+    open for the next send), or on a new one, closed afterwards.
 
     Raises `SmtpError` (with `.temporary`) when nothing was accepted. When some recipients
     are refused and others accepted, the send counts as done and `refused` says who.
     """
+    pool = connections if connections is not None else SmtpConnections(max_idle=0)
     try:
-        client = await _connect(config)
+        conn = await pool.acquire(config, lambda: _connect(config))
+        ok = False
         try:
-            refused, response = await client.send_message(
+            refused, response = await conn.client.send_message(
                 message, sender=config.sender_address or None, recipients=recipients)
+            ok = True
         finally:
-            await _quit(client)
+            await pool.release(config, conn, ok=ok)
     except Exception as exc:
         error = classify_smtp_error(exc)
         logger.info("SMTP send to %s:%s failed: %s", config.host, config.port, error.code.value)
@@ -178,7 +159,7 @@ async def test_smtp_connection(config: SmtpConfig) -> None:
     """Connect and authenticate, then quit; raises `SmtpError` with a human message."""
     try:
         client = await _connect(config)
-        await _quit(client)
+        await quit_client(client)
     except Exception as exc:
         raise classify_smtp_error(exc) from exc
 

@@ -19,6 +19,7 @@ from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
 
 from .. import events
+from ..mail.smtp_connections import SmtpConnections
 from .config import JobsConfig
 from .cron import MemoryTickJournal
 from .inprocess import CronLoop, InProcessQueue
@@ -48,6 +49,9 @@ class EmbeddedRunner:
         await self.cron.stop()
         await self.queue.close(grace)
         set_queue(None)
+        connections = self.queue.ctx.get("smtp_connections")
+        if isinstance(connections, SmtpConnections):
+            await connections.close()
 
 
 async def start_embedded(
@@ -64,6 +68,7 @@ async def start_embedded(
         "jobs_config": config,
         "locks": InProcessLocks(),
         "journal": journal,
+        "smtp_connections": SmtpConnections(),
     }
     queue = InProcessQueue([*build_functions(config), *cron_jobs], ctx, max_jobs=config.max_jobs)
     set_queue(queue)

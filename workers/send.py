@@ -123,7 +123,8 @@ async def _deliver(ctx: dict[str, Any], row: OutboundEmail) -> None:
             references=list(row.references))
     except InvalidAddress as exc:
         raise SmtpError(SmtpErrorCode.RECIPIENT_REFUSED, str(exc), temporary=False) from exc
-    result = await send_message(config, message)
+    # The runner's open connections (none when called directly: a connection per send).
+    result = await send_message(config, message, connections=ctx.get("smtp_connections"))
     if result.refused:
         logger.warning("outbound %s: some recipients refused: %s", row.id, result.refused)
 

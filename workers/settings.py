@@ -16,6 +16,7 @@ from arq.cron import CronJob, cron
 from arq.worker import Function, Worker, func
 
 from ..db import close_db, init_db
+from ..mail.smtp_connections import SmtpConnections
 from ..settings import load_settings
 from .config import JobsConfig
 from .cron import RedisTickJournal, tick_scanners
@@ -82,12 +83,16 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["journal"] = RedisTickJournal(redis, config)
     ctx["broker"] = broker = RedisBroker(redis, config)
     events.set_broker(broker)
+    ctx["smtp_connections"] = SmtpConnections()
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
     """Undo `startup`; arq calls this from `Worker.close()`."""
     from .. import events
 
+    connections = ctx.pop("smtp_connections", None)
+    if connections is not None:
+        await connections.close()
     broker = ctx.pop("broker", None)
     if broker is not None:
         await broker.close()

@@ -8,8 +8,10 @@ import arq
 import pytest
 
 from mailscanner.mail.outbox import delivery_for_comment, sweep_outbound
+from mailscanner.mail.smtp_connections import SmtpConnections
 from mailscanner.models import DeliveryStatus, OutboundEmail, SmtpSettings
-from mailscanner.workers.send import MAX_ATTEMPTS, send_outbound
+from mailscanner.workers.runtime import start_embedded
+from mailscanner.workers.send import MAX_ATTEMPTS, send_job_id, send_outbound
 
 from ..fixtures.smtp import OutboxScene
 
@@ -221,3 +223,46 @@ async def test_sent_and_failed_mails_are_announced_after_the_fact(
     assert kinds == [("comment_email_sent", ok.id), ("comment_email_failed", bad.id)]
     assert received[1]["comment_id"] == bad.comment_id  # type: ignore[attr-defined]
     assert "550" in str(received[1]["reason"])
+
+
+async def test_a_burst_goes_out_over_one_login_and_new_settings_log_in_again(
+        outbox_scene: OutboxScene) -> None:
+    # given: a job runner's open connections, and three comment emails
+    connections = SmtpConnections()
+    ctx = {"smtp_connections": connections}
+    try:
+        rows = [(await outbox_scene.comment(f"Update {n}"))[1] for n in range(3)]
+        # when: they are sent one after the other
+        assert [await send_outbound(ctx, r.id) for r in rows if r] == ["sent"] * 3
+        # and the admin then changes the SMTP password (to a wrong one)
+        outbox_scene.smtp.set_password("not-the-password")
+        await outbox_scene.smtp.save()
+        _, fourth = await outbox_scene.comment("Update 3")
+        assert fourth is not None
+        # then: the open connection is not used with the new settings: they are tried
+        assert await send_outbound(ctx, fourth.id) == "failed"
+    finally:
+        await connections.close()
+    mails = outbox_scene.server.received()
+    assert sorted(m.message["Subject"] for m in mails) == ["[TT7] Printer on fire"] * 3
+    assert len({m.peer for m in mails}) == 1 and connections.opened == 1
+    failed = await OutboundEmail.get(id=fourth.id)
+    assert failed.status == DeliveryStatus.FAILED and "rejected" in (failed.last_error or "")
+
+
+async def test_the_embedded_runner_reuses_connections_and_closes_them_when_it_stops(
+        outbox_scene: OutboxScene) -> None:
+    runner = await start_embedded(outbox_scene.settings, cron=False)
+    try:
+        rows = [(await outbox_scene.comment(f"Update {n}"))[1] for n in range(2)]
+        for row in rows:
+            assert row is not None
+            await runner.queue.enqueue("send_outbound", row.id, job_id=send_job_id(row.id))
+            await runner.queue.join()
+    finally:
+        await runner.stop()
+    connections = runner.queue.ctx["smtp_connections"]
+    assert isinstance(connections, SmtpConnections)
+    assert connections.opened == 1 and connections.idle_count() == 0
+    mails = await outbox_scene.server.wait_for(2)
+    assert len({m.peer for m in mails}) == 1
