@@ -96,16 +96,17 @@ class SmtpConnections:
         await _quit(conn) if ok else await _close(conn)
 
     async def _prune(self) -> None:
+        # Decide and detach first, then QUIT: other sends may borrow and give back
+        # connections while this one awaits.
         now = time.monotonic()
+        stale: list[Connection] = []
         for key, idle in list(self._idle.items()):
-            keep = [c for c in idle if self._usable(c, now)]
-            for conn in idle:
-                if conn not in keep:
-                    await _quit(conn)
-            if keep:
-                self._idle[key] = keep
-            else:
+            stale.extend(c for c in idle if not self._usable(c, now))
+            idle[:] = [c for c in idle if self._usable(c, now)]
+            if not idle:
                 del self._idle[key]
+        for conn in stale:
+            await _quit(conn)
 
     def idle_count(self) -> int:
         return sum(len(v) for v in self._idle.values())
