@@ -12,7 +12,6 @@ retried by the job like any other temporary failure, so reuse never sends a mail
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -21,7 +20,6 @@ import aiosmtplib
 
 __all__ = ["Connection", "SmtpConnections", "close_client", "quit_client"]
 
-logger = logging.getLogger(__name__)
 # NOOP and QUIT: a live server answers at once; a half-open socket must not stall a send.
 NOOP_TIMEOUT = 5.0
 
@@ -76,7 +74,7 @@ class SmtpConnections:
             try:
                 await conn.client.noop(timeout=NOOP_TIMEOUT)
             except (TimeoutError, aiosmtplib.SMTPException, OSError):
-                await _close(conn)
+                await close_client(conn.client)
                 continue
             return conn
         conn = Connection(await connect())
@@ -93,7 +91,10 @@ class SmtpConnections:
         ):
             idle.append(conn)
             return
-        await _quit(conn) if ok else await _close(conn)
+        if ok:
+            await quit_client(conn.client)
+        else:
+            await close_client(conn.client)
 
     async def _prune(self) -> None:
         # Decide and detach first, then QUIT: other sends may borrow and give back
@@ -106,7 +107,7 @@ class SmtpConnections:
             if not idle:
                 del self._idle[key]
         for conn in stale:
-            await _quit(conn)
+            await quit_client(conn.client)
 
     def idle_count(self) -> int:
         return sum(len(v) for v in self._idle.values())
@@ -117,15 +118,7 @@ class SmtpConnections:
         idle, self._idle = self._idle, {}
         for conns in idle.values():
             for conn in conns:
-                await _quit(conn)
-
-
-async def _quit(conn: Connection) -> None:
-    await quit_client(conn.client)
-
-
-async def _close(conn: Connection) -> None:
-    await close_client(conn.client)
+                await quit_client(conn.client)
 
 
 async def close_client(client: aiosmtplib.SMTP) -> None:
