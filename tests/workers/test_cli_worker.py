@@ -7,12 +7,14 @@ import sys
 
 from arq.connections import ArqRedis
 
-from mailscanner.models import Scanner, ScanRunStatus
+from mailscanner.models import DeliveryStatus, Scanner, ScanRunStatus
 from mailscanner.settings import Settings
 from mailscanner.workers.config import JobsConfig
 from mailscanner.workers.queue import ArqQueue, set_queue
 from mailscanner.workers.scan import enqueue_scan
+from mailscanner.workers.send import send_job_id
 
+from ..fixtures.smtp import OutboxScene
 from .fixtures import worker_env
 
 
@@ -66,3 +68,27 @@ async def test_a_burst_worker_runs_the_queued_scan_and_exits(
     assert await redis.zcard(jobs_config.queue_name) == 0
     await scanner.refresh_from_db()
     assert scanner.last_success_at is not None
+
+
+async def test_a_worker_sends_queued_comment_emails_over_one_smtp_login(
+    outbox_scene: OutboxScene, redis: ArqRedis, jobs_config: JobsConfig
+) -> None:
+    # given: three comment emails queued as send jobs, due one after the other (jobs due
+    # together run at once, each on a connection of its own)
+    queue = ArqQueue(redis, jobs_config)
+    rows = [(await outbox_scene.comment(f"Update {n}"))[1] for n in range(3)]
+    for n, row in enumerate(rows):
+        assert row is not None
+        assert await queue.enqueue(
+            "send_outbound", row.id, job_id=send_job_id(row.id), defer_seconds=1.0 * n
+        )
+    # when `mailscanner worker --burst` runs them
+    result = run_worker(worker_env(outbox_scene.settings, jobs_config), "--burst")
+    # then: each went out once, all over the one connection the worker kept open
+    assert result.returncode == 0, result.stderr
+    mails = outbox_scene.server.received()
+    assert len(mails) == 3 and len({m.peer for m in mails}) == 1
+    for row in rows:
+        assert row is not None
+        await row.refresh_from_db()
+        assert row.status == DeliveryStatus.SENT
