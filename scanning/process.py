@@ -23,13 +23,13 @@ from ..models import (
     DeliveryStatus,
     MessageLog,
     MessageOutcome,
-    OutboundEmail,
     Rule,
     Scanner,
     SideEffects,
 )
 from ..outbound.threading import is_our_message_id
 from .actions.registry import ActionConfigError, run_action, validate_action
+from .bounces import NOT_OURS, bounce_error, bounced_email
 from .context import Effect, MessageContext, ScanConfig
 from .transient import LoggedElsewhere, is_transient
 
@@ -153,15 +153,11 @@ async def _handle_bounce(ctx: MessageContext) -> dict[str, Any] | None:
     info = ctx.email.bounce
     if info is None or not info.original_message_id:
         return None
-    mid = info.original_message_id
-    sent = await OutboundEmail.filter(message_id__in=[mid, f"<{mid}>"]).using_db(ctx.conn).first()
+    sent = await bounced_email(info, ctx.conn)
     if sent is None:
-        return {"type": "bounce", "outcome": "skipped", "detail": "not a reply we sent"}
+        return {"type": "bounce", "outcome": "skipped", "detail": NOT_OURS}
     sent.status = DeliveryStatus.FAILED
-    recipients = ", ".join(info.recipients)
-    sent.last_error = f"Bounced ({info.status or 'delivery failed'})" + (
-        f" for {recipients}" if recipients else ""
-    )
+    sent.last_error = bounce_error(info)
     await sent.save(using_db=ctx.conn, update_fields=["status", "last_error", "updated_at"])
     ctx.events.append(
         (

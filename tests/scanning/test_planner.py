@@ -1,0 +1,104 @@
+"""The planner (scanning/planner.py) decides as the per-message actions do: one mailbox with
+custom ticket patterns, subject matching, a bounce and planned-in-batch threads, scanned by
+the batch path and by the one-message-per-transaction path, must end the same."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from mailscanner.models import (
+    Comment,
+    DeliveryStatus,
+    MessageLog,
+    OutboundEmail,
+    ScanRunStatus,
+    Ticket,
+)
+from mailscanner.scanning import pipeline
+from mailscanner.scanning.pipeline import run_scan
+from mailscanner.settings import Settings
+
+from ..fixtures.dovecot import ImapUser
+from ..integration.test_scan_safety import BOUNCE
+from .helpers import CONTACT, add_rule, mail, make_scanner
+
+pytestmark = pytest.mark.integration
+
+MATCHING = {
+    "type": "create_or_update_ticket",
+    "regex": r"Case #(\d+)",
+    "match_subject": True,
+}
+
+
+@pytest.fixture(params=["batch", "one_by_one"])
+def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Scan through the batch planner, or make every batch fall back to the per-message
+    actions (as after a rolled-back batch)."""
+    if request.param == "one_by_one":
+
+        async def fail(self: Any, *args: Any, **kwargs: Any) -> Any:
+            raise RuntimeError("batch path switched off for this test")
+
+        monkeypatch.setattr(pipeline._FolderScan, "_in_one_transaction", fail)
+    return str(request.param)
+
+
+async def test_patterns_subjects_and_bounces_are_decided_alike_on_both_paths(
+    db: Settings, imap_user: ImapUser, path: str
+) -> None:
+    # given: a stored ticket with a comment email we sent, and mail that continues it,
+    # continues tickets opened earlier in the same batch, or starts new ones
+    vpn = await Ticket.create(number="TT50", title="VPN down")
+    sent = await OutboundEmail.create(
+        ticket=vpn, message_id="<TT1.c1.aaa111@helpdesk.test>", subject="x", text_body="hi",
+        status=DeliveryStatus.SENT,
+    )
+    imap_user.append(
+        "INBOX",
+        [
+            mail("Printer on fire", sender="Ann <ann@example.com>"),
+            mail("Update on Case #1", sender="Bob <bob@example.com>", body="More info.\n"),
+            mail("Case #99 lost", sender="Bob <bob@example.com>"),
+            mail("Re: printer   ON fire", sender="Cy <cy@example.com>", body="Same here.\n"),
+            mail("Question", body="About Case #2: any news?\n"),
+            BOUNCE,
+            mail("Re: VPN down", sender="Dee <dee@example.com>", body="Still down.\n"),
+            mail("Fwd: Printer on fire", sender="Dee <dee@example.com>", body="FYI\n"),
+        ],
+    )
+    scanner = await make_scanner(imap_user)
+    await add_rule(scanner, "size > 0", [CONTACT, MATCHING])
+    # when
+    run = await run_scan(scanner.id, settings=db)
+    # then
+    assert run.status == ScanRunStatus.SUCCEEDED, run.error
+    assert run.counts["errors"] == 0
+    tickets = {t.number: t for t in await Ticket.all()}
+    assert {n: t.title for n, t in tickets.items()} == {
+        "TT50": "VPN down",
+        "TT1": "Printer on fire",
+        "TT2": "Case #99 lost",
+    }
+    bodies = {
+        number: sorted(c.body.strip() for c in await Comment.filter(ticket_id=t.id))
+        for number, t in tickets.items()
+    }
+    assert bodies == {
+        "TT50": ["Still down."],
+        "TT1": ["FYI", "More info.", "Same here."],
+        "TT2": ["About Case #2: any news?"],
+    }
+    details = {log.subject: log.actions[-1]["detail"] for log in await MessageLog.all()}
+    assert "(matched by regex)" in details["Update on Case #1"]
+    assert "(matched by regex)" in details["Question"]
+    assert "(matched by subject)" in details["Re: printer   ON fire"]
+    assert "to TT50 (matched by subject)" in details["Re: VPN down"]
+    bounce = await MessageLog.get(subject="Undelivered Mail Returned to Sender")
+    assert bounce.actions[0] == {
+        "type": "bounce", "outcome": "done", "detail": f"outbound email {sent.id} marked failed"
+    }
+    await sent.refresh_from_db()
+    assert sent.status == DeliveryStatus.FAILED and "5.1.1" in (sent.last_error or "")
