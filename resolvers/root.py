@@ -9,6 +9,7 @@ from typing import Any
 
 from strawberry.tools import merge_types
 
+from .dry_run import DryRunQueries
 from .email import EmailMutations, EmailQueries
 from .jobs import JobMutations, JobSubscriptions
 from .meta import MetaQueries
@@ -24,6 +25,7 @@ QUERIES: tuple[type, ...] = (
     PeopleQueries,
     ScannerQueries,
     ScanningQueries,
+    DryRunQueries,
     RuleQueries,
     RuleExplainQueries,
     MetaQueries,

@@ -15,9 +15,21 @@ from typing import Any
 from tortoise import timezone
 from tortoise.exceptions import IntegrityError
 
+from ..mail.parsing import parse_email
 from ..models import FolderState, MessageLog, Scanner, ScanType
+from ..transport.imap import MailboxSession
 
-__all__ = ["advance", "already_logged", "load_checkpoint", "reread_message_ids", "search_criteria"]
+__all__ = [
+    "advance",
+    "already_logged",
+    "load_checkpoint",
+    "peek_checkpoint",
+    "pick",
+    "reread_ids",
+    "reread_message_ids",
+    "search_criteria",
+    "unlogged",
+]
 
 
 async def load_checkpoint(
@@ -55,6 +67,27 @@ def search_criteria(scanner: Scanner, state: FolderState, first_read: bool) -> l
     return ["UID", f"{state.last_uid + 1}:*"]
 
 
+async def peek_checkpoint(
+    scanner: Scanner, folder: str, uidvalidity: int
+) -> tuple[FolderState, bool]:
+    """`load_checkpoint` without writing: an unsaved state where it would create or reset
+    one (for dry runs and previews, which must change nothing)."""
+    state = await FolderState.filter(scanner_id=scanner.id, folder=folder).first()
+    if state is not None and state.uidvalidity == uidvalidity:
+        return state, False
+    return FolderState(scanner_id=scanner.id, folder=folder, uidvalidity=uidvalidity), True
+
+
+async def pick(
+    session: MailboxSession, scanner: Scanner, state: FolderState, first_read: bool
+) -> list[int]:
+    """The UIDs a scan reads next in the selected folder, in order (before dropping the
+    ones already logged): the scan type's search, above the checkpoint where it counts."""
+    criteria = search_criteria(scanner, state, first_read)
+    uids = await session.search(criteria)
+    return [u for u in uids if u > state.last_uid] if criteria[0] == "UID" else uids
+
+
 def uid_set(uids: list[int]) -> dict[str, Any]:
     """Filter arguments for `uid` in `uids` (non-empty). The range bounds are redundant for
     the result but let PostgreSQL walk the unique index to just that range: with `IN` alone,
@@ -74,6 +107,19 @@ async def already_logged(
         scanner_id=scanner_id, folder=folder, uidvalidity=uidvalidity, **uid_set(uid_list)
     ).values_list("uid", flat=True)
     return {int(u) for u in rows}  # type: ignore[call-overload]  # flat=True gives scalars
+
+
+LOGGED_CHUNK = 5000  # UIDs per query when many are checked (previews, dry runs)
+
+
+async def unlogged(scanner_id: int, folder: str, uidvalidity: int, uids: list[int]) -> list[int]:
+    """`uids` without the ones that have a log row, in order (any number of UIDs)."""
+    out: list[int] = []
+    for i in range(0, len(uids), LOGGED_CHUNK):
+        chunk = uids[i : i + LOGGED_CHUNK]
+        logged = await already_logged(scanner_id, folder, uidvalidity, chunk)
+        out.extend(u for u in chunk if u not in logged)
+    return out
 
 
 async def has_older_generation(scanner_id: int, folder: str, uidvalidity: int) -> bool:
@@ -98,6 +144,15 @@ async def reread_message_ids(
         .values_list("message_id", flat=True)
     )
     return {str(m) for m in rows}
+
+
+async def reread_ids(
+    scanner_id: int, folder: str, uidvalidity: int, raws: Iterable[bytes]
+) -> set[str]:
+    """Message-IDs among these messages that were processed under an older UIDVALIDITY
+    (ask only when `has_older_generation`: it parses every message for its Message-ID)."""
+    ids = [parse_email(raw).message_id or "" for raw in raws]
+    return await reread_message_ids(scanner_id, folder, uidvalidity, ids)
 
 
 async def advance(state: FolderState, uid: int) -> None:

@@ -38,7 +38,6 @@ from tortoise.transactions import in_transaction
 
 from .. import events
 from ..db import analyze_if_never_analyzed
-from ..mail.parsing import parse_email
 from ..models import FolderState, MessageLog, Scanner, ScanRun, ScanRunStatus, SmtpSettings
 from ..models.bulk import insert_rows
 from ..settings import Settings, load_settings
@@ -158,9 +157,7 @@ class _FolderScan:
         state, first = await checkpoints.load_checkpoint(
             self.config.scanner, self.folder, status.uidvalidity
         )
-        criteria = checkpoints.search_criteria(self.config.scanner, state, first)
-        uids = await self.session.search(criteria)
-        uids = [u for u in uids if u > state.last_uid] if criteria[0] == "UID" else uids
+        uids = await checkpoints.pick(self.session, self.config.scanner, state, first)
         self.reread = await checkpoints.has_older_generation(
             self.scanner_id, self.folder, status.uidvalidity
         )
@@ -222,9 +219,8 @@ class _FolderScan:
     async def _reread_ids(self, fetched: list[FetchedMessage]) -> set[str]:
         if not self.reread:
             return set()
-        ids = [parse_email(m.raw).message_id or "" for m in fetched]
-        return await checkpoints.reread_message_ids(
-            self.scanner_id, self.folder, self.uidvalidity, ids
+        return await checkpoints.reread_ids(
+            self.scanner_id, self.folder, self.uidvalidity, (m.raw for m in fetched)
         )
 
     async def _commit_batch(self, batch: list[int], ahead: _Fetched) -> list[Processed]:

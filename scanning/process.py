@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,10 +62,13 @@ class LoadedRule:
     error: str | None = None
 
 
-async def load_rules(scanner: Scanner) -> list[LoadedRule]:
-    """The scanner's active rules in order, compiled, their action configs validated."""
+async def load_rules(scanner: Scanner, ids: Collection[int] | None = None) -> list[LoadedRule]:
+    """The scanner's active rules in order, compiled, their action configs validated
+    (`ids`: these rules of the scanner instead, active or not, as a dry run tries them)."""
+    query = Rule.filter(scanner_id=scanner.id)
+    query = query.filter(active=True) if ids is None else query.filter(id__in=list(ids))
     loaded = []
-    for rule in await Rule.filter(scanner_id=scanner.id, active=True).order_by("sequence", "id"):
+    for rule in await query.order_by("sequence", "id"):
         folders = tuple(f for f in (rule.folders or []) if isinstance(f, str)) or (DEFAULT_FOLDER,)
         compiled: rules_dsl.CompiledRule | None = None
         try:
