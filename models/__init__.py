@@ -13,7 +13,7 @@ from .oauth_app import OAuthAppSettings, OAuthFlow
 from .outbound_email import DeliveryStatus, OutboundEmail
 from .rule import Rule
 from .scan_run import COUNT_NAMES, ScanRun, ScanRunStatus, empty_counts
-from .scanner import AuthType, Encryption, Protocol, Scanner, ScanType
+from .scanner import AuthType, Encryption, Protocol, Scanner, ScanType, StartFrom
 from .sequence import Sequence
 from .smtp_settings import SmtpAuth, SmtpSettings
 from .ticket import Ticket, TicketPriority, TicketStatus
@@ -25,6 +25,7 @@ __all__ = [
     "LabelledEnum", "MessageLog", "MessageOutcome", "MicrosoftAccount", "OAuthAccountStatus",
     "OAuthAppSettings", "OAuthFlow", "OutboundEmail", "Protocol", "Role", "Rule", "ScanRun",
     "ScanRunStatus", "ScanType", "Scanner", "Sequence", "SideEffects", "SmtpAuth", "SmtpSettings",
+    "StartFrom",
     "TICKET_COMMENT_TEMPLATE", "Ticket", "TicketPriority", "TicketStatus", "User",
     "describe_model", "empty_counts", "normalize_email",
 ]

@@ -17,6 +17,7 @@ from .oauth import OAuthMutations, OAuthQueries
 from .people import PeopleMutations, PeopleQueries
 from .rule import RuleExplainQueries, RuleMutations, RuleQueries
 from .scanner import ScannerMutations, ScannerQueries
+from .scanner_start import ScannerStartMutations, ScannerStartQueries
 from .scanning import ScanningMutations, ScanningQueries
 from .ticket import TicketMutations, TicketQueries
 
@@ -24,6 +25,7 @@ QUERIES: tuple[type, ...] = (
     TicketQueries,
     PeopleQueries,
     ScannerQueries,
+    ScannerStartQueries,
     ScanningQueries,
     DryRunQueries,
     RuleQueries,
@@ -36,6 +38,7 @@ MUTATIONS: tuple[type, ...] = (
     TicketMutations,
     PeopleMutations,
     ScannerMutations,
+    ScannerStartMutations,
     ScanningMutations,
     RuleMutations,
     OAuthMutations,

@@ -137,8 +137,10 @@ async def _choose(
         if exc.code == ErrorCode.FOLDER_NOT_FOUND:
             raise DryRunError("folder", exc.message) from exc
         raise
-    state, first = await checkpoints.peek_checkpoint(scanner, folder, status.uidvalidity)
-    picked = await checkpoints.pick(session, scanner, state, first)
+    state, _ = await checkpoints.peek_checkpoint(
+        scanner, folder, status.uidvalidity, status.uidnext
+    )
+    picked = await checkpoints.pick(session, scanner, state)
     upcoming = await checkpoints.unlogged(scanner.id, folder, status.uidvalidity, picked)
     if options.pick == "next_scan":
         uids, logged = upcoming[: options.limit], set()

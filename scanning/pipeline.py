@@ -3,7 +3,8 @@
 Per folder:
   1. SELECT; finish side effects a crashed scan left pending (idempotent on the server);
   2. load the checkpoint, reset when UIDVALIDITY changed (then re-read, deduped by Message-ID);
-  3. UID SEARCH by scan type: UNSEEN, or UIDs above the checkpoint (first read: SINCE scan_from);
+  3. UID SEARCH by scan type: UNSEEN, or UIDs above the checkpoint; never below where scanning
+     began (start from NOW), only mail received SINCE the start date (start from DATE);
   4. per batch: drop UIDs that already have a log row, FETCH BODY.PEEK[] in the session
      thread, then parse, classify, match and decode it in a parse process (batch_prepare.py,
      parse_pool.py); the next batches go through these steps while this one commits;
@@ -154,10 +155,10 @@ class _FolderScan:
         self.uidvalidity = status.uidvalidity
         done = await finish_pending(self.session, self.scanner_id, self.folder, status.uidvalidity)
         self.progress.add(done)
-        state, first = await checkpoints.load_checkpoint(
-            self.config.scanner, self.folder, status.uidvalidity
+        state, _ = await checkpoints.load_checkpoint(
+            self.config.scanner, self.folder, status.uidvalidity, status.uidnext
         )
-        uids = await checkpoints.pick(self.session, self.config.scanner, state, first)
+        uids = await checkpoints.pick(self.session, self.config.scanner, state)
         self.reread = await checkpoints.has_older_generation(
             self.scanner_id, self.folder, status.uidvalidity
         )

@@ -1,13 +1,20 @@
 """Mail scanners (one mailbox each). The password is input-only: the output says `hasPassword`."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 
 import strawberry
 
 from .. import models
-from .enums import AuthTypeEnum, EncryptionEnum, ProtocolEnum, ScanTypeEnum
+from .enums import (
+    AuthTypeEnum,
+    EncryptionEnum,
+    ProtocolEnum,
+    ScanTypeEnum,
+    StartFromEnum,
+    TicketStatusEnum,
+)
 from .errors import NotFoundError, ValidationError
 from .rule import RuleType
 
@@ -40,7 +47,15 @@ class ScannerType:
     mailbox_name: str | None
     oauth_account_id: strawberry.ID | None
     scan_interval_minutes: int
-    scan_from: datetime | None
+    start_from: StartFromEnum = strawberry.field(  # type: ignore[valid-type]
+        description="Where scanning starts; fixed once the scanner was activated or scanned"
+    )
+    start_date: date | None = strawberry.field(
+        description="With startFrom DATE: mail received before this day is never read"
+    )
+    import_history_as: TicketStatusEnum | None = strawberry.field(  # type: ignore[valid-type]
+        description="Mail there before scanning began becomes tickets with this status"
+    )
     health: ScannerHealthType
     row_id: strawberry.Private[int]
 
@@ -59,7 +74,8 @@ class ScannerType:
             scan_type=m.scan_type, username=m.username, has_password=m.has_password,
             mailbox_name=m.mailbox_name,
             oauth_account_id=strawberry.ID(str(oauth_id)) if oauth_id else None,
-            scan_interval_minutes=m.scan_interval_minutes, scan_from=m.scan_from,
+            scan_interval_minutes=m.scan_interval_minutes, start_from=m.start_from,
+            start_date=m.start_date, import_history_as=m.import_history_as,
             health=ScannerHealthType(last_scan_at=m.last_scan_at, last_success_at=m.last_success_at,
                                      last_error=m.last_error, failure_count=m.failure_count),
             row_id=m.id)
@@ -81,7 +97,17 @@ class ScannerInput:
     mailbox_name: str | None = None
     oauth_account_id: strawberry.ID | None = None
     scan_interval_minutes: int | None = None
-    scan_from: datetime | None = None
+    start_from: StartFromEnum | None = strawberry.field(  # type: ignore[valid-type]
+        default=None,
+        description=(
+            "ALL: the scan type alone decides (default); NOW: only mail arriving after "
+            "activation; DATE: only mail received on or after startDate. Cannot change once "
+            "the scanner was activated or scanned"
+        ),
+    )
+    start_date: date | None = strawberry.field(
+        default=None, description="For startFrom DATE (IMAP INTERNALDATE, whole days)"
+    )
 
 
 @strawberry.type
