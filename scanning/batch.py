@@ -41,7 +41,7 @@ async def process_batch(
     if prepared is None:
         prepared = [batch.prepare(m) for m in fetched]
     users = assignees(batch.rules)
-    planner = Planner(config, folder, conn)
+    planner = Planner(config, folder, conn, history=batch.history)
     results: list[Processed | PlannedMessage] = []
     stale = True
     for i, (message, item) in enumerate(zip(fetched, prepared, strict=True)):
@@ -50,7 +50,8 @@ async def process_batch(
             continue
         if not plannable(item):
             await write_pending(planner.pending, conn)
-            results.append(await act_prepared(config, item, folder, conn))
+            history = batch.history.of(message.uid) if batch.history else None
+            results.append(await act_prepared(config, item, folder, conn, history=history))
             stale = True  # it may have written rows the lookups do not know
             continue
         if stale:

@@ -21,7 +21,7 @@ from ..mail.parsing import ParsedEmail
 from ..transport.imap import FetchedMessage
 from .actions.create_or_update_ticket import comment_text
 from .batch_lookup import reference_ids
-from .context import ScanConfig
+from .context import HistoryImport, ScanConfig
 from .parse_pool import run_in_pool
 from .process import (
     LoadedRule,
@@ -70,6 +70,7 @@ class FetchBatch:
     fetched: Sequence[FetchedMessage]
     run_id: int | None
     reread_ids: set[str]
+    history: HistoryImport | None = None  # the folder's mail from before scanning began
 
     def examine(self, message: FetchedMessage) -> Unlogged | Prepared:
         """`examine_message` for one of the batch's messages (raises on a rule bug)."""

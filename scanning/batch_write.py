@@ -44,6 +44,7 @@ class NewComment:
     message_id: str | None
     quoted_text: str
     id: int | None = None
+    created_at: datetime | None = None  # imported history keeps its mail's date
 
 
 @dataclass
@@ -56,6 +57,7 @@ class Pending:
     attachments: list[tuple[Ticket, NewComment | None, ParsedEmail]] = field(default_factory=list)
     touched: dict[int, tuple[Ticket, bool]] = field(default_factory=dict)  # id -> fields changed?
     failed: list[tuple[OutboundEmail, str]] = field(default_factory=list)  # bounced, error
+    dated: dict[int, Ticket] = field(default_factory=dict)  # id -> ticket with history news
     last_number: int | None = None  # the last ticket number handed out (counter reserved)
 
     def __bool__(self) -> bool:
@@ -65,6 +67,7 @@ class Pending:
             or self.comments
             or self.touched
             or self.failed
+            or self.dated
             or self.last_number is not None
         )
 
@@ -85,6 +88,7 @@ def _comment_row(new: NewComment) -> dict[str, Any]:
         source=CommentSource.EMAIL,
         message_id=new.message_id,
         quoted_text=new.quoted_text,
+        created_at=new.created_at,  # None: now
     )
 
 
@@ -123,6 +127,8 @@ async def write_pending(pending: Pending, conn: BaseDBAsyncClient) -> None:
     if pending.comments:
         await _comments(pending.comments, conn)
     await insert_rows(Attachment, _attachment_rows(pending.attachments), conn)
+    for ticket in pending.dated.values():  # history: the last change is its mail's date
+        await Ticket.filter(id=ticket.id).using_db(conn).update(updated_at=ticket.updated_at)
     bumped = []
     for ticket, changed in pending.touched.values():
         if changed:

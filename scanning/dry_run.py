@@ -37,7 +37,7 @@ from ..transport.imap import FetchedMessage, FolderStatus, MailboxSession, Messa
 from . import checkpoints
 from .batch_prepare import FetchBatch, prepare_batch
 from .connect import open_session
-from .context import ScanCache
+from .context import HistoryImport, ScanCache
 from .dry_run_describe import describe_planned, describe_unplanned, not_read
 from .dry_run_look import Look, look_chunk
 from .dry_run_report import DryRunReport, MessagePreview, RuleCheck
@@ -99,6 +99,7 @@ class _Chosen:
     upcoming: set[int]  # what the next scan reads (unlogged)
     next_scan: int
     logged: set[int]
+    history: HistoryImport | None  # the folder's mail from before scanning began
 
 
 async def _rules(scanner: Scanner, ids: tuple[int, ...] | None) -> list[LoadedRule]:
@@ -149,7 +150,9 @@ async def _choose(
         logged = await checkpoints.already_logged(scanner.id, folder, status.uidvalidity, uids)
     meta = await session.fetch_meta(uids)
     taken, left = _budget(meta, newest=options.pick == "newest")
-    return _Chosen(status, taken, left, set(upcoming), len(upcoming), logged)
+    imported = scanner.import_history_as
+    history = HistoryImport(imported, state.start_uid) if imported and state.start_uid else None
+    return _Chosen(status, taken, left, set(upcoming), len(upcoming), logged, history)
 
 
 async def _fetch(session: MailboxSession, meta: list[MessageMeta]) -> list[FetchedMessage]:
@@ -246,7 +249,7 @@ async def _decide(
         reread = await checkpoints.reread_ids(
             scanner.id, folder, uidvalidity, (m.raw for m in fetched)
         )
-    batch = FetchBatch(config, rules, folder, uidvalidity, fetched, None, reread)
+    batch = FetchBatch(config, rules, folder, uidvalidity, fetched, None, reread, chosen.history)
     prepared_ahead, looks = await asyncio.gather(
         prepare_batch(batch), _looks(settings, folder, rules, options.draft, fetched)
     )
@@ -254,7 +257,8 @@ async def _decide(
         list(prepared_ahead) if prepared_ahead is not None
         else [_prepare_here(batch, m) for m in fetched]
     )
-    planner = Planner(config, folder, Tortoise.get_connection("default"), dry=True)
+    conn = Tortoise.get_connection("default")
+    planner = Planner(config, folder, conn, dry=True, history=chosen.history)
     await planner.load(
         [p for p in prepared if isinstance(p, Prepared) and plannable(p)], assignees(rules)
     )

@@ -49,7 +49,7 @@ from . import checkpoints
 from .batch import process_batch
 from .batch_prepare import FetchBatch, prepare_batch
 from .connect import open_session
-from .context import ScanCache, ScanConfig
+from .context import HistoryImport, ScanCache, ScanConfig
 from .effects import PendingEffects, apply_effects, finish_pending
 from .process import LoadedRule, Prepared, Processed, load_rules, process_message
 from .progress import Progress
@@ -149,6 +149,7 @@ class _FolderScan:
         self.folder, self.progress = folder, progress
         self.scanner_id = config.scanner.id
         self.left_uid: int | None = None  # lowest UID left unlogged for the next scan
+        self.history: HistoryImport | None = None  # set from the checkpoint in run()
 
     async def run(self) -> None:
         status = await self.session.select(self.folder)
@@ -159,6 +160,9 @@ class _FolderScan:
             self.config.scanner, self.folder, status.uidvalidity, status.uidnext
         )
         uids = await checkpoints.pick(self.session, self.config.scanner, state)
+        imported = self.config.scanner.import_history_as
+        if imported is not None and state.start_uid:
+            self.history = HistoryImport(imported, state.start_uid)
         self.reread = await checkpoints.has_older_generation(
             self.scanner_id, self.folder, status.uidvalidity
         )
@@ -215,6 +219,7 @@ class _FolderScan:
             fetched,
             run_id=self.progress.run.id,
             reread_ids=reread,
+            history=self.history,
         )
 
     async def _reread_ids(self, fetched: list[FetchedMessage]) -> set[str]:
@@ -296,6 +301,7 @@ class _FolderScan:
                     message.raw,
                     run_id=self.progress.run.id,
                     reread_ids=reread,
+                    history=self.history.of(message.uid) if self.history else None,
                 )
             except LoggedElsewhere:
                 logger.info("uid %s in %s was logged by another scan", message.uid, self.folder)

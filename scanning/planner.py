@@ -24,15 +24,17 @@ from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from ..models import Account, Contact, Ticket, normalize_email
+from ..models import Account, Contact, Ticket, TicketStatus, normalize_email
 from ..models import Sequence as NumberSequence
 from ..models.bulk import new_row
 from ..outbound.threading import ticket_number_from_message_id
 from .actions.create_or_update_ticket import (
     apply_fields,
     apply_update_fields,
+    as_history,
     comment_text,
     created_detail,
+    mail_date,
     new_ticket,
     storable_attachments,
     updated_detail,
@@ -40,7 +42,7 @@ from .actions.create_or_update_ticket import (
 from .batch_lookup import PLANNED_KEY, Lookups, load_lookups, reference_ids
 from .batch_write import TICKET_SEQUENCE, NewComment, Pending
 from .bounces import NOT_OURS, bounce_error, bounced_email
-from .context import Effect, ScanConfig
+from .context import Effect, HistoryImport, ScanConfig
 from .process import LoadedRule, Prepared, Processed, acted_row
 from .ticket_matching import (
     SUBJECT_CANDIDATES,
@@ -105,6 +107,7 @@ class PlannedMessage:
     counts: Counter[str] = field(default_factory=Counter)
     actions: list[PlannedAction] = field(default_factory=list)
     events: list[Callable[[], tuple[str, int, dict[str, Any]]]] = field(default_factory=list)
+    history: TicketStatus | None = None  # imported as history with this status
 
     def processed(self) -> Processed:
         """The log row and result, as process._act builds them."""
@@ -125,7 +128,7 @@ class PlannedMessage:
             comment_id=self.comment.id if self.comment else None,
             contact_id=self.contact.id if self.contact else None,
         )
-        events = [e() for e in self.events]
+        events = [] if self.history else [e() for e in self.events]  # history wakes nobody
         return Processed(self.uid, None, False, effects, self.counts, events, fields=p.fields)
 
 
@@ -147,9 +150,16 @@ class Planner:
     `dry`: peek at the ticket counter instead of reserving it (a dry run writes nothing)."""
 
     def __init__(
-        self, config: ScanConfig, folder: str, conn: BaseDBAsyncClient, *, dry: bool = False
+        self,
+        config: ScanConfig,
+        folder: str,
+        conn: BaseDBAsyncClient,
+        *,
+        dry: bool = False,
+        history: HistoryImport | None = None,
     ) -> None:
         self.config, self.folder, self.conn, self.dry = config, folder, conn, dry
+        self.history = history
         self.lookups = Lookups()
         self.pending = Pending()
         self.accounts: dict[str, int] = {}
@@ -325,10 +335,19 @@ class Planner:
             self.lookups.comments.setdefault(mid, []).append((self._key(), ticket))
         msg.comment = comment
         self.pending.attachments.append((ticket, comment, email))
-        changed = apply_update_fields(ticket, config, self.lookups.users)
-        if ticket._saved_in_db:  # a ticket planned in this batch is inserted as it ends up
-            was = self.pending.touched.get(ticket.id, (ticket, False))[1]
-            self.pending.touched[ticket.id] = (ticket, was or bool(changed))
+        if msg.history:  # old news: the ticket's state stays, dated by the mail
+            changed: list[str] = []
+            comment.created_at = mail_date(email)
+            if ticket.updated_at is None or ticket.updated_at < comment.created_at:
+                ticket.updated_at = comment.created_at
+            if ticket._saved_in_db:
+                self.pending.dated[ticket.id] = ticket
+            msg.counts["imported"] += 1
+        else:
+            changed = apply_update_fields(ticket, config, self.lookups.users)
+            if ticket._saved_in_db:  # a ticket planned in this batch is inserted as it ends up
+                was = self.pending.touched.get(ticket.id, (ticket, False))[1]
+                self.pending.touched[ticket.id] = (ticket, was or bool(changed))
         msg.counts["comments_added"] += 1
         msg.counts["tickets_updated"] += 1
         msg.events.append(lambda: ("comment_added", ticket.id, {"comment_id": comment.id}))
@@ -336,6 +355,8 @@ class Planner:
             msg.events.append(lambda: ("ticket_updated", ticket.id, {"fields": changed}))
         earlier = "" if ticket._saved_in_db else "; an earlier message would create it"
         preview = f"would add a comment to {ticket.number} ({HOW[how]}{earlier})"
+        if msg.history:
+            preview += f", dated {comment.created_at:%Y-%m-%d} (history)"
         if changed:
             preview += "; would set" + _fields({n: getattr(ticket, n) for n in changed})
         return (
@@ -358,6 +379,9 @@ class Planner:
         # the contact's id is set when the pending tickets are written (batch_write)
         ticket = new_ticket(email, await self._number(), contact)
         apply_fields(ticket, config["set"], self.lookups.users)
+        if msg.history:
+            as_history(ticket, msg.history, mail_date(email))
+            msg.counts["imported"] += 1
         self.pending.tickets.append((ticket, contact))
         self.lookups.add_ticket(ticket, self._key())
         self.created.append(ticket)
@@ -366,8 +390,11 @@ class Planner:
         stored = len(storable_attachments(email))
         msg.counts["tickets_created"] += 1
         msg.events.append(lambda: ("ticket_created", ticket.id, {"number": ticket.number}))
-        set_ = {k: getattr(ticket, k) for k in config["set"] if getattr(ticket, k) is not None}
+        shown = [*config["set"], *(["status"] if msg.history else [])]
+        set_ = {k: v for k in dict.fromkeys(shown) if (v := getattr(ticket, k)) is not None}
         preview = f"would create ticket {ticket.number}" + _fields(set_)
+        if msg.history:
+            preview += f", dated {ticket.created_at:%Y-%m-%d} (history)"
         if stored:
             preview += f" with {stored} attachment(s)"
         return "done", created_detail(ticket.number, stored), preview
@@ -411,6 +438,7 @@ class Planner:
 
     async def plan(self, msg: PlannedMessage) -> None:
         """Run the message's bounce handling and matched rules' actions, in order."""
+        msg.history = self.history.of(msg.uid) if self.history else None
         if msg.prepared.email.kind == "bounce" and (bounce := await self.bounce(msg)):
             msg.actions.append(bounce)
         for rule in msg.prepared.matched:

@@ -27,6 +27,7 @@ from ..models import (
     Rule,
     Scanner,
     SideEffects,
+    TicketStatus,
 )
 from ..outbound.threading import is_our_message_id
 from .actions.registry import ActionConfigError, run_action, validate_action
@@ -199,13 +200,16 @@ async def _run_matched(
     fields: dict[str, Any],
     existing: MessageLog | None,
     conn: BaseDBAsyncClient | None,
+    history: TicketStatus | None,
 ) -> Processed:
     if conn is None:
         async with in_transaction() as own:
             return await _act(
-                config, email, folder, automated, matched, fields, existing, own, False
+                config, email, folder, automated, matched, fields, existing, own, False, history
             )
-    return await _act(config, email, folder, automated, matched, fields, existing, conn, True)
+    return await _act(
+        config, email, folder, automated, matched, fields, existing, conn, True, history
+    )
 
 
 async def _act(
@@ -218,10 +222,12 @@ async def _act(
     existing: MessageLog | None,
     conn: BaseDBAsyncClient,
     defer_log: bool,
+    history: TicketStatus | None = None,
 ) -> Processed:
     """Run the matched rules' actions on `conn`; the log row is saved there too, or, in the
-    pipeline's batch transaction (`defer_log`), bulk-inserted with the batch's other rows."""
-    ctx = MessageContext(config, email, folder, conn, automated=automated)
+    pipeline's batch transaction (`defer_log`), bulk-inserted with the batch's other rows.
+    History (`history`, see context.HistoryImport) announces nothing."""
+    ctx = MessageContext(config, email, folder, conn, automated=automated, history=history)
     records: list[dict[str, Any]] = []
     if email.kind == "bounce" and (bounce := await _handle_bounce(ctx)) is not None:
         records.append(bounce)
@@ -253,7 +259,8 @@ async def _act(
     log = _log_row(fields, existing)
     if not defer_log:
         await log.save(using_db=conn)
-    return Processed(int(fields["uid"]), log, not defer_log, effects, ctx.counts, ctx.events)
+    events = [] if history else ctx.events
+    return Processed(int(fields["uid"]), log, not defer_log, effects, ctx.counts, events)
 
 
 def acted_row(
@@ -407,12 +414,13 @@ async def act_prepared(
     folder: str,
     conn: BaseDBAsyncClient,
     existing: MessageLog | None = None,
+    history: TicketStatus | None = None,
 ) -> Processed:
     """Run a prepared message's actions on `conn` (the batch transaction); raises on failure.
     The log row comes back unsaved for the batch's bulk insert."""
     p = prepared
     return await _act(
-        config, p.email, folder, p.automated, p.matched, p.fields, existing, conn, True
+        config, p.email, folder, p.automated, p.matched, p.fields, existing, conn, True, history
     )
 
 
@@ -434,8 +442,9 @@ async def process_message(
     reread_ids: set[str] | frozenset[str] = frozenset(),
     existing: MessageLog | None = None,
     conn: BaseDBAsyncClient | None = None,
+    history: TicketStatus | None = None,
 ) -> Processed:
-    """Process one fetched message.
+    """Process one fetched message (`history`: imported as history with this status).
 
     Without `conn` its writes commit in their own transaction and a failing message is
     quarantined, except that a transient database failure (`transient.is_transient`) is
@@ -460,7 +469,7 @@ async def process_message(
             return prepared
         p = prepared
         return await _run_matched(
-            config, p.email, folder, p.automated, p.matched, p.fields, existing, conn
+            config, p.email, folder, p.automated, p.matched, p.fields, existing, conn, history
         )
     except Exception as exc:  # noqa: BLE001 — one bad message never aborts the scan
         if conn is not None or is_transient(exc):

@@ -59,8 +59,15 @@ def _at(day: date, minute: int) -> datetime:
     return datetime(day.year, day.month, day.day, 12, 0, tzinfo=UTC) + timedelta(seconds=minute)
 
 
-def _message(i: int, rng: random.Random, starters: list[tuple[str, str]]) -> bytes:  # noqa: C901
-    """The i-th message; `starters` collects (Message-ID, subject) of new cases."""
+def _message(  # noqa: C901 — one branch per kind of mail
+    i: int, rng: random.Random, starters: list[tuple[str, str]], when: datetime
+) -> bytes:
+    """The i-th message, written at `when`; `starters` collects (Message-ID, subject) of
+    new cases."""
+
+    def dated(subject: str, **kwargs: Any) -> bytes:
+        return mail(subject, date=when, **kwargs)
+
     sender = f"Customer {rng.randrange(40)} <c{rng.randrange(40)}@example{i % 5}.com>"
     roll = rng.random()
     mid = f"<m{i}.{rng.randrange(10**9)}@customer.example>"
@@ -68,32 +75,32 @@ def _message(i: int, rng: random.Random, starters: list[tuple[str, str]]) -> byt
         subject = f"Case {i}: {rng.choice(TOPICS)}"
         starters.append((mid, subject))
         files = [("log.txt", f"log {i}\n".encode() * 50, "text/plain")] if i % 11 == 0 else None
-        return mail(subject, sender=sender, message_id=mid, attachments=files)
+        return dated(subject, sender=sender, message_id=mid, attachments=files)
     first_mid, first_subject = rng.choice(starters)
     if roll < 0.58:
-        return mail(f"Re: {first_subject}", sender=sender, message_id=mid,
-                    body=f"Reply {i}.\n\n> quoted\n", headers={"In-Reply-To": first_mid})
+        return dated(f"Re: {first_subject}", sender=sender, message_id=mid,
+                     body=f"Reply {i}.\n\n> quoted\n", headers={"In-Reply-To": first_mid})
     if roll < 0.66:
-        return mail(f"RE:  {first_subject.upper()}", sender=sender, message_id=mid,
-                    body=f"Same subject {i}.\n")
+        return dated(f"RE:  {first_subject.upper()}", sender=sender, message_id=mid,
+                     body=f"Same subject {i}.\n")
     if roll < 0.71:
-        return mail(f"About Case #{rng.choice([1, 3, 999])}", sender=sender, message_id=mid,
-                    body=f"Pattern {i}.\n")
+        return dated(f"About Case #{rng.choice([1, 3, 999])}", sender=sender, message_id=mid,
+                     body=f"Pattern {i}.\n")
     if roll < 0.77:
-        return mail(f"Invoice {i} overdue", sender=sender, message_id=mid)
+        return dated(f"Invoice {i} overdue", sender=sender, message_id=mid)
     if roll < 0.82:
-        return mail(f"WIN {i} PRIZES", sender=f"Promo <promo{i}@spam.example>", message_id=mid)
+        return dated(f"WIN {i} PRIZES", sender=f"Promo <promo{i}@spam.example>", message_id=mid)
     if roll < 0.87:
-        return mail(f"Out of office: {first_subject}", sender=sender, message_id=mid,
-                    headers={"Auto-Submitted": "auto-replied"})
+        return dated(f"Out of office: {first_subject}", sender=sender, message_id=mid,
+                     headers={"Auto-Submitted": "auto-replied"})
     if roll < 0.91:
-        return mail(f"Re: [TT1] printer on fire {i}", sender=sender, message_id=mid,
-                    body=f"Existing ticket {i}.\n")
+        return dated(f"Re: [TT1] printer on fire {i}", sender=sender, message_id=mid,
+                     body=f"Existing ticket {i}.\n")
     if roll < 0.93:
-        return mail(f"[TT1] our copy {i}", sender=f"Helpdesk <{OUR_ADDRESS}>", message_id=mid)
+        return dated(f"[TT1] our copy {i}", sender=f"Helpdesk <{OUR_ADDRESS}>", message_id=mid)
     if roll < 0.96:
-        return mail("", sender=sender, message_id=mid, body=f"No subject {i}.\n")
-    return mail(f"Café ☕ {i}", sender=sender, message_id=mid, body="Grüße, 你好\n")
+        return dated("", sender=sender, message_id=mid, body=f"No subject {i}.\n")
+    return dated(f"Café ☕ {i}", sender=sender, message_id=mid, body="Grüße, 你好\n")
 
 
 def append_history(user: ImapUser, count: int = 300, *, seed: int = 16) -> History:
@@ -105,7 +112,7 @@ def append_history(user: ImapUser, count: int = 300, *, seed: int = 16) -> Histo
     days: list[date] = []
     for i in range(count):
         day = LATE_OLD if i % 17 == 9 else DATES[i * len(DATES) // count]
-        raw = BOUNCE if i == count // 2 else _message(i, rng, starters)
+        raw = BOUNCE if i == count // 2 else _message(i, rng, starters, _at(day, i))
         flags = (SEEN,) if i % 10 == 3 else ()
         items.append({"msg": raw, "flags": flags, "date": _at(day, i)})
         days.append(day)

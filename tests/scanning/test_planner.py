@@ -1,9 +1,11 @@
 """The planner (scanning/planner.py) decides as the per-message actions do: one mailbox with
 custom ticket patterns, subject matching, a bounce and planned-in-batch threads, scanned by
-the batch path and by the one-message-per-transaction path, must end the same."""
+the batch path and by the one-message-per-transaction path, must end the same; so must
+mail imported as history."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -15,14 +17,16 @@ from mailscanner.models import (
     OutboundEmail,
     ScanRunStatus,
     Ticket,
+    TicketStatus,
 )
 from mailscanner.scanning import pipeline
 from mailscanner.scanning.pipeline import run_scan
+from mailscanner.scanning.start import scan_preview
 from mailscanner.settings import Settings
 
 from ..fixtures.dovecot import ImapUser
 from ..integration.test_scan_safety import BOUNCE
-from .helpers import CONTACT, add_rule, mail, make_scanner
+from .helpers import CONTACT, add_rule, mail, make_scanner, ticket_events
 
 pytestmark = pytest.mark.integration
 
@@ -102,3 +106,36 @@ async def test_patterns_subjects_and_bounces_are_decided_alike_on_both_paths(
     }
     await sent.refresh_from_db()
     assert sent.status == DeliveryStatus.FAILED and "5.1.1" in (sent.last_error or "")
+
+
+async def test_history_is_imported_alike_on_both_paths(
+    db: Settings, imap_user: ImapUser, path: str
+) -> None:
+    # given: a scanner importing history as closed, activated over two old mails
+    written = datetime(2025, 3, 4, 5, 6, tzinfo=UTC)
+    imap_user.append(
+        "INBOX",
+        [
+            mail("Old case", message_id="<old@customer.example>", date=written),
+            mail("Re: Old case", headers={"In-Reply-To": "<old@customer.example>"},
+                 date=written + timedelta(days=1), body="Later.\n"),
+        ],
+    )
+    scanner = await make_scanner(imap_user, import_history_as=TicketStatus.CLOSED)
+    await add_rule(scanner, "size > 0", [CONTACT, {**MATCHING, "set": {"status": "open"}}])
+    await scan_preview(scanner, record_start=True)
+    imap_user.append("INBOX", [mail("New case", date=datetime.now(UTC))])
+    # when
+    async with ticket_events() as heard:
+        run = await run_scan(scanner.id, settings=db)
+    # then: the old mail is a closed ticket dated by it, its reply a comment dated by it
+    old = await Ticket.get(title="Old case")
+    assert (old.status, old.created_at) == (TicketStatus.CLOSED, written)
+    assert old.updated_at == written + timedelta(days=1)
+    (reply,) = await Comment.filter(ticket_id=old.id)
+    assert reply.created_at == written + timedelta(days=1)
+    new = await Ticket.get(title="New case")
+    assert new.status == TicketStatus.OPEN and new.created_at > written
+    assert run.counts["imported"] == 2 and run.counts["tickets_created"] == 2
+    # and only the new mail was announced
+    assert [(e["kind"], e["ticket_id"]) for e in heard] == [("ticket_created", new.id)]
