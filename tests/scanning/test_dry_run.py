@@ -12,11 +12,19 @@ from typing import Any
 import pytest
 from tortoise import Tortoise
 
-from mailscanner.models import FolderState, MessageLog, Scanner, Sequence, Ticket
+from mailscanner.models import (
+    FolderState,
+    MessageLog,
+    Scanner,
+    Sequence,
+    Ticket,
+    TicketStatus,
+)
 from mailscanner.scanning import dry_run as dry_run_module
 from mailscanner.scanning.dry_run import DryRunError, DryRunOptions, dry_run
 from mailscanner.scanning.dry_run_report import MessagePreview
 from mailscanner.scanning.pipeline import run_scan
+from mailscanner.scanning.start import scan_preview
 from mailscanner.settings import Settings
 from mailscanner.workers.cron import sweep_outbound_jobs
 from mailscanner.workers.runtime import start_embedded
@@ -27,6 +35,9 @@ from .helpers import SEEN, TICKET, add_rule, mail, make_scanner
 from .history import append_history, helpdesk_rules, helpdesk_state
 
 pytestmark = pytest.mark.integration
+
+
+CREATED = re.compile(r"would create ticket (?P<number>\w+)(?: \((?P<fields>[^)]*)\))?")
 
 
 def mailbox_state(user: ImapUser) -> dict[str, Any]:
@@ -82,15 +93,18 @@ def assert_same_ticket(description: str, detail: str) -> None:
         assert f"added to {commented.group(1)} " in detail, (description, detail)
 
 
+@pytest.mark.parametrize("imported", [None, TicketStatus.CLOSED], ids=["new", "history"])
 async def test_a_dry_run_predicts_the_next_scan_message_by_message_and_changes_nothing(
-    db: Settings, imap_user: ImapUser, smtp_server: SmtpTestServer
+    db: Settings, imap_user: ImapUser, smtp_server: SmtpTestServer, imported: TicketStatus | None
 ) -> None:
     # given: a helpdesk with a ticket, a comment email it sent, a contact, SMTP settings for
-    # the test server, and a mailbox of 300 messages over six dates
+    # the test server, and a mailbox of 300 messages over six dates (activated to import it
+    # as history, or to take it as new mail)
     await helpdesk_state(smtp_server)
     history = append_history(imap_user, 300)
-    scanner = await make_scanner(imap_user)
+    scanner = await make_scanner(imap_user, import_history_as=imported)
     await helpdesk_rules(scanner)
+    await scan_preview(scanner, record_start=True)
     runner = await start_embedded(db, cron=False)  # would send any email the helpdesk queues
     try:
         mailbox_before, database_before = mailbox_state(imap_user), await database_state()
@@ -138,6 +152,18 @@ async def test_a_dry_run_predicts_the_next_scan_message_by_message_and_changes_n
         a for m in report.messages for a in m.actions if "would create ticket" in a.description
     ]
     assert len(created) == await Ticket.all().count() - 1  # TT1 existed
+    for action in created:  # with the fields and the date the dry run said
+        found = CREATED.match(action.description)
+        assert found is not None, action.description
+        ticket = await Ticket.get(number=found["number"])
+        fields = found["fields"].split(", ") if found["fields"] else []
+        shown = dict(f.split(" ", 1) for f in fields)
+        actual = {k: str(getattr(getattr(ticket, k), "value", getattr(ticket, k))) for k in shown}
+        assert actual == shown, action.description
+        assert ("(history)" in action.description) == (imported is not None)
+        if imported is not None:
+            assert ticket.status == imported
+            assert f"dated {ticket.created_at:%Y-%m-%d}" in action.description
 
 
 async def test_newest_messages_with_explanations_a_draft_condition_and_chosen_rules(
