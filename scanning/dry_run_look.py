@@ -42,13 +42,14 @@ def _sender(email: ParsedEmail) -> str:
     return f"{name} <{address}>" if name and address else address or name
 
 
-def _explain(condition: dict[str, Any] | None, values: rules_dsl.ExtractedFields) -> Any:
-    return rules_dsl.explain(condition, values).to_dict() if condition is not None else None
+Compiled = rules_dsl.CompiledRule | None
 
 
-def _look(
-    folder: str, conditions: list[dict[str, Any] | None], draft: dict[str, Any] | None, raw: bytes
-) -> Look:
+def _explain(compiled: Compiled, values: rules_dsl.ExtractedFields) -> Any:
+    return rules_dsl.explain(compiled, values).to_dict() if compiled is not None else None
+
+
+def _look(folder: str, conditions: list[Compiled], draft: Compiled, raw: bytes) -> Look:
     email = parse_email(raw).with_folder(folder)
     try:
         values = rules_dsl.extract(email)
@@ -77,4 +78,6 @@ def look_chunk(
 ) -> list[Look]:
     """`Look` at every message of `raws` (run in a parse process): `conditions` are the
     rules' stored conditions in order (None for a broken rule), `draft` one to try."""
-    return [_look(folder, conditions, draft, raw) for raw in raws]
+    compiled = [rules_dsl.compile(c) if c is not None else None for c in conditions]
+    draft_compiled = rules_dsl.compile(draft) if draft is not None else None
+    return [_look(folder, compiled, draft_compiled, raw) for raw in raws]
