@@ -21,7 +21,8 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from .batch_prepare import FetchBatch
 from .batch_write import write_pending
-from .planner import PlannedMessage, Planner, assignees, plannable
+from .plan import PlannedMessage, assignees, plannable
+from .planner import Planner
 from .process import Prepared, Processed, act_prepared
 
 __all__ = ["process_batch"]

@@ -43,7 +43,8 @@ from .dry_run_look import Look, look_chunk
 from .dry_run_report import DryRunReport, MessagePreview, RuleCheck
 from .parse_pool import run_in_pool
 from .pipeline import scan_config
-from .planner import PlannedMessage, Planner, assignees, plannable
+from .plan import PlannedMessage, assignees, plannable
+from .planner import Planner
 from .process import LoadedRule, Prepared, Processed, load_rules
 
 __all__ = [
@@ -219,12 +220,20 @@ async def dry_run(scanner: Scanner, options: DryRunOptions, settings: Settings) 
     rules = await _rules(scanner, options.rule_ids)
     folder = options.folder or next((f for r in rules for f in r.folders), "INBOX")
     rules = [r for r in rules if folder in r.folders]
-    async with _slot(), await open_session(scanner) as session:
-        chosen = await _choose(session, scanner, folder, options)
-        fetched = await _fetch(session, chosen.meta)
-        moves = {e["folder"] for e in _planned_moves(rules)}
-        live = {f.name for f in await session.list_folders()} if moves else set()
-    return await _decide(scanner, options, settings, folder, rules, chosen, fetched, live)
+    active = rules if options.rule_ids is None else await load_rules(scanner)
+    scanned = any(folder in r.folders for r in active)
+    async with _slot():
+        async with await open_session(scanner) as session:
+            chosen = await _choose(session, scanner, folder, options)
+            if not scanned:  # the scan never opens a folder no active rule reads
+                chosen = replace(chosen, upcoming=set(), next_scan=0)
+            fetched = await _fetch(session, chosen.meta)
+            moves = {e["folder"] for e in _planned_moves(rules)}
+            live = {f.name for f in await session.list_folders()} if moves else set()
+        report = await _decide(scanner, options, settings, folder, rules, chosen, fetched, live)
+    if not scanned:
+        report.notes.append(f"No active rule reads {folder}: scans do not read this folder.")
+    return report
 
 
 def _planned_moves(rules: list[LoadedRule]) -> list[dict[str, str]]:

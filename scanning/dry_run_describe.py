@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..models import MessageOutcome
 from .dry_run_report import ActionPreview, MessagePreview, RuleCheck
-from .planner import PlannedMessage
+from .plan import PlannedMessage
 from .process import Prepared, Processed
 
 if TYPE_CHECKING:

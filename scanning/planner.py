@@ -7,7 +7,8 @@ contact found or planned, the ticket it continues found (Message-ID, ticket numb
 pattern, same subject: ticket_matching.py) or a new one planned with the next number, a
 bounce's comment email marked failed, moves and deletes recorded as IMAP effects. Each
 action is recorded twice: as the log row will say it once the rows exist (`detail`, which
-may need their ids) and as a dry run says it (`preview`: "would create ticket TT13").
+may need their ids) and as a dry run says it (`preview`: "would create ticket TT13"); the
+decisions are data (plan.py).
 
 Two callers, one decision: the scan (batch.py) writes the plan (batch_write.py) in the
 batch transaction, reserving ticket numbers; the dry run (dry_run.py) only reads, peeking
@@ -17,14 +18,11 @@ database; a failure raises, and the scan then redoes its batch one message at a 
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from ..models import Account, Contact, Ticket, TicketStatus, normalize_email
+from ..models import Account, Contact, Ticket, normalize_email
 from ..models import Sequence as NumberSequence
 from ..models.bulk import new_row
 from ..outbound.threading import ticket_number_from_message_id
@@ -42,8 +40,9 @@ from .actions.create_or_update_ticket import (
 from .batch_lookup import PLANNED_KEY, Lookups, load_lookups, reference_ids
 from .batch_write import TICKET_SEQUENCE, NewComment, Pending
 from .bounces import NOT_OURS, bounce_error, bounced_email
-from .context import Effect, HistoryImport, ScanConfig
-from .process import LoadedRule, Prepared, Processed, acted_row
+from .context import HistoryImport, ScanConfig
+from .plan import Detail, PlannedAction, PlannedMessage
+from .process import Prepared
 from .ticket_matching import (
     SUBJECT_CANDIDATES,
     normalize_subject,
@@ -53,83 +52,14 @@ from .ticket_matching import (
     subject_key,
 )
 
-__all__ = ["Detail", "PlannedAction", "PlannedMessage", "Planner", "assignees", "plannable"]
+__all__ = ["Planner"]
 
-Detail = str | Callable[[], str]
-_PLANNED = {"create_contact", "create_or_update_ticket", "move_to_folder", "delete_message"}
 HOW = {
     "message_id": "matched by Message-ID",
     "subject_number": "matched by the ticket number in the subject",
     "regex": "matched by the rule's ticket pattern",
     "subject": "matched by the same subject",
 }
-
-
-def plannable(p: Prepared) -> bool:
-    """Whether the planner models everything this message's rules do (a broken rule's mail
-    is quarantined by the per-message path instead)."""
-    return all(
-        not rule.error and all(action["type"] in _PLANNED for action in rule.actions)
-        for rule in p.matched
-    )
-
-
-def assignees(rules: list[LoadedRule]) -> set[int]:
-    """The user ids the rules' ticket actions may assign (looked up once per batch)."""
-    return {
-        int(a[key]["assignee_id"])
-        for r in rules
-        for a in r.actions
-        for key in ("set", "set_on_update")
-        if isinstance(a.get(key), dict) and a[key].get("assignee_id") is not None
-    }
-
-
-@dataclass(frozen=True)
-class PlannedAction:
-    """One action's decision: the log record, its log detail, and its dry-run wording."""
-
-    record: dict[str, Any]  # {"type", "rule_id", "outcome"} (the bounce record has no rule)
-    detail: Detail
-    preview: str
-
-
-@dataclass(eq=False)
-class PlannedMessage:
-    """One message's planned outcome; ids are read after the rows are written."""
-
-    uid: int
-    prepared: Prepared
-    contact: Contact | None = None
-    ticket: Ticket | None = None
-    comment: NewComment | None = None
-    effects: list[Effect] = field(default_factory=list)
-    counts: Counter[str] = field(default_factory=Counter)
-    actions: list[PlannedAction] = field(default_factory=list)
-    events: list[Callable[[], tuple[str, int, dict[str, Any]]]] = field(default_factory=list)
-    history: TicketStatus | None = None  # imported as history with this status
-
-    def processed(self) -> Processed:
-        """The log row and result, as process._act builds them."""
-        p = self.prepared
-        actions = [
-            {**a.record, "detail": a.detail() if callable(a.detail) else a.detail}
-            for a in self.actions
-        ]
-        effects: list[Effect] = [{"op": "seen"}, *self.effects]
-        acted_row(
-            p.fields,
-            self.counts,
-            p.automated,
-            p.matched,
-            actions,
-            effects,
-            ticket_id=self.ticket.id if self.ticket else None,
-            comment_id=self.comment.id if self.comment else None,
-            contact_id=self.contact.id if self.contact else None,
-        )
-        events = [] if self.history else [e() for e in self.events]  # history wakes nobody
-        return Processed(self.uid, None, False, effects, self.counts, events, fields=p.fields)
 
 
 def _who(contact: Contact) -> str:
