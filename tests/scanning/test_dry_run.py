@@ -37,6 +37,12 @@ from .history import append_history, helpdesk_rules, helpdesk_state
 pytestmark = pytest.mark.integration
 
 
+HOW = {  # the log's word for how a reply found its ticket -> the dry run's words
+    "message_id": "matched by Message-ID",
+    "subject_number": "matched by the ticket number in the subject",
+    "regex": "matched by the rule's ticket pattern",
+    "subject": "matched by the same subject",
+}
 CREATED = re.compile(r"would create ticket (?P<number>\w+)(?: \((?P<fields>[^)]*)\))?")
 
 
@@ -83,14 +89,21 @@ def effects(preview: MessagePreview) -> list[dict[str, str]]:
     return out
 
 
-def assert_same_ticket(description: str, detail: str) -> None:
-    """The ticket a dry-run action names is the one the scan's log detail names."""
+def assert_same_target(description: str, detail: str) -> None:
+    """The ticket or contact a dry-run action names is the one the scan's log detail names
+    (the log names contacts by id: created or found is what can be compared)."""
     created = re.match(r"would create ticket (\w+)", description)
     if created:
         assert detail.startswith(f"created ticket {created.group(1)}"), (description, detail)
     commented = re.match(r"would add a comment to (\w+) \((matched by [^;)]+)", description)
     if commented:
         assert f"added to {commented.group(1)} " in detail, (description, detail)
+        how = re.search(r"\(matched by (\w+)\)", detail)
+        assert how is not None and HOW[how.group(1)] == commented.group(2), (description, detail)
+    if description.startswith("would create contact"):
+        assert detail.startswith("created contact"), (description, detail)
+    elif description.startswith("contact "):
+        assert detail.startswith("found contact"), (description, detail)
 
 
 @pytest.mark.parametrize("imported", [None, TicketStatus.CLOSED], ids=["new", "history"])
@@ -141,7 +154,7 @@ async def test_a_dry_run_predicts_the_next_scan_message_by_message_and_changes_n
             (a["type"], a.get("rule_id"), a["outcome"]) for a in log.actions
         ], m.uid
         for action, logged in zip(m.actions, log.actions, strict=True):
-            assert_same_ticket(action.description, logged["detail"])
+            assert_same_target(action.description, logged["detail"])
         assert effects(m) == log.pending_effects, m.uid
     # the mailbox had every kind of mail, and the scan sent nothing either
     assert {"normal", "auto_reply", "bounce"} <= kinds
