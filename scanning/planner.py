@@ -278,6 +278,8 @@ class Planner:
             if ticket._saved_in_db:  # a ticket planned in this batch is inserted as it ends up
                 was = self.pending.touched.get(ticket.id, (ticket, False))[1]
                 self.pending.touched[ticket.id] = (ticket, was or bool(changed))
+            else:  # news, also for a ticket history opened: stamped now when inserted
+                ticket.updated_at = None  # type: ignore[assignment]
         msg.counts["comments_added"] += 1
         msg.counts["tickets_updated"] += 1
         msg.events.append(lambda: ("comment_added", ticket.id, {"comment_id": comment.id}))

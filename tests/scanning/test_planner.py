@@ -124,18 +124,30 @@ async def test_history_is_imported_alike_on_both_paths(
     scanner = await make_scanner(imap_user, import_history_as=TicketStatus.CLOSED)
     await add_rule(scanner, "size > 0", [CONTACT, {**MATCHING, "set": {"status": "open"}}])
     await scan_preview(scanner, record_start=True)
-    imap_user.append("INBOX", [mail("New case", date=datetime.now(UTC))])
+    now = datetime.now(UTC)
+    imap_user.append(
+        "INBOX",
+        [
+            mail("New case", date=now),
+            mail("Re: Old case", headers={"In-Reply-To": "<old@customer.example>"}, date=now,
+                 body="Any news?\n"),
+        ],
+    )
     # when
     async with ticket_events() as heard:
         run = await run_scan(scanner.id, settings=db)
-    # then: the old mail is a closed ticket dated by it, its reply a comment dated by it
+    # then: the old mail is a closed ticket dated by it, its reply a comment dated by it;
+    # the reply that came after activation is news (now, and announced)
     old = await Ticket.get(title="Old case")
     assert (old.status, old.created_at) == (TicketStatus.CLOSED, written)
-    assert old.updated_at == written + timedelta(days=1)
-    (reply,) = await Comment.filter(ticket_id=old.id)
-    assert reply.created_at == written + timedelta(days=1)
+    assert old.updated_at >= now - timedelta(minutes=1)
+    reply, news = await Comment.filter(ticket_id=old.id).order_by("id")
+    assert reply.created_at == written + timedelta(days=1) and reply.body.strip() == "Later."
+    assert news.created_at >= now - timedelta(minutes=1)
     new = await Ticket.get(title="New case")
     assert new.status == TicketStatus.OPEN and new.created_at > written
     assert run.counts["imported"] == 2 and run.counts["tickets_created"] == 2
-    # and only the new mail was announced
-    assert [(e["kind"], e["ticket_id"]) for e in heard] == [("ticket_created", new.id)]
+    # and only the mail that came after activation was announced
+    assert sorted((e["kind"], e["ticket_id"]) for e in heard) == [
+        ("comment_added", old.id), ("ticket_created", new.id)
+    ]
