@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from mailscanner.models import MicrosoftAccount, OAuthAppSettings
+from mailscanner.models import OAuthAccount, OAuthAppSettings
 
 from ..fixtures.microsoft import FakeMicrosoft
 from .conftest import Api
@@ -142,7 +142,7 @@ async def test_an_account_in_use_cannot_be_removed(api: Api, microsoft: FakeMicr
     assert refused["scanners"] == [{"id": scanner_id, "name": "Support"}]
     assert refused["usedBySmtp"] is False
     assert "scanner 'Support'" in refused["message"]
-    assert await MicrosoftAccount.exists(id=int(account_id))
+    assert await OAuthAccount.exists(id=int(account_id))
 
     # then, once the scanner is gone, it can be removed
     await api.gql(DELETE_SCANNER, {"id": scanner_id})

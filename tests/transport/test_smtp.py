@@ -6,7 +6,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from mailscanner.models import MicrosoftAccount
+from mailscanner.models import OAuthAccount
 from mailscanner.models.scanner import Encryption
 from mailscanner.models.smtp_settings import SmtpAuth
 from mailscanner.transport.smtp import (
@@ -183,7 +183,7 @@ def _xoauth2(server: SmtpTestServer, account_id: int, user: str = "support") -> 
 
 
 async def test_xoauth2_sends_with_a_token_of_the_authorized_account(
-        smtp_server: SmtpTestServer, microsoft_account: MicrosoftAccount,
+        smtp_server: SmtpTestServer, microsoft_account: OAuthAccount,
         microsoft: FakeMicrosoft) -> None:
     # the SMTP server accepts exactly the tokens the (fake) Microsoft issued for that mailbox
     smtp_server.oauth_check = lambda user, token: microsoft.introspect(token, user)["active"]
@@ -193,7 +193,7 @@ async def test_xoauth2_sends_with_a_token_of_the_authorized_account(
 
 
 async def test_xoauth2_for_a_mailbox_the_account_may_not_open_is_refused(
-        smtp_server: SmtpTestServer, microsoft_account: MicrosoftAccount,
+        smtp_server: SmtpTestServer, microsoft_account: OAuthAccount,
         microsoft: FakeMicrosoft) -> None:
     smtp_server.oauth_check = lambda user, token: microsoft.introspect(token, user)["active"]
     err = await _error(_xoauth2(smtp_server, microsoft_account.id, user="bob"))
@@ -201,7 +201,7 @@ async def test_xoauth2_for_a_mailbox_the_account_may_not_open_is_refused(
 
 
 async def test_revoked_authorization_is_permanent_and_outage_is_temporary(
-        smtp_server: SmtpTestServer, microsoft_account: MicrosoftAccount,
+        smtp_server: SmtpTestServer, microsoft_account: OAuthAccount,
         microsoft: FakeMicrosoft) -> None:
     smtp_server.oauth_check = lambda user, token: microsoft.introspect(token, user)["active"]
     microsoft.expire_access_tokens()
