@@ -123,7 +123,8 @@ class GoogleProvider:
             raise AuthorizationFailed(
                 "Google refused the sign-in: " + _error_text(exc.error, exc.description)
             ) from None
-        granted = set(str(token.get("scope") or "").split())
+        scope = token.get("scope") or ""
+        granted = set(scope.split() if isinstance(scope, str) else scope)  # oauthlib: a list
         if GMAIL_SCOPE not in granted:
             raise AuthorizationFailed(
                 "Google did not grant access to Gmail: on the consent screen, allow the app "
