@@ -29,7 +29,8 @@ from ..errors import ErrorCode, OAuthError
 from .microsoft import build_app, first_line
 from .tokens import get_app_settings
 
-__all__ = ["APP_ONLY_SCOPES", "IMAP_ROLE", "SMTP_ROLE", "app_only_token", "mailbox_refused"]
+__all__ = ["APP_ONLY_SCOPES", "IMAP_ROLE", "SMTP_ROLE", "app_only_token", "forget_apps",
+           "mailbox_refused"]
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,13 @@ _ALIASES = {"common", "organizations", "consumers"}
 
 _lock = threading.Lock()
 _cached: tuple[tuple[str, ...], msal.ConfidentialClientApplication] | None = None
+
+
+def forget_apps() -> None:
+    """Drop the kept msal app and its tokens (tests install a new fake authority)."""
+    global _cached
+    with _lock:
+        _cached = None
 
 
 def _app(settings: OAuthAppSettings) -> msal.ConfidentialClientApplication:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx2
@@ -37,8 +38,8 @@ CALLBACK = PROVIDER.callback_path
 GOOGLE = OAuthProvider.GOOGLE
 
 
-def stored(account: OAuthAccount) -> dict[str, str]:
-    data: dict[str, str] = json.loads(account.get_token_data())
+def stored(account: OAuthAccount) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(account.get_token_data())
     return data
 
 
