@@ -99,8 +99,10 @@ class ReauthorizationNeeded(OAuthError):
     ) -> None:
         super().__init__(
             message
-            or f"The {provider} authorization must be renewed: {reason}. "
-            "Open the scanner and make a new authorization.",
+            # Starts like the health text tokens.mark_reauthorization_needed writes, so a new
+            # authorization clears it from the scanners whichever of the two they show.
+            or f"Re-authorization needed: the {provider} authorization must be renewed "
+            f"({reason}). Open the scanner and make a new authorization.",
             detail=reason,
         )
         self.reason = reason

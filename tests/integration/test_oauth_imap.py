@@ -20,8 +20,10 @@ from starlette.routing import Route
 from mailscanner.models import (
     AuthType,
     Encryption,
+    MicrosoftAuth,
     OAuthAccount,
     OAuthAccountStatus,
+    OAuthAppSettings,
     OAuthProvider,
     Scanner,
 )
@@ -33,7 +35,7 @@ from mailscanner.transport.providers.microsoft import PROVIDER
 from mailscanner.transport.providers.tokens import get_access_token
 
 from ..fixtures.dovecot import DovecotServer, ImapUser
-from ..fixtures.microsoft import FakeMicrosoft
+from ..fixtures.microsoft import TENANT_ID, FakeMicrosoft
 
 pytestmark = pytest.mark.integration
 
@@ -163,3 +165,49 @@ async def test_a_revoked_grant_shows_reauthorization_needed_and_spares_other_acc
     # and bob's scanner still reads his mailbox
     assert await inbox_subjects(bob_scanner) == ["Quote request"]
     assert (await Scanner.get(id=bob_scanner.id)).last_error is None
+
+
+# -- app-only (client credentials, no user) -------------------------------------------------
+
+async def app_only_scanner(dovecot: DovecotServer, mailbox: ImapUser) -> Scanner:
+    app = await OAuthAppSettings.get(provider=OAuthProvider.MICROSOFT)
+    app.tenant = TENANT_ID  # app-only needs the real tenant, not "organizations"
+    await app.save()
+    return await Scanner.create(
+        name=f"app-only {mailbox.name}", host="127.0.0.1", port=dovecot.imap_port,
+        encryption=Encryption.STARTTLS, auth_type=AuthType.MICROSOFT_OAUTH,
+        microsoft_auth=MicrosoftAuth.APP_ONLY, mailbox_name=mailbox.name)
+
+
+async def test_an_app_only_scanner_reads_the_mailbox_its_service_principal_was_given(
+        microsoft_app: FakeMicrosoft, microsoft_dovecot: DovecotServer, support: ImapUser) -> None:
+    microsoft_app.service_principal_mailboxes = {support.name}
+    scanner = await app_only_scanner(microsoft_dovecot, support)
+
+    assert await inbox_subjects(scanner) == ["Printer on fire"]
+    assert await inbox_subjects(scanner) == ["Printer on fire"]
+    assert len(microsoft_app.app_token_calls()) == 1  # the token is reused
+    assert microsoft_app.token_calls("authorization_code") == []  # nobody signed in
+
+
+async def test_an_app_only_scanner_without_mailbox_access_says_add_mailbox_permission(
+        microsoft_app: FakeMicrosoft, microsoft_dovecot: DovecotServer, support: ImapUser) -> None:
+    microsoft_app.service_principal_mailboxes = {"someone-else"}
+    scanner = await app_only_scanner(microsoft_dovecot, support)
+
+    report = await test_connection(scanner)
+
+    assert report.error_code is not None and report.error_code.value == "OAUTH_MAILBOX_ACCESS"
+    assert f"Add-MailboxPermission -Identity {support.name}" in (report.error_message or "")
+
+
+async def test_an_app_only_scanner_without_imap_permission_names_it(
+        microsoft_app: FakeMicrosoft, microsoft_dovecot: DovecotServer, support: ImapUser) -> None:
+    microsoft_app.service_principal_mailboxes = {support.name}
+    microsoft_app.app_roles = {"SMTP.SendAsApp"}
+    scanner = await app_only_scanner(microsoft_dovecot, support)
+
+    report = await test_connection(scanner)
+
+    assert report.error_code is not None and report.error_code.value == "OAUTH_PERMISSION_MISSING"
+    assert "IMAP.AccessAsApp" in (report.error_message or "")

@@ -236,8 +236,8 @@ async def test_revoked_access_marks_the_account_and_its_scanners_only(
     google_app.revoke("support@example.org")
     google_app.expire_access_tokens()
 
-    with pytest.raises(ReauthorizationNeeded, match="The Google authorization must be renewed: "
-                       "Token has been expired or revoked"):
+    with pytest.raises(ReauthorizationNeeded, match="the Google authorization must be renewed "
+                       "\\(Token has been expired or revoked\\)"):
         await get_access_token(support.id)
 
     row = await OAuthAccount.get(id=support.id)
