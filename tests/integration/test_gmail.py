@@ -6,7 +6,8 @@ XOAUTH2 logins checked against the fake Google's live tokens. What it does not d
 labels: a message appended to INBOX and to All Mail is two stored messages with one
 Message-ID (Gmail would store one), and expunging in INBOX deletes there (Gmail would only
 remove the label, which is why the scanner never relies on it). Dovecot offers no
-X-GM-EXT-1, so these scans recognise a message in two folders by its Message-ID.
+X-GM-EXT-1, so these scans recognise a message in two folders by its Message-ID; the last
+test adds Gmail's extensions at one seam (fixtures/gmail_proxy.py) for X-GM-MSGID.
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from mailscanner.scanning.pipeline import run_scan
 from mailscanner.settings import Settings
 
 from ..fixtures.dovecot import DovecotServer, ImapUser
+from ..fixtures.gmail_proxy import GmailExtensionsProxy
 from ..fixtures.google import FakeGoogle, authorize_google_account
 from ..scanning.helpers import SEEN, TICKET, add_rule, mail, make_scanner
 
@@ -189,3 +191,40 @@ async def test_revoked_access_stops_only_that_scanner_and_says_reauthorize(
     assert (await Scanner.get(id=scanners[0].id)).last_error is None
     assert (await run_scan(scanners[0].id, settings=db)).status == ScanRunStatus.SUCCEEDED
     assert await Ticket.filter(title=f"Question for {support.name}").exists()
+
+
+# -- X-GM-EXT-1 (Gmail's extensions, emulated at one seam: fixtures/gmail_proxy.py) ---------
+
+async def test_with_gmail_ids_one_message_under_two_labels_is_one_and_a_lookalike_is_not(
+        db: Settings, gmail_user: ImapUser, gmail_extensions: GmailExtensionsProxy) -> None:
+    # given a mail in INBOX that also carries the All Mail "label" (a COPY keeps its id), and
+    # another stored message that happens to have the same Message-ID
+    first = mail("Printer on fire", message_id="<fire-1@customer.example>")
+    gmail_user.append("INBOX", [first])
+    with gmail_user.client() as c:
+        c.select_folder("INBOX")
+        c.copy(c.search("ALL"), ALL_MAIL)
+    gmail_user.append(ALL_MAIL, [mail("Printer on fire (resent)",
+                                      message_id="<fire-1@customer.example>")])
+    scanner = await make_scanner(gmail_user, port=gmail_extensions.port,
+                                 encryption=Encryption.NONE)
+    await add_rule(scanner, "size > 0", [TICKET], folders=["INBOX", ALL_MAIL])
+
+    # when it is scanned through a server that offers X-GM-EXT-1
+    async with await open_session(scanner) as session:
+        assert "X-GM-EXT-1" in await session.capabilities()
+    run = await run_scan(scanner.id, settings=db)
+
+    # then the copy is recognised by its Gmail id, the lookalike is processed as a mail
+    logs = {(log.folder, log.subject): log for log in await MessageLog.all()}
+    inbox = logs[("INBOX", "Printer on fire")]
+    copy = logs[(ALL_MAIL, "Printer on fire")]
+    lookalike = logs[(ALL_MAIL, "Printer on fire (resent)")]
+    assert inbox.server_message_id is not None
+    assert copy.server_message_id == inbox.server_message_id
+    assert lookalike.server_message_id not in {None, inbox.server_message_id}
+    assert (copy.outcome, copy.reason) == (MessageOutcome.SKIPPED,
+                                           "the same message was processed in INBOX")
+    assert lookalike.outcome == MessageOutcome.PROCESSED
+    assert [a["outcome"] for a in lookalike.actions] == ["duplicate"]  # the ticket's own check
+    assert run.counts["tickets_created"] == 1
