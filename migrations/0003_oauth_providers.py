@@ -47,6 +47,20 @@ class AlterFieldExceptOnSqlite(ops.AlterField):
         await super().database_backward(app_label, old_state, new_state, state_editor)
 
 
+def _index_server_message_id(create: bool):  # type: ignore[no-untyped-def]
+    """AddField does not create the index of a `db_index=True` field (generate_schemas does):
+    create it here, under the name Tortoise gives such an index."""
+
+    async def run(apps, editor) -> None:  # type: ignore[no-untyped-def]
+        name = editor._generate_index_name_for_table(
+            "idx", "ms_message_log", ["server_message_id"])
+        sql = (f'CREATE INDEX IF NOT EXISTS "{name}" ON "ms_message_log" ("server_message_id")'
+               if create else f'DROP INDEX IF EXISTS "{name}"')
+        await editor.client.execute_script(sql)
+
+    return run
+
+
 class Migration(migrations.Migration):
     dependencies = [("models", "0002_lz4_text")]
 
@@ -74,6 +88,7 @@ class Migration(migrations.Migration):
             name="server_message_id",
             field=fields.CharField(null=True, db_index=True, description="The server's id of the message across folders (Gmail's X-GM-MSGID)", max_length=40),
         ),
+        ops.RunPython(_index_server_message_id(True), _index_server_message_id(False)),
         ops.AlterModelOptions(
             name="OAuthAppSettings",
             options={"table": "ms_oauth_app", "app": "models", "pk_attr": "id", "table_description": "A provider's app registration (Azure, Google Cloud) used to authorize accounts."},

@@ -10,7 +10,8 @@ How a message is recognised, in this order:
   2. otherwise its Message-ID header (two copies of one mail share it; a mail without one
      is never treated as a duplicate).
 Per fetch batch, one query asks which of the batch's keys already have a log row of this
-scanner in ANOTHER folder; such a message gets a SKIPPED row of its own ("processed in
+scanner in ANOTHER folder (none at all when the scanner never logged mail from another
+folder, the common one-folder case); such a message gets a SKIPPED row of its own ("processed in
 <folder>"), is marked read, and no rule acts on it. The first folder to see a message wins,
 so the scanner's rule order over folders decides which rules handle it.
 
@@ -29,7 +30,8 @@ from typing import Any
 
 from ..models import MessageLog, MessageOutcome, SideEffects
 
-__all__ = ["as_duplicate", "dedupe_key", "duplicate_fields", "processed_elsewhere"]
+__all__ = ["as_duplicate", "dedupe_key", "duplicate_fields", "has_other_folders",
+           "processed_elsewhere"]
 
 
 def dedupe_key(server_id: str | None, message_id: str | None) -> str | None:
@@ -60,6 +62,11 @@ def as_duplicate(fields: Mapping[str, Any], folder: str) -> dict[str, Any]:
 
 def skip_counts() -> Counter[str]:
     return Counter(skipped=1)
+
+
+async def has_other_folders(scanner_id: int, folder: str) -> bool:
+    """Has this scanner logged mail from any other folder? (If not, nothing to look up.)"""
+    return await MessageLog.filter(scanner_id=scanner_id).exclude(folder=folder).exists()
 
 
 async def processed_elsewhere(

@@ -52,7 +52,7 @@ from .batch import process_batch
 from .batch_prepare import FetchBatch, mark_duplicates, message_keys, prepare_batch
 from .connect import open_session
 from .context import ScanCache, ScanConfig
-from .duplicates import dedupe_key, processed_elsewhere
+from .duplicates import dedupe_key, has_other_folders, processed_elsewhere
 from .effects import PendingEffects, apply_effects, finish_pending
 from .process import LoadedRule, Prepared, Processed, load_rules, process_message
 from .progress import Progress
@@ -168,6 +168,8 @@ class _FolderScan:
         self.reread = await checkpoints.has_older_generation(
             self.scanner_id, self.folder, status.uidvalidity
         )
+        # Only a scanner with mail logged from another folder can meet a message again.
+        self.other_folders = await has_other_folders(self.scanner_id, self.folder)
         self.progress.add_total(len(uids))
         batches = [uids[i : i + BATCH_SIZE] for i in range(0, len(uids), BATCH_SIZE)]
         # Batches fetched and prepared ahead: with parse processes, enough to keep the
@@ -209,6 +211,9 @@ class _FolderScan:
         )
         fetched = await self.session.fetch([u for u in batch if u not in logged])
         reread = await self._reread_ids(fetched)
+        if not self.other_folders:
+            prepared = await prepare_batch(self._batch(fetched, reread, {}))
+            return _Fetched(fetched, reread, prepared, {})
         # Server ids are known now, so the parse processes skip those duplicates themselves;
         # Message-IDs only once parsed: those duplicates are marked after preparing.
         server_keys = [k for m in fetched if (k := dedupe_key(m.server_id, None))]

@@ -28,7 +28,7 @@ def test_the_migrations_describe_the_models_exactly() -> None:
     assert asyncio.run(pending()) == [], f"models changed without a migration; run: {MAKE}"
 
 
-async def _upgrade_keeps_microsoft_accounts(url: str, execute: Any) -> None:
+async def _upgrade_keeps_microsoft_accounts(url: str, execute: Any, indexes_sql: str) -> None:
     """Migrate to 0002, store an authorized Microsoft account and a scanner using it (the
     schema of that release), then upgrade: the account, its tokens, the link and the
     scanner's history survive."""
@@ -54,6 +54,9 @@ async def _upgrade_keeps_microsoft_accounts(url: str, execute: Any) -> None:
         " FROM ms_scanner s JOIN ms_oauth_account a ON a.id = s.oauth_account_id")
     assert [tuple(r) for r in rows] == [
         ("microsoft", "alice@contoso.example", "uid.utid", "encrypted-cache", "delegated")]
+    # the cross-folder lookup of a scan is indexed (Tortoise's AddField does not index)
+    assert [tuple(r) for r in await execute(indexes_sql)] == [
+        ("idx_ms_message__server__fa9b93",)]
 
 
 async def test_the_upgrade_keeps_authorized_microsoft_accounts_on_sqlite(tmp_path: Path) -> None:
@@ -63,7 +66,10 @@ async def test_the_upgrade_keeps_authorized_microsoft_accounts_on_sqlite(tmp_pat
         with sqlite3.connect(path) as conn:
             return conn.execute(sql.replace(" false,", " 0,").replace(" true,", " 1,")).fetchall()
 
-    await _upgrade_keeps_microsoft_accounts(f"sqlite://{path}", execute)
+    await _upgrade_keeps_microsoft_accounts(
+        f"sqlite://{path}", execute,
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'ms_message_log'"
+        " AND sql LIKE '%server_message_id%'")
 
 
 async def test_the_upgrade_keeps_authorized_microsoft_accounts_on_postgresql() -> None:
@@ -81,7 +87,10 @@ async def test_the_upgrade_keeps_authorized_microsoft_accounts_on_postgresql() -
             finally:
                 await conn.close()
 
-        await _upgrade_keeps_microsoft_accounts(f"{base}/{name}", execute)
+        await _upgrade_keeps_microsoft_accounts(
+            f"{base}/{name}", execute,
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'ms_message_log'"
+            " AND indexdef LIKE '%server_message_id%'")
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
