@@ -81,7 +81,7 @@ class Migration(migrations.Migration):
         ),
         ops.AlterModelOptions(
             name="OAuthAccount",
-            options={"table": "ms_oauth_account", "app": "models", "pk_attr": "id", "table_description": "An account authorized through a provider's sign-in; its token data is encrypted."},
+            options={"table": "ms_oauth_account", "app": "models", "pk_attr": "id", "table_description": "An account authorized through a provider's sign-in, its token data encrypted."},
         ),
         ops.AddField(
             model_name="MessageLog",

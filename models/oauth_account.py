@@ -20,7 +20,7 @@ class OAuthAccountStatus(LabelledEnum):
 
 
 class OAuthAccount(Model):
-    """An account authorized through a provider's sign-in; its token data is encrypted."""
+    """An account authorized through a provider's sign-in, its token data encrypted."""
 
     id = fields.IntField(primary_key=True)
     provider = labelled(

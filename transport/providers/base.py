@@ -11,7 +11,7 @@ requests) and are called in a thread; they never touch the database.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ...models import OAuthAppSettings, OAuthProvider
@@ -64,7 +64,6 @@ class Refreshed:
 
     access_token: str
     token_data: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Provider(Protocol):

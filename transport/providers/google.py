@@ -166,8 +166,10 @@ class GoogleProvider:
             data.get("access_token"), refresh_token=data["refresh_token"], token_uri=TOKEN_URI,
             client_id=app.client_id, client_secret=app.get_client_secret(),
             scopes=data.get("scopes") or [GMAIL_SCOPE],
-            # google-auth compares naive UTC datetimes
-            expiry=dt.datetime.fromisoformat(expiry).replace(tzinfo=None) if expiry else None)
+            # google-auth compares naive UTC datetimes; a token of unknown age is refreshed
+            # (without an expiry google-auth would call it valid forever)
+            expiry=(dt.datetime.fromisoformat(expiry).replace(tzinfo=None) if expiry
+                    else dt.datetime(1970, 1, 1)))
         if creds.valid:
             return Refreshed(str(creds.token))
         session = _mount(requests.Session())

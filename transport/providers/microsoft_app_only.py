@@ -135,5 +135,6 @@ def mailbox_refused(mailbox: str, detail: str) -> OAuthError:
         f"Microsoft accepted the app's token but refused the mailbox {mailbox}: give the app's "
         "service principal access to it in Exchange Online PowerShell (New-ServicePrincipal, "
         f"then Add-MailboxPermission -Identity {mailbox} -User <service principal id> "
-        "-AccessRights FullAccess); changes can take a while to apply",
+        "-AccessRights FullAccess); changes can take a while to apply. Also check that the "
+        f"mailbox exists and allows IMAP/SMTP AUTH (Get-CASMailbox {mailbox})",
         code=ErrorCode.OAUTH_MAILBOX_ACCESS, detail=detail)

@@ -287,3 +287,17 @@ async def test_google_out_of_reach_is_a_temporary_error(google_app: FakeGoogle) 
 
     assert not isinstance(caught.value, ReauthorizationNeeded)
     assert (await OAuthAccount.get(id=account.id)).status == OAuthAccountStatus.OK
+
+
+async def test_a_stored_token_of_unknown_age_is_refreshed_not_trusted(
+        google_app: FakeGoogle) -> None:
+    account = await authorize_google_account(google_app, "support@example.org")
+    data = stored(account)
+    del data["expiry"]
+    account.set_token_data(json.dumps(data))
+    await account.save()
+
+    token = await get_access_token(account.id)
+
+    assert token != data["access_token"]
+    assert len(google_app.token_calls("refresh_token")) == 1
