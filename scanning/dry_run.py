@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -35,14 +35,15 @@ from ..settings import Settings
 from ..transport.errors import ErrorCode, MailError
 from ..transport.imap import FetchedMessage, FolderStatus, MailboxSession, MessageMeta
 from . import checkpoints
-from .batch_prepare import FetchBatch, prepare_batch
+from .batch_prepare import FetchBatch
 from .connect import open_session
 from .context import HistoryImport, ScanCache
 from .dry_run_describe import describe_planned, describe_unplanned, not_read
 from .dry_run_look import Look, look_chunk
 from .dry_run_report import DryRunReport, MessagePreview, RuleCheck
+from .duplicates import has_other_folders
 from .parse_pool import run_in_pool
-from .pipeline import scan_config
+from .pipeline import prepare_fetched, scan_config
 from .plan import PlannedMessage, assignees, plannable
 from .planner import Planner
 from .process import LoadedRule, Prepared, Processed, load_rules
@@ -258,13 +259,26 @@ async def _decide(
         reread = await checkpoints.reread_ids(
             scanner.id, folder, uidvalidity, (m.raw for m in fetched)
         )
-    batch = FetchBatch(config, rules, folder, uidvalidity, fetched, None, reread, chosen.history)
-    prepared_ahead, looks = await asyncio.gather(
-        prepare_batch(batch), _looks(settings, folder, rules, options.draft, fetched)
+    made: list[FetchBatch] = []
+
+    def batch(elsewhere: Mapping[str, str]) -> FetchBatch:
+        made.append(
+            FetchBatch(
+                config, rules, folder, uidvalidity, fetched, None, reread,
+                history=chosen.history, elsewhere=elsewhere,
+            )
+        )
+        return made[-1]
+
+    # As the scan prepares a batch: also what was processed in another folder (duplicates)
+    other_folders = await has_other_folders(scanner.id, folder)
+    (prepared_ahead, _), looks = await asyncio.gather(
+        prepare_fetched(batch, scanner.id, folder, other_folders),
+        _looks(settings, folder, rules, options.draft, fetched),
     )
     prepared: list[Processed | Prepared | str] = (
         list(prepared_ahead) if prepared_ahead is not None
-        else [_prepare_here(batch, m) for m in fetched]
+        else [_prepare_here(made[-1], m) for m in fetched]
     )
     conn = Tortoise.get_connection("default")
     planner = Planner(config, folder, conn, dry=True, history=chosen.history)

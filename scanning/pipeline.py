@@ -7,7 +7,9 @@ Per folder:
      began (start from NOW), only mail received SINCE the start date (start from DATE);
   4. per batch: drop UIDs that already have a log row, FETCH BODY.PEEK[] in the session
      thread, then parse, classify, match and decode it in a parse process (batch_prepare.py,
-     parse_pool.py); the next batches go through these steps while this one commits;
+     parse_pool.py); a message already processed in another folder (the same Gmail message
+     under two labels, a copy) is only logged as such (duplicates.py); the next batches go
+     through these steps while this one commits;
   5. the whole batch in ONE transaction, set-based (batch.py): lookups for the batch in a few
      queries, every message's actions decided in memory in UID order, rows written in bulk,
      log rows included; when anything in it fails the batch is rolled back and redone one
@@ -27,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -39,6 +41,7 @@ from tortoise.transactions import in_transaction
 
 from .. import events
 from ..db import analyze_if_never_analyzed
+from ..mail.parsing import parse_email
 from ..models import FolderState, MessageLog, Scanner, ScanRun, ScanRunStatus, SmtpSettings
 from ..models.bulk import insert_rows
 from ..settings import Settings, load_settings
@@ -47,15 +50,16 @@ from ..transport.imap import FetchedMessage, MailboxSession
 from ..workers.lock import LOCK_LOST
 from . import checkpoints
 from .batch import process_batch
-from .batch_prepare import FetchBatch, prepare_batch
+from .batch_prepare import FetchBatch, mark_duplicates, message_keys, prepare_batch
 from .connect import open_session
 from .context import HistoryImport, ScanCache, ScanConfig
+from .duplicates import dedupe_key, has_other_folders, processed_elsewhere
 from .effects import PendingEffects, apply_effects, finish_pending
 from .process import LoadedRule, Prepared, Processed, load_rules, process_message
 from .progress import Progress
 from .transient import LoggedElsewhere, is_transient
 
-__all__ = ["BATCH_SIZE", "run_scan", "scan_config"]
+__all__ = ["BATCH_SIZE", "prepare_fetched", "run_scan", "scan_config"]
 
 logger = logging.getLogger(__name__)
 BATCH_SIZE = 200
@@ -127,6 +131,38 @@ async def _insert_rows(results: list[Processed]) -> None:
                 )
 
 
+async def prepare_fetched(
+    batch: Callable[[Mapping[str, str]], FetchBatch],
+    scanner_id: int,
+    folder: str,
+    other_folders: bool,
+) -> tuple[list[Processed | Prepared] | None, dict[str, str]]:
+    """Prepare fetched messages (`batch(elsewhere)` makes their FetchBatch) and find which
+    were processed in another folder already (duplicates.py): (prepared, elsewhere).
+    Shared by the scan and its dry run. `other_folders`: has the scanner logged mail from
+    another folder at all (if not, nothing is looked up)."""
+    if not other_folders:
+        return await prepare_batch(batch({})), {}
+    fetched = batch({}).fetched
+    # Server ids are known now, so the parse processes skip those duplicates themselves;
+    # Message-IDs only once parsed: those duplicates are marked after preparing.
+    server_keys = [k for m in fetched if (k := dedupe_key(m.server_id, None))]
+    elsewhere = dict(await processed_elsewhere(scanner_id, folder, server_keys))
+    prepared = await prepare_batch(batch(elsewhere))
+    if prepared is not None:
+        keys = message_keys(fetched, prepared)
+        pending = [k for k in keys.values() if k not in elsewhere and k.startswith("mid:")]
+        if pending:
+            elsewhere.update(await processed_elsewhere(scanner_id, folder, pending))
+            prepared = mark_duplicates(prepared, keys, elsewhere)
+    else:  # rare (a message failed to prepare): parse here, as the slow path will too
+        ids = [dedupe_key(None, parse_email(m.raw).message_id) for m in fetched
+               if m.server_id is None]
+        more = [k for k in ids if k is not None]
+        elsewhere.update(await processed_elsewhere(scanner_id, folder, more))
+    return prepared, elsewhere
+
+
 @dataclass(frozen=True)
 class _Fetched:
     """A fetched batch, prepared ahead (`prepared` is None when preparing failed)."""
@@ -134,6 +170,7 @@ class _Fetched:
     messages: list[FetchedMessage]
     reread: set[str]
     prepared: list[Processed | Prepared] | None
+    elsewhere: Mapping[str, str]  # processed in another folder (duplicates.py)
 
 
 class _FolderScan:
@@ -166,6 +203,8 @@ class _FolderScan:
         self.reread = await checkpoints.has_older_generation(
             self.scanner_id, self.folder, status.uidvalidity
         )
+        # Only a scanner with mail logged from another folder can meet a message again.
+        self.other_folders = await has_other_folders(self.scanner_id, self.folder)
         self.progress.add_total(len(uids))
         batches = [uids[i : i + BATCH_SIZE] for i in range(0, len(uids), BATCH_SIZE)]
         # Batches fetched and prepared ahead: with parse processes, enough to keep the
@@ -207,10 +246,20 @@ class _FolderScan:
         )
         fetched = await self.session.fetch([u for u in batch if u not in logged])
         reread = await self._reread_ids(fetched)
-        prepared = await prepare_batch(self._batch(fetched, reread))
-        return _Fetched(fetched, reread, prepared)
+        prepared, elsewhere = await prepare_fetched(
+            lambda seen: self._batch(fetched, reread, seen),
+            self.scanner_id,
+            self.folder,
+            self.other_folders,
+        )
+        return _Fetched(fetched, reread, prepared, elsewhere)
 
-    def _batch(self, fetched: list[FetchedMessage], reread: set[str]) -> FetchBatch:
+    def _batch(
+        self,
+        fetched: list[FetchedMessage],
+        reread: set[str],
+        elsewhere: Mapping[str, str],
+    ) -> FetchBatch:
         return FetchBatch(
             self.config,
             self.rules,
@@ -220,6 +269,7 @@ class _FolderScan:
             run_id=self.progress.run.id,
             reread_ids=reread,
             history=self.history,
+            elsewhere=elsewhere,
         )
 
     async def _reread_ids(self, fetched: list[FetchedMessage]) -> set[str]:
@@ -231,9 +281,9 @@ class _FolderScan:
 
     async def _commit_batch(self, batch: list[int], ahead: _Fetched) -> list[Processed]:
         """Process and commit the batch (steps 4-5); its side effects are not applied yet."""
-        fetched, reread = ahead.messages, ahead.reread
+        fetched, reread, elsewhere = ahead.messages, ahead.reread, ahead.elsewhere
         try:
-            results = await self._in_one_transaction(fetched, reread, ahead.prepared)
+            results = await self._in_one_transaction(fetched, reread, elsewhere, ahead.prepared)
         except Exception:  # noqa: BLE001 — rolled back; redo each message on its own
             logger.info(
                 "batch in %s rolled back; processing its %d message(s) one by one",
@@ -243,7 +293,7 @@ class _FolderScan:
             )
             if self.config.cache is not None:
                 self.config.cache.clear()  # it may hold rows the rollback removed
-            results = await self._one_by_one(fetched, reread)
+            results = await self._one_by_one(fetched, reread, elsewhere)
         for result in results:
             self.progress.add(Counter(seen=1) + result.counts)
         await _publish(results)  # committed: tickets and comments may be announced
@@ -270,6 +320,7 @@ class _FolderScan:
         self,
         fetched: list[FetchedMessage],
         reread: set[str],
+        elsewhere: Mapping[str, str],
         prepared: list[Processed | Prepared] | None = None,
     ) -> list[Processed]:
         """The fast path: the whole batch commits at once (one commit instead of hundreds).
@@ -278,12 +329,14 @@ class _FolderScan:
         leaves none of the batch logged, so all of it is simply read again."""
         async with in_transaction() as conn:
             results = await process_batch(
-                self._batch(fetched, reread), conn=conn, prepared=prepared
+                self._batch(fetched, reread, elsewhere), conn=conn, prepared=prepared
             )
             await _write_logs(results, conn)
         return results
 
-    async def _one_by_one(self, fetched: list[FetchedMessage], reread: set[str]) -> list[Processed]:
+    async def _one_by_one(
+        self, fetched: list[FetchedMessage], reread: set[str], elsewhere: Mapping[str, str]
+    ) -> list[Processed]:
         """The safe path: a transaction per message, failures quarantined, except that a
         message another scan logged meanwhile is left to it, and a message whose transaction
         failed for a transient reason is left unlogged for the next scan (never quarantined:
@@ -302,6 +355,8 @@ class _FolderScan:
                     run_id=self.progress.run.id,
                     reread_ids=reread,
                     history=self.history.of(message.uid) if self.history else None,
+                    server_id=message.server_id,
+                    elsewhere=elsewhere,
                 )
             except LoggedElsewhere:
                 logger.info("uid %s in %s was logged by another scan", message.uid, self.folder)

@@ -10,6 +10,7 @@ from .. import models
 from .enums import (
     AuthTypeEnum,
     EncryptionEnum,
+    MicrosoftAuthEnum,
     ProtocolEnum,
     ScanTypeEnum,
     StartFromEnum,
@@ -45,6 +46,9 @@ class ScannerType:
         description="Whether a password is stored; it is never returned"
     )
     mailbox_name: str | None
+    microsoft_auth: MicrosoftAuthEnum = strawberry.field(  # type: ignore[valid-type]
+        description="Microsoft OAuth: DELEGATED (an authorized account) or APP_ONLY (the "
+        "app's client credentials, no account)")
     oauth_account_id: strawberry.ID | None
     scan_interval_minutes: int
     start_from: StartFromEnum = strawberry.field(  # type: ignore[valid-type]
@@ -72,7 +76,7 @@ class ScannerType:
             host=m.host, port=m.port, effective_port=m.effective_port, protocol=m.protocol,
             encryption=m.encryption, validate_certificate=m.validate_certificate,
             scan_type=m.scan_type, username=m.username, has_password=m.has_password,
-            mailbox_name=m.mailbox_name,
+            mailbox_name=m.mailbox_name, microsoft_auth=m.microsoft_auth,
             oauth_account_id=strawberry.ID(str(oauth_id)) if oauth_id else None,
             scan_interval_minutes=m.scan_interval_minutes, start_from=m.start_from,
             start_date=m.start_date, import_history_as=m.import_history_as,
@@ -94,8 +98,12 @@ class ScannerInput:
     password: str | None = strawberry.field(
         default=None, description="Write-only; stored encrypted"
     )
-    mailbox_name: str | None = None
-    oauth_account_id: strawberry.ID | None = None
+    mailbox_name: str | None = strawberry.field(
+        default=None, description="OAuth: the mailbox address to read (Google: the account's "
+        "own address)")
+    microsoft_auth: MicrosoftAuthEnum | None = None  # type: ignore[valid-type]
+    oauth_account_id: strawberry.ID | None = strawberry.field(
+        default=None, description="OAuth (delegated Microsoft, Google): the authorized account")
     scan_interval_minutes: int | None = None
     start_from: StartFromEnum | None = strawberry.field(  # type: ignore[valid-type]
         default=None,

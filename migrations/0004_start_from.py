@@ -1,7 +1,10 @@
 """Where a scanner starts: `start_from` (all | now | date) and `start_date` replace the old
 `scan_from` timestamp (a scanner that had one starts from its date), `import_history_as`
 (the status for mail already there when scanning starts), and each folder's `start_uid`.
-The two new NOT NULL columns carry a database default for the rows that exist already."""
+The two new NOT NULL columns carry a database default for the rows that exist already.
+On SQLite the old column is dropped in place (ALTER TABLE DROP COLUMN, SQLite >= 3.35):
+RemoveField would rebuild ms_scanner, and dropping the old table cascades to its rules,
+runs and message log."""
 
 from tortoise import fields, migrations
 from tortoise.migrations import operations as ops
@@ -11,6 +14,18 @@ from mailscanner.models.scanner import StartFrom
 from mailscanner.models.ticket import TicketStatus
 
 _DAY = {"postgres": "(scan_from AT TIME ZONE 'UTC')::date", "sqlite": "date(scan_from)"}
+
+
+class RemoveColumnInPlace(ops.RemoveField):
+    """RemoveField without SQLite's table rebuild (see the module docstring)."""
+
+    async def database_forward(self, app_label, old_state, new_state, state_editor=None):  # type: ignore[no-untyped-def]
+        if state_editor is not None and state_editor.client.capabilities.dialect == "sqlite":
+            await state_editor.client.execute_script(
+                'ALTER TABLE "ms_scanner" DROP COLUMN "scan_from"'
+            )
+            return
+        await super().database_forward(app_label, old_state, new_state, state_editor)
 
 
 async def _scan_from_to_start_date(apps: object, editor: BaseSchemaEditor) -> None:
@@ -28,7 +43,7 @@ async def _start_date_to_scan_from(apps: object, editor: BaseSchemaEditor) -> No
 
 
 class Migration(migrations.Migration):
-    dependencies = [("models", "0002_lz4_text")]
+    dependencies = [("models", "0003_oauth_providers")]
 
     initial = False
 
@@ -73,5 +88,5 @@ class Migration(migrations.Migration):
             ),
         ),
         ops.RunPython(_scan_from_to_start_date, _start_date_to_scan_from),
-        ops.RemoveField(model_name="Scanner", name="scan_from"),
+        RemoveColumnInPlace(model_name="Scanner", name="scan_from"),
     ]
