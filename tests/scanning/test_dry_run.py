@@ -249,3 +249,21 @@ async def test_a_dry_run_reads_within_its_byte_budget_and_refuses_what_does_not_
             await dry_run(scanner, replace(DryRunOptions(), limit=limit), db)
     assert not await MessageLog.exists() and not await Ticket.exists()
     assert all(SEEN not in f for f in imap_user.flags("INBOX").values())
+
+
+async def test_a_message_processed_in_another_folder_is_a_duplicate_in_the_dry_run_too(
+    db: Settings, imap_user: ImapUser
+) -> None:
+    same = mail("Printer on fire", message_id="<same@customer.example>")
+    imap_user.append("INBOX", [same])
+    scanner = await make_scanner(imap_user)
+    await add_rule(scanner, "size > 0", [TICKET], folders=["INBOX", "Copies"])
+    await run_scan(scanner.id, settings=db)
+    imap_user.append("Copies", [same, mail("Only here")])
+    report = await dry_run(scanner, DryRunOptions(folder="Copies"), db)
+    copy, other = report.messages
+    assert copy.outcome == "skipped" and copy.actions == []
+    assert copy.skipped_reason == "the same message was processed in INBOX"
+    assert [a.description for a in other.actions] == ["would create ticket TT2"]
+    run = await run_scan(scanner.id, settings=db)
+    assert run.counts["skipped"] == 1 and await Ticket.all().count() == 2
