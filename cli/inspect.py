@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any
 
@@ -103,8 +104,14 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     data = to_json_dict(parse_email(raw))
-    if args.json:
-        print(json.dumps(data, ensure_ascii=False, indent=2))
-    else:
-        print(_summary(data))
+    out = json.dumps(data, ensure_ascii=False, indent=2) if args.json else _summary(data)
+    try:
+        sys.stdout.write(out + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader stopped early (`| head`): that is not an error, as for cat or git.
+        # Python flushes stdout again at exit, so point it at /dev/null before that.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
     return 0

@@ -81,7 +81,12 @@ def decode_bytes(data: bytes, declared: str | None = None, hint: str | None = No
 
     A declared single-byte charset (latin-1, cp1252, ascii) is not trusted when the bytes are
     valid UTF-8 with non-ASCII content: that mismatch is the most common mislabel in mail.
+    UTF-8 text with a few bad bytes stays UTF-8 (see ``_mostly_utf8``) instead of turning
+    every accented letter of the message into two.
     """
+    codec = normalize_charset(declared)
+    if codec.startswith(("utf_16", "utf_32")):  # ASCII text in UTF-16 is full of NULs
+        return data.decode(codec, "replace")
     if data.isascii():
         if b"\x1b$" in data or b"\x1b(" in data:  # raw ISO-2022-JP is 7-bit
             try:
@@ -89,27 +94,59 @@ def decode_bytes(data: bytes, declared: str | None = None, hint: str | None = No
             except UnicodeDecodeError:
                 pass
         return data.decode("ascii")
-    codec = normalize_charset(declared)
-    candidates: list[str] = []
-    if codec in ("cp1252", "latin_1", "ascii", ""):
-        candidates.append("utf-8")
-    if codec:
-        candidates.append(codec)
-    candidates.append("utf-8")
+    as_utf8 = _utf8_first(data, codec, (declared or "").strip().strip("\"'").lower())
+    if as_utf8 is not None:
+        return as_utf8
+    if codec and codec not in ("ascii", "utf-8"):
+        try:
+            return data.decode(codec)
+        except (UnicodeDecodeError, LookupError):
+            pass
     hinted = normalize_charset(hint)
     if hinted:
-        candidates.append(hinted)
-    for name in candidates:
         try:
-            return data.decode(name)
+            return data.decode(hinted)
         except (UnicodeDecodeError, LookupError):
-            continue
+            pass
     if looks_western(data):
         return data.decode("cp1252")
     detected = detect_charset(data)
     if detected:
         return data.decode(detected, "replace")
     return data.decode(codec or "cp1252", "replace")
+
+
+def _utf8_first(data: bytes, codec: str, label: str) -> str | None:
+    # Declared single-byte Western, ASCII, UTF-8 or nothing: UTF-8 is tried first.
+    if codec not in ("cp1252", "latin_1", "ascii", "", "utf-8"):
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    if codec == "utf-8" or label in ("", "us-ascii", "ascii"):
+        return _mostly_utf8(data)
+    return None
+
+
+_BAD_BYTE = re.compile("[\udc80-\udcff]")
+
+
+def _mostly_utf8(data: bytes) -> str | None:
+    """UTF-8 text with a few undecodable bytes, or None when it is not UTF-8 at all.
+
+    Dovecot hands a NUL byte over as 0x80 (an IMAP literal cannot hold NUL), so a lone
+    0x80 in UTF-8 or ASCII text is a NUL and is dropped. Other stray bytes become U+FFFD
+    when valid multi-byte characters clearly outnumber them.
+    """
+    text = data.decode("utf-8", "surrogateescape")
+    bad = _BAD_BYTE.findall(text)
+    if all(ch == "\udc80" for ch in bad):
+        return text.replace("\udc80", "")
+    valid = sum(1 for ch in text if "\x7f" < ch < "\udc80" or ch > "\udcff")
+    if valid >= 2 * len(bad):
+        return _BAD_BYTE.sub("\ufffd", text)
+    return None
 
 
 _WESTERN = set(

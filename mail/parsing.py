@@ -19,10 +19,16 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from typing import TYPE_CHECKING
 
 from .attachments import Attachment
-from .autoreply import BounceInfo, classify
+from .automated import (
+    BounceInfo,
+    DeliveryReportInfo,
+    FeedbackInfo,
+    Info,
+    Kind,
+    classify,
+)
 from .bodies import (
     MAX_TEXT_CHARS,
     body_parts,
@@ -42,12 +48,16 @@ from .headers import (
 from .html import html_to_text, sanitize_html
 from .mime import HeaderBlock, Part, content_info, parse_header_block, parse_tree
 
-if TYPE_CHECKING:
-    from typing import Literal
-
-    Kind = Literal["normal", "auto_reply", "bounce"]
-
-__all__ = ["Address", "Attachment", "BounceInfo", "ParsedEmail", "parse_email"]
+__all__ = [
+    "Address",
+    "Attachment",
+    "BounceInfo",
+    "DeliveryReportInfo",
+    "FeedbackInfo",
+    "Kind",
+    "ParsedEmail",
+    "parse_email",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -221,7 +231,7 @@ class ParsedEmail:
 
     # -- classification ---------------------------------------------------------------
     @cached_property
-    def _classification(self) -> tuple[Kind, str, BounceInfo | None]:
+    def _classification(self) -> tuple[Kind, str, Info]:
         try:
             return classify(self)
         except Exception:
@@ -230,7 +240,8 @@ class ParsedEmail:
 
     @property
     def kind(self) -> Kind:
-        """ "normal", "auto_reply" or "bounce" (see mail.autoreply.classify)."""
+        """ "normal", "auto_reply", "bounce", "delivery_report" or "feedback" (see
+        mail.automated.classify)."""
         return self._classification[0]
 
     @property
@@ -241,7 +252,20 @@ class ParsedEmail:
     @property
     def bounce(self) -> BounceInfo | None:
         """Failed recipients, status and original Message-ID for a bounce; else None."""
-        return self._classification[2]
+        info = self._classification[2]
+        return info if isinstance(info, BounceInfo) else None
+
+    @property
+    def delivery_report(self) -> DeliveryReportInfo | None:
+        """Recipients, action and status of a successful delivery report; else None."""
+        info = self._classification[2]
+        return info if isinstance(info, DeliveryReportInfo) else None
+
+    @property
+    def feedback(self) -> FeedbackInfo | None:
+        """Type, recipients and source of a feedback (abuse) report; else None."""
+        info = self._classification[2]
+        return info if isinstance(info, FeedbackInfo) else None
 
 
 def _addresses(head: HeaderBlock, name: str, hint: str) -> tuple[Address, ...]:
