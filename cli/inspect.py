@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import asdict
 from typing import Any
 
 from ..mail.parsing import Address, ParsedEmail, parse_email
@@ -28,8 +29,10 @@ def _address(addr: Address | None) -> dict[str, str] | None:
 
 def to_json_dict(parsed: ParsedEmail) -> dict[str, Any]:
     """The inspect JSON shape (also used by the fixture tests)."""
-    reply = extract_reply(parsed.text_body, parsed.html_body or None)
+    reply = extract_reply(parsed.text_body, parsed.html_body or None, subject=parsed.subject)
     bounce = parsed.bounce
+    report = parsed.delivery_report
+    feedback = parsed.feedback
     return {
         "subject": parsed.subject,
         "from": _address(parsed.from_),
@@ -44,6 +47,7 @@ def to_json_dict(parsed: ParsedEmail) -> dict[str, Any]:
         "html_body": parsed.html_body,
         "reply_text": reply.reply_text,
         "quoted_text": reply.quoted_text,
+        "signature": reply.signature,
         "kind": parsed.kind,
         "kind_reason": parsed.kind_reason,
         "bounce": None
@@ -53,6 +57,8 @@ def to_json_dict(parsed: ParsedEmail) -> dict[str, Any]:
             "status": bounce.status,
             "original_message_id": bounce.original_message_id,
         },
+        "delivery_report": None if report is None else asdict(report),
+        "feedback": None if feedback is None else asdict(feedback),
         "attachments": [
             {
                 "filename": a.filename,
@@ -76,10 +82,12 @@ def _summary(data: dict[str, Any]) -> str:
         f"Date:     {data['date'] or '-'}",
         f"Kind:     {data['kind']}" + (f" ({data['kind_reason']})" if data["kind_reason"] else ""),
     ]
-    if data["bounce"]:
-        lines.append(
-            f"Bounce:   {', '.join(data['bounce']['recipients'])} {data['bounce']['status'] or ''}"
-        )
+    labels = (("bounce", "Bounce"), ("delivery_report", "Report"), ("feedback", "Feedback"))
+    for key, label in labels:
+        info = data[key]
+        if info:
+            detail = info.get("status") or info.get("feedback_type") or ""
+            lines.append(f"{label + ':':<9} {', '.join(info['recipients'])} {detail}".rstrip())
     for att in data["attachments"]:
         lines.append(
             f"Attach:   {att['filename'] or '(unnamed)'} {att['content_type']} {att['size']} B"
@@ -87,6 +95,8 @@ def _summary(data: dict[str, Any]) -> str:
     if data["defects"]:
         lines.append(f"Defects:  {'; '.join(data['defects'])}")
     lines += ["", "Reply:", data["reply_text"] or "(empty)"]
+    if data["signature"]:
+        lines += ["", "Signature:", data["signature"]]
     return "\n".join(lines)
 
 
