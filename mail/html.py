@@ -92,6 +92,7 @@ _ATTRIBUTES = {
     "img": {"src", "alt", "width", "height"},
     "div": {"id"},
     "blockquote": {"type", "cite"},
+    "hr": {"id"},  # Hotmail's hr#stopSpelling marks where the quoted original starts
     "td": {"colspan", "rowspan", "valign", "width"},
     "th": {"colspan", "rowspan", "valign", "width"},
     "table": {"cellpadding", "cellspacing", "width", "border"},

@@ -19,7 +19,7 @@ import lxml.html  # type: ignore[import-untyped]
 from ..html import html_to_text
 from ..html_nesting import bound_nesting
 from .parts import ReplyParts, strip_lines
-from .text import attribution_at, trim_tail
+from .text import is_quote_header, trim_tail
 
 
 def _class(name: str) -> str:
@@ -42,16 +42,14 @@ QUOTE_XPATH = " | ".join(
 
 def _attributed_blockquote(root: lxml.html.HtmlElement) -> lxml.html.HtmlElement | None:
     # A bare <blockquote> right under an attribution line (Mail.ru, Yandex, many webmails).
-    order = list(root.iter())
-    position = {el: n for n, el in enumerate(order)}
-    for quote in root.iter("blockquote"):
-        before = []
-        for el in order[: position[quote]][-12:]:
-            before.append(el.text or "")
-            before.append(el.tail or "")
-        lines = [x for x in " ".join(before).replace("\xa0", " ").split("\n") if x.strip()]
-        if lines and attribution_at(lines, len(lines) - 1, need_evidence=True) is not None:
-            return quote
+    last_line = ""
+    for event, el in lxml.etree.iterwalk(root, events=("start", "end")):
+        if event == "start" and el.tag == "blockquote" and is_quote_header(last_line):
+            return el
+        piece = el.text if event == "start" else el.tail
+        lines = [x for x in (piece or "").replace("\xa0", " ").split("\n") if x.strip()]
+        if lines:
+            last_line = lines[-1]
     return None
 
 
@@ -63,8 +61,8 @@ def _cut_from(root: lxml.html.HtmlElement, node: lxml.html.HtmlElement) -> list[
         parent = current.getparent()
         if parent is None:
             break
-        siblings = [current, *current.itersiblings()] if current is node else list(
-            current.itersiblings()
+        siblings = (
+            [current, *current.itersiblings()] if current is node else list(current.itersiblings())
         )
         for sib in siblings:
             removed.append(lxml.html.tostring(sib, encoding="unicode"))

@@ -67,8 +67,12 @@ def attribution_at(lines: list[str], j: int, need_evidence: bool = True) -> int 
             joined = " ".join(window)
             if len(joined) > MAX_LINE or (k > 1 and not all(window)):
                 break
-            if ATTR_FULL.match(joined) or (k > 1 and ATTR_END.search(joined) and
-                                           ATTR_START.match(joined) and EVIDENCE.search(joined)):
+            if ATTR_FULL.match(joined) or (
+                k > 1
+                and ATTR_END.search(joined)
+                and ATTR_START.match(joined)
+                and EVIDENCE.search(joined)
+            ):
                 return start
         if _generic_attribution(lines, j) or (not need_evidence and ATTR_GENERIC.match(line)):
             return j
@@ -84,6 +88,17 @@ def attribution_at(lines: list[str], j: int, need_evidence: bool = True) -> int 
         if len(joined) <= MAX_LINE and ATTR_START.match(joined) and EVIDENCE.search(joined):
             return start
     return j if EVIDENCE.search(line) or not need_evidence else None
+
+
+def is_quote_header(line: str) -> bool:
+    """A line that introduces a quote container below it (HTML blockquote): an attribution
+    with a verb and a date or address, or a date and an address ending in a colon."""
+    line = line.strip()
+    if len(line) > MAX_LINE or not line.endswith((":", "：")):
+        return False
+    if ATTR_END.search(line) or ATTR_FULL.match(line):
+        return bool(EVIDENCE.search(line))
+    return bool(ATTR_GENERIC.match(line) and DATE_HINT.search(line))
 
 
 def header_block_at(lines: list[str], i: int) -> bool:
@@ -146,8 +161,10 @@ def trim_tail(lines: list[str]) -> tuple[list[str], list[str]]:
             start = end - 1
         if start is None and len(last) <= MAX_LINE and HEADER_FIELD.match(last):
             first = end - 1
-            while first > 0 and len(lines[first - 1]) <= MAX_LINE and HEADER_FIELD.match(
-                lines[first - 1]
+            while (
+                first > 0
+                and len(lines[first - 1]) <= MAX_LINE
+                and HEADER_FIELD.match(lines[first - 1])
             ):
                 first -= 1
             if any(FROM_FIELD.match(line) for line in lines[first:end]):
@@ -193,8 +210,8 @@ def split_text(text: str, subject: str = "") -> ReplyParts | None:
             return ReplyParts(strip_lines(lines), "", False, "inline")
         if shape is not None:
             above, header = trim_tail(lines[:index])
-            below = lines[shape[2] + 1 :]
-            reply = strip_lines(above + [""] + below) if strip_lines(above) else strip_lines(below)
+            below = strip_lines(lines[shape[2] + 1 :])
+            reply = f"{strip_lines(above)}\n\n{below}" if strip_lines(above) else below
             quoted = strip_lines(header + lines[index : shape[2] + 1])
             return ReplyParts(reply, quoted, False, method)
     above, header = trim_tail(lines[:index])
