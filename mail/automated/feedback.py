@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 
 FEEDBACK_TYPES = ("message/feedback-report",)
 _FBL_SENDER = re.compile(
-    r"(?i)^(?:abuse|fbl|feedbackloop|feedback-loop|feedback|complaints?|scomp|spamreport|"
-    r"spam-report|arf|jmrp|staff|report|reports)[-+@.]"
+    r"(?i)^(?:[^@]{0,40}(?:abuse|fbl|feedback|complaint|spamreport|spam-report|arf|jmrp)"
+    r"[^@]{0,40}|scomp|staff|report|reports)@"
 )
 _FBL_SUBJECT = re.compile(
     r"(?i)(?:abuse report|complaint about message|spam report|spam complaint|"
