@@ -97,6 +97,9 @@ def decode_bytes(data: bytes, declared: str | None = None, hint: str | None = No
     as_utf8 = _utf8_first(data, codec, (declared or "").strip().strip("\"'").lower())
     if as_utf8 is not None:
         return as_utf8
+    relabelled = _not_western(data) if codec in ("cp1252", "latin_1") else None
+    if relabelled is not None:
+        return relabelled
     if codec and codec not in ("ascii", "utf-8"):
         try:
             return data.decode(codec)
@@ -114,6 +117,17 @@ def decode_bytes(data: bytes, declared: str | None = None, hint: str | None = No
     if detected:
         return data.decode(detected, "replace")
     return data.decode(codec or "cp1252", "replace")
+
+
+def _not_western(data: bytes) -> str | None:
+    # Declared Western, but the letters are not: windows-1251 or KOI8-R text labelled
+    # iso-8859-1 is a classic mislabel. Trust the detector when it names another script.
+    if looks_western(data):
+        return None
+    detected = detect_charset(data)
+    if detected and detected not in ("cp1252", "latin_1", "utf-8"):
+        return data.decode(detected, "replace")
+    return None
 
 
 def _utf8_first(data: bytes, codec: str, label: str) -> str | None:
@@ -319,6 +333,12 @@ def parse_addresses(raw: bytes, hint: str | None = None) -> list[tuple[str, str]
     """
     text = decode_bytes(raw, None, hint) if not raw.isascii() else raw.decode("ascii")
     text = re.sub(r"[\r\n]+", " ", text)
+    if "@" not in text and "<" not in text and ":" not in text and text.strip():
+        # Only a name ("From: Kim Berg"): the stdlib parser would keep its first word.
+        name = text.strip().strip('"').strip()
+        if "=?" in name:
+            name = decode_header_value(name.encode("utf-8", "surrogateescape"), hint)
+        return [(name, "")]
     pairs = _simple_addresses(text)
     if pairs is None:
         try:
@@ -327,14 +347,34 @@ def parse_addresses(raw: bytes, hint: str | None = None) -> list[tuple[str, str]
             logger.debug("getaddresses failed", exc_info=True)
             pairs = []
     result: list[tuple[str, str]] = []
-    for name, addr in pairs:
-        addr = addr.strip()
+    for name, addr in _rejoin_names(pairs):
+        addr = addr.strip().rstrip(".")  # "kim@example.com." (a fully qualified domain)
         if "=?" in name:
             name = decode_header_value(name.encode("utf-8", "surrogateescape"), hint)
         name = name.strip().strip('"').strip()
         if addr or name:
             result.append((name, addr))
     return result
+
+
+def _rejoin_names(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Undo splits at unquoted commas in display names ("Berg, Kim <kim@x>" came out as
+    ("", "Berg") and ("Kim", "kim@x")): an address-less piece joins the next name."""
+    if all("@" in addr for _, addr in pairs):
+        return pairs
+    joined: list[tuple[str, str]] = []
+    carry = ""
+    for name, addr in pairs:
+        if "@" not in addr and (addr or name) and not addr.endswith(":"):
+            carry = ", ".join(x for x in (carry, (name + " " + addr).strip()) if x)
+            continue
+        if carry and addr:
+            name = f"{carry}, {name}" if name else carry
+            carry = ""
+        joined.append((name, addr))
+    if carry:
+        joined.append((carry, ""))
+    return joined
 
 
 def parse_date(value: str) -> datetime | None:
