@@ -27,6 +27,13 @@ def _address(addr: Address | None) -> dict[str, str] | None:
     return None if addr is None else {"address": addr.address, "name": addr.name}
 
 
+def _info(info: object) -> dict[str, Any] | None:
+    if info is None:
+        return None
+    fields: dict[str, Any] = asdict(info)  # type: ignore[call-overload]
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in fields.items()}
+
+
 def to_json_dict(parsed: ParsedEmail) -> dict[str, Any]:
     """The inspect JSON shape (also used by the fixture tests)."""
     reply = extract_reply(parsed.text_body, parsed.html_body or None, subject=parsed.subject)
@@ -57,8 +64,8 @@ def to_json_dict(parsed: ParsedEmail) -> dict[str, Any]:
             "status": bounce.status,
             "original_message_id": bounce.original_message_id,
         },
-        "delivery_report": None if report is None else asdict(report),
-        "feedback": None if feedback is None else asdict(feedback),
+        "delivery_report": _info(report),
+        "feedback": _info(feedback),
         "attachments": [
             {
                 "filename": a.filename,

@@ -6,11 +6,12 @@ Signals, strongest first (``bounce_reason``):
   2. ``X-Failed-Recipients`` (Exim, Gmail); a mailer-daemon/postmaster sender address;
   3. a null ``Return-Path: <>`` with a delivery-failure subject;
   4. MTAs that write no report part (DragonFly dma, Apache James, FML lists, qmail, "simple"
-     bounces that are a status line and the returned message): a delivery-failure subject
-     or a daemon-like sender name, together with a bounce phrase and hard evidence in the
-     text (an enhanced status code or SMTP reply code, a failed address, the returned
-     original). A person who writes "your mail could not be delivered" has none of the
-     robot's marks, and a forwarded bounce ("Fwd: Undeliverable...") is a person's mail;
+     bounces that are a status line and the returned message): a daemon-like sender name
+     or list server, or a delivery-failure subject with the failed message sent back,
+     together with a bounce phrase and hard evidence in the text (a failed address and an
+     enhanced status code, SMTP reply code or the returned original). A person who writes
+     "your mail could not be delivered" and quotes "550 5.1.1" has none of the robot's
+     marks, and a forwarded bounce ("Fwd: Undeliverable...") is a person's mail;
   5. a ``message/delivery-status`` part inside another container of suspicious mail.
 
 ``bounce_info`` then reads recipients, status and the original Message-ID: from the
@@ -105,17 +106,21 @@ def explanation(text: str) -> str:
     return text[: found.start()] if found else text[:100_000]
 
 
-def _text_evidence(msg: EmailLike) -> bool:
+def _returned_original(msg: EmailLike, text: str) -> bool:
+    # The message that failed, sent back: an attached message/headers part, or its header
+    # lines below the bounce's own words.
+    if len(explanation(text)) < len(text[:100_000]):
+        return True
+    return any(a.content_type in ("message/rfc822", "text/rfc822-headers") for a in msg.attachments)
+
+
+def _text_evidence(msg: EmailLike, returned: bool) -> bool:
     text = msg.text_body[:100_000]
     head = explanation(text)
     if not _BOUNCE_PHRASE.search(head) and not _BOUNCE_PHRASE.search(msg.subject):
         return False
     has_code = bool(STATUS.search(head) or _SMTP_CODE.search(head))
-    has_address = bool(text_recipients(msg, text))
-    returned = len(head) < len(text) or any(
-        a.content_type in ("message/rfc822", "text/rfc822-headers") for a in msg.attachments
-    )
-    return has_address and (has_code or returned)
+    return bool(text_recipients(msg, text)) and (has_code or returned)
 
 
 def bounce_reason(msg: EmailLike, dsn_rows: list[DsnRow] | None) -> str:
@@ -134,9 +139,13 @@ def bounce_reason(msg: EmailLike, dsn_rows: list[DsnRow] | None) -> str:
     human = bool(_HUMAN_PREFIX.match(msg.subject))
     if null_sender and failure_subject and not human:
         return "empty Return-Path with delivery-failure subject"
-    robot = failure_subject or is_daemon(msg) or bool(msg.header("X-MLServer"))
-    if robot and not human and _text_evidence(msg):
-        return "delivery failure report in the text"
+    # A person can write a failure subject and quote an SMTP error; a robot also signs as
+    # one (daemon name, list server) or sends the failed message back.
+    robot = is_daemon(msg) or bool(msg.header("X-MLServer"))
+    if not human and (robot or failure_subject):
+        returned = _returned_original(msg, msg.text_body[:100_000])
+        if (robot or returned) and _text_evidence(msg, returned):
+            return "delivery failure report in the text"
     suspicious = (null_sender or failure_subject) and ctype.startswith("multipart/")
     if suspicious and any(a.content_type in DSN_TYPES for a in msg.attachments):
         return "message/delivery-status part"
