@@ -9,6 +9,11 @@ in the same run, best of ``--repeat``:
   * full: text body plus every attachment's size and sha256.
 The stdlib side does the equivalent work on its own objects (raw header strings, no RFC 2047
 decoding, ``get_payload(decode=True)`` on every leaf), so the ratio is a fair upper bound.
+
+Then the hostile shapes of tests/mail/adversarial.py (deep HTML nesting, unclosed formatting
+tags, huge header/part/line counts, regex traps...) are parsed and read in full at about
+100 KB and at 4x that size: CPU ms for each and the ratio (linear work gives ~4x; the
+whole-pipeline cost per MB is printed beside the corpus figure). ``--no-adversarial`` skips.
 """
 
 from __future__ import annotations
@@ -23,7 +28,9 @@ import time
 from collections.abc import Callable
 from email import policy
 
+from mailscanner.cli.inspect import to_json_dict
 from mailscanner.mail.parsing import parse_email
+from mailscanner.tests.mail.adversarial import ADVERSARIAL
 
 WORDS = [
     "printer",
@@ -175,6 +182,38 @@ def best_time(fn: Callable[[bytes], None], corpus: list[bytes], repeat: int) -> 
     return min(times)
 
 
+def read_everything(raw: bytes) -> None:
+    """What `mailscanner inspect --json` does: every field, reply split, attachments."""
+    parsed = parse_email(raw)
+    to_json_dict(parsed)
+    _ = parsed.html_body
+
+
+def cpu(fn: Callable[[bytes], None], raw: bytes, repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.process_time()
+        fn(raw)
+        best = min(best, time.process_time() - start)
+    return best
+
+
+def adversarial(repeat: int, target: int = 100_000) -> None:
+    print(f"\nhostile shapes, inspect-level work, CPU best of {repeat} (linear: 4x -> ~4x)")
+    print(f"{'shape':<24} {'KB':>6} {'ms':>8} {'4x KB':>7} {'4x ms':>8} {'ratio':>6} {'ms/MB':>7}")
+    for name, build in sorted(ADVERSARIAL.items()):
+        n = 64
+        while len(build(n)) < target and n < 1 << 22:
+            n *= 2
+        small, large = build(n), build(4 * n)
+        t_small, t_large = cpu(read_everything, small, repeat), cpu(read_everything, large, repeat)
+        print(
+            f"{name:<24} {len(small) / 1e3:>6.0f} {t_small * 1e3:>8.1f} {len(large) / 1e3:>7.0f}"
+            f" {t_large * 1e3:>8.1f} {t_large / max(t_small, 1e-9):>6.1f}"
+            f" {t_large * 1e3 / (len(large) / 1e6):>7.0f}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -182,6 +221,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--no-adversarial", action="store_true")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     corpus = [make_mail(rng, i) for i in range(args.count)]
@@ -203,6 +243,14 @@ def main() -> None:
                 f"{elapsed / len(corpus) * 1000:>7.3f}"
                 + (f"  {t_ours / t_base:.2f}x" if name == "parse_email" else "")
             )
+    t_inspect = best_time(read_everything, corpus, 1)
+    print(
+        f"{'inspect':<10} {'parse+reply+kind':<16} {len(corpus) / t_inspect:>9.0f} "
+        f"{megabytes / t_inspect:>8.1f} {t_inspect / len(corpus) * 1000:>7.3f}"
+        f"  ({t_inspect * 1e3 / megabytes:.0f} ms/MB)"
+    )
+    if not args.no_adversarial:
+        adversarial(args.repeat)
 
 
 if __name__ == "__main__":
