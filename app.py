@@ -36,7 +36,7 @@ async def microsoft_callback(request: Request) -> Response:
 async def _start_services(settings: Settings) -> contextlib.AsyncExitStack:
     """Templates, then the job queue: in-process (embedded) or arq on Redis."""
     stack = contextlib.AsyncExitStack()
-    from .mail.templates import ensure_default_templates
+    from .outbound.templates import ensure_default_templates
     await ensure_default_templates()
     from .workers.runtime import start_for_api
     stack.push_async_callback(await start_for_api(settings))

@@ -38,8 +38,6 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from mailscanner.app import create_app
 from mailscanner.db import close_db, init_db, run_migrations
-from mailscanner.mail.smtp import SmtpConfig, send_message
-from mailscanner.mail.smtp_connections import SmtpConnections
 from mailscanner.models import (
     Comment,
     CommentSource,
@@ -53,6 +51,8 @@ from mailscanner.models import (
 from mailscanner.resolvers.auth import create_token
 from mailscanner.settings import Settings, load_settings
 from mailscanner.tests.fixtures.smtp import free_port, make_self_signed_cert
+from mailscanner.transport.smtp import SmtpConfig, send_message
+from mailscanner.transport.smtp_connections import SmtpConnections
 from mailscanner.workers.config import JobsConfig
 from mailscanner.workers.inprocess import InProcessQueue
 from mailscanner.workers.queue import set_queue
@@ -230,7 +230,7 @@ async def _run(settings: Settings, recorder: Recorder, port: int, count: int) ->
 
 async def _baseline(recorder: Recorder, port: int, count: int) -> None:
     """Bare aiosmtplib: the same kind of message through the same server, nothing else."""
-    from mailscanner.mail.outbound import build_message
+    from mailscanner.outbound.compose import build_message
 
     config = SmtpConfig(host="127.0.0.1", port=port, security=Encryption.STARTTLS,
                         validate_certificate=False, auth=SmtpAuth.PASSWORD, username="bench",
@@ -250,15 +250,15 @@ async def _baseline(recorder: Recorder, port: int, count: int) -> None:
     _report("bare-smtp", values, time.perf_counter() - t0)
     # Our own client path without the outbox, for reference: a new connection per mail
     # (connect/STARTTLS/AUTH/send/QUIT), then one kept open between sends (as the runners do).
-    await _ours(recorder, config, count, "ours", "o", None, "mail.smtp")
+    await _ours(recorder, config, count, "ours", "o", None, "transport.smtp")
     connections = SmtpConnections()
-    await _ours(recorder, config, count, "kept", "k", connections, "mail.smtp kept open")
+    await _ours(recorder, config, count, "kept", "k", connections, "transport.smtp kept open")
     await connections.close()
 
 
 async def _ours(recorder: Recorder, config: SmtpConfig, count: int, tag: str, mid: str,
                 connections: SmtpConnections | None, label: str) -> None:
-    from mailscanner.mail.outbound import build_message
+    from mailscanner.outbound.compose import build_message
 
     values: list[float] = []
     t0 = time.perf_counter()

@@ -242,7 +242,7 @@ def raw_fetch(
 ) -> tuple[int, float]:
     """`quiet`: imapclient sets imaplib's debug level to 5, so imaplib formats the repr of
     every fetched literal for a log record that is then dropped; with it off (as the scanner
-    runs, mail/imap.py `_quiet`) the same fetch is the true ceiling of reading the mail."""
+    runs, transport/imap.py `_quiet`) the same fetch is the true ceiling of reading the mail."""
     ctx = pipeline_ctx()
     client = imapclient.IMAPClient("127.0.0.1", port=port, ssl=True, ssl_context=ctx, timeout=60)
     if quiet:

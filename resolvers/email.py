@@ -9,10 +9,9 @@ from __future__ import annotations
 import strawberry
 
 from .. import models
-from ..mail.outbound import InvalidAddress, validated_address
-from ..mail.smtp import SmtpError, config_from_settings, test_smtp_connection
-from ..mail.template_tags import list_template_tags
-from ..mail.templates import TemplateError, validate_template
+from ..outbound.compose import InvalidAddress, validated_address
+from ..outbound.template_tags import list_template_tags
+from ..outbound.templates import TemplateError, validate_template
 from ..schema.email import (
     EmailTemplateInput,
     EmailTemplatePayload,
@@ -30,6 +29,7 @@ from ..schema.email import (
     UpdateSmtpSettingsResult,
 )
 from ..schema.errors import ErrorCode, InputErrors
+from ..transport.smtp import SmtpError, config_from_settings, test_smtp_connection
 from .common import get_or_none, not_found, parse_id
 from .context import Info
 from .permissions import IsAdmin, IsAgent

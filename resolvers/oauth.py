@@ -13,9 +13,6 @@ import strawberry
 from tortoise.exceptions import IntegrityError
 
 from .. import models
-from ..mail.errors import OAuthError
-from ..mail.oauth import SCOPES, get_app_settings, redirect_url
-from ..mail.oauth_flow import start_authorization
 from ..schema.errors import ErrorCode, InputErrors
 from ..schema.oauth import (
     MicrosoftAccountInUseError,
@@ -31,6 +28,9 @@ from ..schema.oauth import (
     UpdateOAuthAppSettingsResult,
 )
 from ..schema.scanner import ScannerType
+from ..transport.errors import OAuthError
+from ..transport.oauth import SCOPES, get_app_settings, redirect_url
+from ..transport.oauth_flow import start_authorization
 from .common import get_or_none, not_found
 from .context import Info
 from .permissions import IsAdmin

@@ -14,8 +14,8 @@ import logging
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from ..mail.errors import OAuthError
-from ..mail.oauth_flow import AuthorizationFailed, complete_authorization
+from ..transport.errors import OAuthError
+from ..transport.oauth_flow import AuthorizationFailed, complete_authorization
 
 logger = logging.getLogger(__name__)
 

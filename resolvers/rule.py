@@ -122,8 +122,8 @@ async def check_folders_exist(scanner: models.Scanner, folders: list[str] | None
     """
     if not folders or errors.errors:
         return
-    from ..mail.errors import MailError
     from ..scanning.connect import list_folders
+    from ..transport.errors import MailError
 
     try:
         live = await asyncio.wait_for(list_folders(scanner), LIVE_FOLDERS_TIMEOUT)

@@ -14,8 +14,6 @@ import strawberry
 from tortoise.expressions import Q
 
 from .. import models
-from ..mail.errors import ErrorCode as MailErrorCode
-from ..mail.errors import MailError
 from ..schema.pagination import Connection
 from ..schema.scanning import (
     ConnectionSuccess,
@@ -31,6 +29,8 @@ from ..schema.scanning import (
     ScanRunType,
     TestScannerConnectionResult,
 )
+from ..transport.errors import ErrorCode as MailErrorCode
+from ..transport.errors import MailError
 from .common import PublicError, get_or_none, not_found, paginate, parse_id
 from .context import Info
 from .permissions import IsAdmin

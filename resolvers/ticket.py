@@ -154,7 +154,7 @@ class TicketMutations:
             return errors.as_result()
         principal = info.context.principal
         assert principal is not None  # guaranteed by IsAgent
-        from ..mail.outbox import queue_comment_email
+        from ..outbound.outbox import queue_comment_email
         async with in_transaction() as conn:
             comment = await models.Comment.create(
                 using_db=conn, ticket=ticket, body=body, internal=internal,

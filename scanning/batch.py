@@ -24,7 +24,6 @@ from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from ..mail.threading import ticket_number_from_message_id
 from ..models import (
     Account,
     Contact,
@@ -33,6 +32,7 @@ from ..models import (
 )
 from ..models import Sequence as NumberSequence
 from ..models.bulk import new_row
+from ..outbound.threading import ticket_number_from_message_id
 from .actions.create_or_update_ticket import (
     apply_fields,
     apply_update_fields,

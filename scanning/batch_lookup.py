@@ -18,8 +18,8 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import Q
 
 from ..mail.parsing import ParsedEmail
-from ..mail.threading import ticket_number_from_message_id
 from ..models import Comment, Contact, OutboundEmail, Ticket, User, normalize_email
+from ..outbound.threading import ticket_number_from_message_id
 from .ticket_matching import number_pattern
 
 __all__ = ["PLANNED_KEY", "Lookups", "reference_ids", "load_lookups"]

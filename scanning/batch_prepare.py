@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..mail.imap import FetchedMessage
 from ..mail.parsing import ParsedEmail
+from ..transport.imap import FetchedMessage
 from .actions.create_or_update_ticket import comment_text
 from .batch_lookup import reference_ids
 from .context import ScanConfig

@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from ..mail.errors import ErrorCode, MailError
-from ..mail.folders import FolderInfo
-from ..mail.imap import Encryption, ImapSession, ImapSettings
 from ..models import AuthType, Scanner
+from ..transport.errors import ErrorCode, MailError
+from ..transport.folders import FolderInfo
+from ..transport.imap import Encryption, ImapSession, ImapSettings
 
 __all__ = ["ConnectionReport", "imap_settings", "list_folders", "open_session", "test_connection"]
 
@@ -18,7 +18,7 @@ logger = logging.getLogger(__name__)
 async def imap_settings(scanner: Scanner) -> ImapSettings:
     """Connection settings for a scanner; OAuth scanners get a fresh XOAUTH2 token.
 
-    Raises ReauthorizationNeeded / OAuthError (from mail.oauth) for OAuth trouble and a
+    Raises ReauthorizationNeeded / OAuthError (from transport.oauth) for OAuth trouble and a
     CONFIGURATION MailError when the scanner lacks what its auth type needs.
     """
     encryption: Encryption = scanner.encryption.value
@@ -36,7 +36,7 @@ async def imap_settings(scanner: Scanner) -> ImapSettings:
                 "No authorized Microsoft account is selected for this scanner.",
                 code=ErrorCode.CONFIGURATION,
             )
-        from ..mail.oauth import get_access_token  # the OAuth seam, imported only when used
+        from ..transport.oauth import get_access_token  # the OAuth seam, imported only when used
 
         token = await get_access_token(account_id)
         return ImapSettings(**base, access_token=token)  # type: ignore[arg-type]

@@ -12,8 +12,8 @@ import logging
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
-from ..mail.imap import SEEN, MailboxSession
 from ..models import MessageLog, SideEffects
+from ..transport.imap import SEEN, MailboxSession
 from .checkpoints import uid_set
 from .context import Effect
 

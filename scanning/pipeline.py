@@ -38,12 +38,12 @@ from tortoise.transactions import in_transaction
 
 from .. import events
 from ..db import analyze_if_never_analyzed
-from ..mail.errors import ErrorCode, MailError
-from ..mail.imap import FetchedMessage, MailboxSession
 from ..mail.parsing import parse_email
 from ..models import FolderState, MessageLog, Scanner, ScanRun, ScanRunStatus, SmtpSettings
 from ..models.bulk import insert_rows
 from ..settings import Settings, load_settings
+from ..transport.errors import ErrorCode, MailError
+from ..transport.imap import FetchedMessage, MailboxSession
 from ..workers.lock import LOCK_LOST
 from . import checkpoints
 from .batch import process_batch

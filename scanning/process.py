@@ -19,7 +19,6 @@ from tortoise.transactions import in_transaction
 
 from .. import rules_dsl
 from ..mail.parsing import ParsedEmail, parse_email
-from ..mail.threading import is_our_message_id
 from ..models import (
     DeliveryStatus,
     MessageLog,
@@ -29,6 +28,7 @@ from ..models import (
     Scanner,
     SideEffects,
 )
+from ..outbound.threading import is_our_message_id
 from .actions.registry import ActionConfigError, run_action, validate_action
 from .context import Effect, MessageContext, ScanConfig
 from .transient import LoggedElsewhere, is_transient

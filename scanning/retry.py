@@ -8,9 +8,9 @@ from dataclasses import replace
 from tortoise.transactions import in_transaction
 
 from .. import events
-from ..mail.errors import MailError
 from ..models import MessageLog, MessageOutcome, Scanner
 from ..settings import Settings, load_settings
+from ..transport.errors import MailError
 from .connect import open_session
 from .effects import PendingEffects, apply_effects
 from .pipeline import scan_config

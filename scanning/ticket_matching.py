@@ -16,8 +16,8 @@ import re2
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from ..mail.parsing import ParsedEmail
-from ..mail.threading import ticket_number_from_message_id
 from ..models import Comment, OutboundEmail, Ticket
+from ..outbound.threading import ticket_number_from_message_id
 
 __all__ = [
     "TicketMatch",

@@ -8,8 +8,8 @@ from typing import Annotated
 import strawberry
 
 from .. import models
-from ..mail.smtp_errors import SmtpErrorCode
-from ..mail.template_tags import TemplateTag
+from ..outbound.template_tags import TemplateTag
+from ..transport.smtp_errors import SmtpErrorCode
 from .enums import EncryptionEnum, SmtpAuthEnum
 from .errors import NotFoundError, ValidationError
 

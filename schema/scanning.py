@@ -8,8 +8,8 @@ from typing import Annotated, Any
 import strawberry
 
 from .. import models
-from ..mail.errors import ErrorCode as MailErrorCodeModel
-from ..mail.folders import FolderInfo
+from ..transport.errors import ErrorCode as MailErrorCodeModel
+from ..transport.folders import FolderInfo
 from .enums import MessageOutcomeEnum, ScanRunStatusEnum
 from .errors import NotFoundError
 

@@ -173,8 +173,8 @@ async def sweep_outbound_jobs() -> int:
     (one conditional UPDATE) still keeps any live runner from sending it twice.
     """
     # late: keeps the mail stack out of scheduler imports
-    from ..mail.outbox import sweep_outbound
     from ..models import DeliveryStatus, OutboundEmail
+    from ..outbound.outbox import sweep_outbound
     from .send import send_job_id
 
     queue = get_queue()

@@ -19,7 +19,7 @@ from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
 
 from .. import events
-from ..mail.smtp_connections import SmtpConnections
+from ..transport.smtp_connections import SmtpConnections
 from .config import JobsConfig
 from .cron import MemoryTickJournal
 from .inprocess import CronLoop, InProcessQueue

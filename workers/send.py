@@ -20,18 +20,18 @@ from typing import Any
 from tortoise.expressions import F, Q
 
 from ..events import publish_ticket_event
-from ..mail import outbox
-from ..mail.outbound import InvalidAddress, build_message, validated_address
-from ..mail.outbox import due_filter
-from ..mail.smtp import (
+from ..models.outbound_email import DeliveryStatus, OutboundEmail
+from ..models.smtp_settings import SmtpSettings
+from ..outbound import outbox
+from ..outbound.compose import InvalidAddress, build_message, validated_address
+from ..outbound.outbox import due_filter
+from ..transport.smtp import (
     SmtpError,
     SmtpErrorCode,
     classify_smtp_error,
     config_from_settings,
     send_message,
 )
-from ..models.outbound_email import DeliveryStatus, OutboundEmail
-from ..models.smtp_settings import SmtpSettings
 
 __all__ = [
     "LEASE",
@@ -199,5 +199,5 @@ async def requeue_outbound() -> int:
 
 
 # The scheduler tick (workers/cron.py) imports this name and counts what it requeued.
-# `mail.outbox.sweep_outbound()` is the query alone (a list of ids).
+# `outbound.outbox.sweep_outbound()` is the query alone (a list of ids).
 sweep_outbound = requeue_outbound

@@ -16,8 +16,8 @@ from arq.cron import CronJob, cron
 from arq.worker import Function, Worker, func
 
 from ..db import close_db, init_db
-from ..mail.smtp_connections import SmtpConnections
 from ..settings import load_settings
+from ..transport.smtp_connections import SmtpConnections
 from .config import JobsConfig
 from .cron import RedisTickJournal, tick_scanners
 from .lock import RedisLocks

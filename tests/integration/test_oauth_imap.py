@@ -17,12 +17,12 @@ from imapclient.exceptions import LoginError
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from mailscanner.mail import oauth
-from mailscanner.mail.errors import ReauthorizationNeeded
-from mailscanner.mail.oauth_flow import start_authorization
 from mailscanner.models import AuthType, Encryption, MicrosoftAccount, OAuthAccountStatus, Scanner
 from mailscanner.resolvers.oauth_callback import microsoft_callback
 from mailscanner.scanning.connect import open_session, test_connection
+from mailscanner.transport import oauth
+from mailscanner.transport.errors import ReauthorizationNeeded
+from mailscanner.transport.oauth_flow import start_authorization
 
 from ..fixtures.dovecot import DovecotServer, ImapUser
 from ..fixtures.microsoft import FakeMicrosoft

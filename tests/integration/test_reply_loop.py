@@ -21,7 +21,6 @@ import pytest
 
 from mailscanner.app import create_app
 from mailscanner.mail.reply import DEFAULT_MARKER
-from mailscanner.mail.threading import ticket_number_from_message_id
 from mailscanner.models import (
     Comment,
     CommentSource,
@@ -33,6 +32,7 @@ from mailscanner.models import (
     SmtpSettings,
     Ticket,
 )
+from mailscanner.outbound.threading import ticket_number_from_message_id
 from mailscanner.resolvers.auth import create_token
 from mailscanner.scanning.pipeline import run_scan
 from mailscanner.settings import Settings

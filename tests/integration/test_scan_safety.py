@@ -6,7 +6,6 @@ from typing import cast
 
 import pytest
 
-from mailscanner.mail.errors import ErrorCode
 from mailscanner.models import (
     DeliveryStatus,
     Encryption,
@@ -23,6 +22,7 @@ from mailscanner.scanning.connect import list_folders, test_connection
 from mailscanner.scanning.pipeline import run_scan
 from mailscanner.scanning.retry import RetryError, retry_message
 from mailscanner.settings import Settings
+from mailscanner.transport.errors import ErrorCode
 
 from ..fixtures.dovecot import DovecotServer, ImapUser
 from ..scanning.helpers import add_rule, mail, make_scanner

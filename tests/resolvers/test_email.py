@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from mailscanner import models
-from mailscanner.mail.templates import ensure_default_templates
+from mailscanner.outbound.templates import ensure_default_templates
 
 from ..fixtures.smtp import SmtpTestServer
 from .conftest import Api

@@ -7,9 +7,9 @@ import datetime as dt
 import arq
 import pytest
 
-from mailscanner.mail.outbox import delivery_for_comment, sweep_outbound
-from mailscanner.mail.smtp_connections import SmtpConnections
 from mailscanner.models import DeliveryStatus, OutboundEmail, SmtpSettings
+from mailscanner.outbound.outbox import delivery_for_comment, sweep_outbound
+from mailscanner.transport.smtp_connections import SmtpConnections
 from mailscanner.workers.runtime import start_embedded
 from mailscanner.workers.send import MAX_ATTEMPTS, send_job_id, send_outbound
 

@@ -13,18 +13,18 @@ from typing import TYPE_CHECKING, Any
 
 from tortoise.expressions import Q
 
+from ..mail.reply import DEFAULT_MARKER
 from ..models.comment import Comment, CommentSource
 from ..models.email_template import TICKET_COMMENT_TEMPLATE, EmailTemplate
 from ..models.outbound_email import DeliveryStatus, OutboundEmail
 from ..models.ticket import Ticket
-from .outbound import (
+from .compose import (
     MAX_REFERENCES,
     InvalidAddress,
     format_recipient,
     normalize_message_id,
     trim_references,
 )
-from .reply import DEFAULT_MARKER
 from .template_tags import TICKET_NO_TAG, tag_values
 from .templates import (
     DEFAULT_COMMENT_BODY,

@@ -6,7 +6,10 @@ from email.message import EmailMessage
 
 import pytest
 
-from mailscanner.mail.smtp import (
+from mailscanner.models import MicrosoftAccount
+from mailscanner.models.scanner import Encryption
+from mailscanner.models.smtp_settings import SmtpAuth
+from mailscanner.transport.smtp import (
     SmtpConfig,
     SmtpError,
     SmtpErrorCode,
@@ -14,9 +17,6 @@ from mailscanner.mail.smtp import (
     send_message,
     test_smtp_connection,
 )
-from mailscanner.models import MicrosoftAccount
-from mailscanner.models.scanner import Encryption
-from mailscanner.models.smtp_settings import SmtpAuth
 
 from ..fixtures.microsoft import FakeMicrosoft
 from ..fixtures.smtp import SmtpTestServer, free_port

@@ -6,8 +6,8 @@ import datetime as dt
 import pytest
 
 from mailscanner.mail.reply import DEFAULT_MARKER
-from mailscanner.mail.template_tags import list_template_tags, unknown_tags
-from mailscanner.mail.templates import (
+from mailscanner.outbound.template_tags import list_template_tags, unknown_tags
+from mailscanner.outbound.templates import (
     DEFAULT_COMMENT_BODY,
     DEFAULT_COMMENT_SUBJECT,
     CommentView,

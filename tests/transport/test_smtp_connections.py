@@ -1,4 +1,4 @@
-"""Reused SMTP connections (mail/smtp_connections.py) against a real aiosmtpd: a burst goes
+"""Reused SMTP connections (transport/smtp_connections.py) against a real aiosmtpd: a burst goes
 through one login, and a connection that is dead, stale or failed is never used again."""
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from email.message import EmailMessage
 
 import pytest
 
-from mailscanner.mail.smtp import SmtpConfig, SmtpError, SmtpErrorCode, send_message
-from mailscanner.mail.smtp_connections import SmtpConnections
 from mailscanner.models.scanner import Encryption
 from mailscanner.models.smtp_settings import SmtpAuth
+from mailscanner.transport.smtp import SmtpConfig, SmtpError, SmtpErrorCode, send_message
+from mailscanner.transport.smtp_connections import SmtpConnections
 
 from ..fixtures.smtp import SmtpTestServer
 

@@ -6,10 +6,7 @@ from typing import Any
 
 import pytest
 
-from mailscanner.mail.outbound import InvalidAddress, build_message, format_recipient
-from mailscanner.mail.outbox import ensure_default_templates, sweep_outbound
 from mailscanner.mail.reply import DEFAULT_MARKER
-from mailscanner.mail.threading import ticket_number_from_message_id
 from mailscanner.models import (
     TICKET_COMMENT_TEMPLATE,
     Comment,
@@ -18,6 +15,9 @@ from mailscanner.models import (
     EmailTemplate,
     OutboundEmail,
 )
+from mailscanner.outbound.compose import InvalidAddress, build_message, format_recipient
+from mailscanner.outbound.outbox import ensure_default_templates, sweep_outbound
+from mailscanner.outbound.threading import ticket_number_from_message_id
 
 from ..fixtures.smtp import OutboxScene
 

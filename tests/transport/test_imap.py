@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import pytest
 from imapclient.exceptions import LoginError
 
-from mailscanner.mail.errors import ErrorCode, MailError, ReauthorizationNeeded, classify_error
-from mailscanner.mail.imap import SEEN, ImapSession, ImapSettings
+from mailscanner.transport.errors import ErrorCode, MailError, ReauthorizationNeeded, classify_error
+from mailscanner.transport.imap import SEEN, ImapSession, ImapSettings
 
 from ..fixtures.dovecot import DovecotServer, ImapUser
 

@@ -14,12 +14,6 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 
 from mailscanner import events
-from mailscanner.mail import oauth
-from mailscanner.mail.errors import OAuthError, ReauthorizationNeeded
-from mailscanner.mail.oauth_flow import (
-    complete_authorization,
-    start_authorization,
-)
 from mailscanner.models import (
     AuthType,
     MicrosoftAccount,
@@ -30,6 +24,12 @@ from mailscanner.models import (
 )
 from mailscanner.resolvers.oauth_callback import microsoft_callback
 from mailscanner.settings import Settings
+from mailscanner.transport import oauth
+from mailscanner.transport.errors import OAuthError, ReauthorizationNeeded
+from mailscanner.transport.oauth_flow import (
+    complete_authorization,
+    start_authorization,
+)
 
 from ..fixtures.microsoft import FakeMicrosoft
 

@@ -82,7 +82,7 @@ class ImapProtocolError(MailError):
 
 
 class OAuthError(MailError):
-    """Getting an OAuth access token failed (raised by mail.oauth)."""
+    """Getting an OAuth access token failed (raised by transport.oauth)."""
 
     code = ErrorCode.OAUTH_ERROR
 
