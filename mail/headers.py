@@ -84,16 +84,13 @@ def decode_bytes(data: bytes, declared: str | None = None, hint: str | None = No
     UTF-8 text with a few bad bytes stays UTF-8 (see ``_mostly_utf8``) instead of turning
     every accented letter of the message into two.
     """
-    codec = normalize_charset(declared)
-    if codec.startswith(("utf_16", "utf_32")):  # ASCII text in UTF-16 is full of NULs
-        return data.decode(codec, "replace")
+    if declared and ("16" in declared or "32" in declared):
+        wide = normalize_charset(declared)
+        if wide.startswith(("utf_16", "utf_32")):  # ASCII text in UTF-16 is full of NULs
+            return data.decode(wide, "replace")
     if data.isascii():
-        if b"\x1b$" in data or b"\x1b(" in data:  # raw ISO-2022-JP is 7-bit
-            try:
-                return data.decode("iso2022_jp_ext")
-            except UnicodeDecodeError:
-                pass
-        return data.decode("ascii")
+        return _decode_ascii(data)
+    codec = normalize_charset(declared)
     as_utf8 = _utf8_first(data, codec, (declared or "").strip().strip("\"'").lower())
     if as_utf8 is not None:
         return as_utf8
@@ -117,6 +114,15 @@ def decode_bytes(data: bytes, declared: str | None = None, hint: str | None = No
     if detected:
         return data.decode(detected, "replace")
     return data.decode(codec or "cp1252", "replace")
+
+
+def _decode_ascii(data: bytes) -> str:
+    if b"\x1b$" in data or b"\x1b(" in data:  # raw ISO-2022-JP is 7-bit
+        try:
+            return data.decode("iso2022_jp_ext")
+        except UnicodeDecodeError:
+            pass
+    return data.decode("ascii")
 
 
 def _not_western(data: bytes) -> str | None:
