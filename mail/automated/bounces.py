@@ -52,6 +52,21 @@ FAILURE_SUBJECT = re.compile(
     r"niedostarczon|не доставлено|недоставлен|не удалось доставить|配信不能|退信|"
     r"系统退信|fml status report|error report)"
 )
+# Stems of FAILURE_SUBJECT: a subject with none of them is rejected without the regex (a
+# case-insensitive alternation of forty phrases costs tens of microseconds per subject).
+_FAILURE_STEMS = (
+    "deliver", "failure", "returned", "bounce", "remis", "zustell", "levere", "toimit",
+    "bestelbaar", "entreg", "recapit", "dostarcz", "достав", "配信", "退信", "fml",
+    "error report", "mail system", "could not send",
+)
+
+
+def failure_subject(subject: str) -> bool:
+    """A delivery-failure subject ("Undeliverable: …", "Mail delivery failed", …)."""
+    low = subject.lower()
+    return any(stem in low for stem in _FAILURE_STEMS) and bool(FAILURE_SUBJECT.search(subject))
+
+
 _HUMAN_PREFIX = re.compile(
     r"(?i)^\s*(?:re|fwd?|aw|wg|sv|vs|vb|tr|rv|enc|res|odp|pd|ответ|ha)\s*(?:\[\d+\])?\s*[:：]"
 )
@@ -135,18 +150,18 @@ def bounce_reason(msg: EmailLike, dsn_rows: list[DsnRow] | None) -> str:
         return f"sender {sender.split('@')[0].lower()}"
     null_sender = first(msg, "Return-Path").replace(" ", "") in ("<>", "")
     null_sender = null_sender and bool(msg.header("Return-Path"))
-    failure_subject = bool(FAILURE_SUBJECT.search(msg.subject))
+    failed = failure_subject(msg.subject)
     human = bool(_HUMAN_PREFIX.match(msg.subject))
-    if null_sender and failure_subject and not human:
+    if null_sender and failed and not human:
         return "empty Return-Path with delivery-failure subject"
     # A person can write a failure subject and quote an SMTP error; a robot also signs as
     # one (daemon name, list server) or sends the failed message back.
     robot = is_daemon(msg) or bool(msg.header("X-MLServer"))
-    if not human and (robot or failure_subject):
+    if not human and (robot or failed):
         returned = _returned_original(msg, msg.text_body[:100_000])
         if (robot or returned) and _text_evidence(msg, returned):
             return "delivery failure report in the text"
-    suspicious = (null_sender or failure_subject) and ctype.startswith("multipart/")
+    suspicious = (null_sender or failed) and ctype.startswith("multipart/")
     if suspicious and any(a.content_type in DSN_TYPES for a in msg.attachments):
         return "message/delivery-status part"
     return ""

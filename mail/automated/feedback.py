@@ -22,10 +22,9 @@ if TYPE_CHECKING:
     from .view import EmailLike
 
 FEEDBACK_TYPES = ("message/feedback-report",)
-_FBL_SENDER = re.compile(
-    r"(?i)^(?:[^@]{0,40}(?:abuse|fbl|feedback|complaint|spamreport|spam-report|arf|jmrp)"
-    r"[^@]{0,40}|scomp|staff|report|reports)@"
-)
+_FBL_WORDS = ("abuse", "fbl", "feedback", "complaint", "spamreport", "spam-report", "arf", "jmrp")
+_FBL_MAILBOXES = frozenset({"scomp", "staff", "report", "reports"})
+_FBL_STEMS = ("abuse", "complaint", "spam", "feedback", "fbl", "jmr", "junk", "report")
 _FBL_SUBJECT = re.compile(
     r"(?i)(?:abuse report|complaint about message|spam report|spam complaint|"
     r"feedback[- ]loop|\bfbl\b|email feedback report|abuse complaint|report of abuse|"
@@ -70,12 +69,19 @@ def _info(fields: dict[str, str], original: str | None) -> FeedbackInfo:
     )
 
 
+def _fbl_sender(address: str) -> bool:
+    # abuse@, fbl@, feedbackloop@, staff@hotmail..., scomp@aol...: a loop's own mailbox.
+    local = address.partition("@")[0].lower()
+    return local in _FBL_MAILBOXES or any(word in local for word in _FBL_WORDS)
+
+
 def feedback_report(msg: EmailLike) -> tuple[str, FeedbackInfo] | None:
     """(reason, info) when the message is a feedback report, else None."""
     ctype = first(msg, "Content-Type").lower()
     is_arf = ctype.startswith("multipart/report") and "feedback-report" in ctype
-    fbl_sender = bool(_FBL_SENDER.match(msg.from_.address if msg.from_ else ""))
-    fbl_subject = bool(_FBL_SUBJECT.search(msg.subject))
+    fbl_sender = _fbl_sender(msg.from_.address if msg.from_ else "")
+    low = msg.subject.lower()
+    fbl_subject = any(stem in low for stem in _FBL_STEMS) and bool(_FBL_SUBJECT.search(low))
     jmrp = bool(msg.header("X-HmXmrOriginalRecipient"))
     if not (is_arf or ctype.startswith("multipart/") and (fbl_sender or fbl_subject or jmrp)):
         return None

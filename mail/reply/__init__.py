@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import re
+from functools import lru_cache
 
 from ..html import html_to_text
 from .html_quotes import split_html
@@ -35,6 +36,7 @@ DEFAULT_MARKER = "##- Please type your reply above this line -##"
 MAX_INPUT_CHARS = 500_000  # beyond this a "reply" is not typed by hand; keep work bounded
 
 
+@lru_cache(maxsize=64)
 def _marker_pattern(marker: str) -> re.Pattern[str] | None:
     tokens = marker.split()
     if not tokens:

@@ -2,9 +2,9 @@
 
 Only the end of the new text is looked at: a delimiter (RFC 3676 "-- ", also "--" and an
 em dash) followed by at most ``MAX_SIGNATURE_LINES`` non-blank lines, or a device/app line
-("Sent from my iPhone", "Von meinem iPhone gesendet", "Get Outlook for Android"...) in the
-last lines. Sign-offs such as "Best regards, Kim" stay in the text: they are words the
-customer typed, and telling them from content needs more than a pattern.
+("Sent from my iPhone", "Von meinem iPhone gesendet", "Get Outlook for Android"...) among
+the last three non-blank lines. Sign-offs such as "Best regards, Kim" stay in the text: they
+are words the customer typed, and telling them from content needs more than a pattern.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 from .patterns import DEVICE_LINE, SIGNATURE_DELIMITER
 
 MAX_SIGNATURE_LINES = 15
+MAX_DEVICE_LINES = 3  # "Sent from my iPhone" is among the last lines, never higher up
 MAX_LINE = 200
 
 
@@ -25,10 +26,10 @@ def split_signature(text: str) -> tuple[str, str]:
         line = lines[k]
         if len(line) > MAX_LINE:
             break
-        if SIGNATURE_DELIMITER.match(line):
+        if len(line) <= 4 and SIGNATURE_DELIMITER.match(line):
             cut, delimiter = k, True
             break
-        if DEVICE_LINE.match(line):
+        if non_blank < MAX_DEVICE_LINES and len(line) <= 120 and DEVICE_LINE.match(line):
             cut = k
         if line.strip():
             non_blank += 1

@@ -11,6 +11,8 @@ after the quote is a reply written below it (kept, the quote set aside).
 
 from __future__ import annotations
 
+import re
+
 from .parts import ReplyParts, strip_lines
 from .patterns import (
     ATTR_END,
@@ -30,6 +32,7 @@ from .patterns import (
 )
 
 MAX_LINE = 400  # longer lines are never attributions or header fields
+_QUOTED_LINE = re.compile(r"(?m)^[ \t]*>")
 
 
 def is_quoted(line: str) -> bool:
@@ -123,6 +126,12 @@ def _quoted_tail_start(lines: list[str]) -> int | None:
     return start
 
 
+def _may_start_quote(line: str) -> bool:
+    # Every signal has a colon (attributions, header fields, "Begin forwarded message:") or
+    # opens with a rule of dashes; other lines are skipped without running the patterns.
+    return ":" in line or "：" in line or line.lstrip()[:1] in ("-", "_", "=", "*")
+
+
 def find_cut(lines: list[str], forwarded: bool = False) -> tuple[int, str] | None:
     """Earliest line where quoted material starts, and which signal found it; None when
     nothing is quoted or a forward marker comes first (``forwarded``: the subject says
@@ -131,7 +140,7 @@ def find_cut(lines: list[str], forwarded: bool = False) -> tuple[int, str] | Non
     for i, line in enumerate(lines):
         if tail is not None and i >= tail:
             return tail, "quote_prefix"
-        if len(line) > MAX_LINE or not line.strip():
+        if len(line) > MAX_LINE or not _may_start_quote(line):
             continue
         if FORWARD.match(line):
             return None
@@ -203,7 +212,7 @@ def split_text(text: str, subject: str = "") -> ReplyParts | None:
         return None
     index, method = found
     if method in ("attribution", "quote_prefix"):
-        if any(is_quoted(line) for line in lines[:index]):
+        if _QUOTED_LINE.search("\n".join(lines[:index])):
             return ReplyParts(strip_lines(lines), "", False, "inline")  # answers between quotes
         shape = _below_quote(lines, index)
         if shape is not None and shape[0] == "inline":
