@@ -127,6 +127,10 @@ def automated_reason(email: ParsedEmail, config: ScanConfig) -> str | None:
         return f"auto-reply: {email.kind_reason}"
     if email.kind == "bounce":
         return f"bounce: {email.kind_reason}"
+    if email.kind == "delivery_report":  # a success notice: never a ticket, fails nothing
+        return f"delivery report: {email.kind_reason}"
+    if email.kind == "feedback":
+        return f"feedback report: {email.kind_reason}"
     return None
 
 
