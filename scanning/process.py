@@ -167,6 +167,10 @@ async def _handle_bounce(ctx: MessageContext) -> dict[str, Any] | None:
     sent = await OutboundEmail.filter(message_id__in=[mid, f"<{mid}>"]).using_db(ctx.conn).first()
     if sent is None:
         return {"type": "bounce", "outcome": "skipped", "detail": "not a reply we sent"}
+    if info.delayed:
+        # A delay warning: the remote MTA keeps trying, so the email has not failed.
+        return {"type": "bounce", "outcome": "skipped",
+                "detail": f"outbound email {sent.id} delayed, not failed"}
     sent.status = DeliveryStatus.FAILED
     recipients = ", ".join(info.recipients)
     sent.last_error = f"Bounced ({info.status or 'delivery failed'})" + (

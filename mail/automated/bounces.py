@@ -213,4 +213,5 @@ def bounce_info(msg: EmailLike, rows: list[DsnRow], original: str | None) -> Bou
     if original is None:
         found = MSGID_LINE.search(text)
         original = found.group(1) if found else None
-    return BounceInfo(tuple(dict.fromkeys(recipients)), status, original)
+    delayed = bool(failed) and all(row.action == "delayed" for row in failed)
+    return BounceInfo(tuple(dict.fromkeys(recipients)), status, original, delayed)

@@ -28,6 +28,9 @@ class BounceInfo:
     recipients: tuple[str, ...]
     status: str | None
     original_message_id: str | None
+    # Every recipient that did not get the mail is only delayed (RFC 3464 `Action: delayed`):
+    # the MTA still retries, so the mail has not failed (yet).
+    delayed: bool = False
 
 
 @dataclass(frozen=True)

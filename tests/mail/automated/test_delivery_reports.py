@@ -46,9 +46,17 @@ def test_one_failed_recipient_makes_the_report_a_bounce() -> None:
     assert parsed.bounce is not None and parsed.bounce.recipients == ("gone@kund.example",)
 
 
-def test_a_delayed_recipient_is_still_reported_as_a_bounce() -> None:
+def test_a_delayed_recipient_is_still_reported_as_a_bounce_but_marked_delayed() -> None:
     parsed = parse_email(dsn(("slow@kund.example", "delayed", "4.4.7")))
     assert parsed.kind == "bounce"
+    assert parsed.bounce is not None and parsed.bounce.delayed
+
+
+def test_a_report_with_a_delayed_and_a_failed_recipient_is_a_failure() -> None:
+    parsed = parse_email(
+        dsn(("slow@kund.example", "delayed", "4.4.7"), ("gone@kund.example", "failed", "5.1.1"))
+    )
+    assert parsed.bounce is not None and not parsed.bounce.delayed
 
 
 def test_a_success_report_inside_a_mixed_container_is_a_delivery_report() -> None:
