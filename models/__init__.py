@@ -11,6 +11,7 @@ from .message_log import MessageLog, MessageOutcome, SideEffects
 from .oauth_account import MicrosoftAccount, OAuthAccountStatus
 from .oauth_app import OAuthAppSettings, OAuthFlow
 from .outbound_email import DeliveryStatus, OutboundEmail
+from .push_status import PushState, PushStatus
 from .rule import Rule
 from .scan_run import COUNT_NAMES, ScanRun, ScanRunStatus, empty_counts
 from .scanner import AuthType, Encryption, Protocol, Scanner, ScanType
@@ -23,7 +24,8 @@ __all__ = [
     "Account", "ApiToken", "Attachment", "AuthType", "COUNT_NAMES", "Comment", "CommentSource",
     "Contact", "DeliveryStatus", "EmailTemplate", "Encryption", "FieldInfo", "FolderState",
     "LabelledEnum", "MessageLog", "MessageOutcome", "MicrosoftAccount", "OAuthAccountStatus",
-    "OAuthAppSettings", "OAuthFlow", "OutboundEmail", "Protocol", "Role", "Rule", "ScanRun",
+    "OAuthAppSettings", "OAuthFlow", "OutboundEmail", "Protocol", "PushState", "PushStatus",
+    "Role", "Rule", "ScanRun",
     "ScanRunStatus", "ScanType", "Scanner", "Sequence", "SideEffects", "SmtpAuth", "SmtpSettings",
     "TICKET_COMMENT_TEMPLATE", "Ticket", "TicketPriority", "TicketStatus", "User",
     "describe_model", "empty_counts", "normalize_email",

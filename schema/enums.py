@@ -10,6 +10,7 @@ from ..models import (
     Encryption,
     MessageOutcome,
     OAuthAccountStatus,
+    PushState,
     Role,
     ScanRunStatus,
     ScanType,
@@ -32,3 +33,4 @@ MessageOutcomeEnum = strawberry.enum(MessageOutcome, name="MessageOutcome")
 DeliveryStatusEnum = strawberry.enum(DeliveryStatus, name="DeliveryStatus")
 SmtpAuthEnum = strawberry.enum(SmtpAuth, name="SmtpAuth")
 OAuthAccountStatusEnum = strawberry.enum(OAuthAccountStatus, name="OAuthAccountStatus")
+PushStateEnum = strawberry.enum(PushState, name="PushState")

@@ -22,6 +22,7 @@ from tortoise.transactions import in_transaction
 
 from .. import events
 from ..models import Scanner, ScanRun, ScanRunStatus
+from ..scanning.signature import unchanged_since_last_scan
 from .config import JobsConfig, scan_job_id
 from .lock import LockBusy, LockLost, Locks
 from .queue import get_queue
@@ -107,12 +108,19 @@ async def _scan_locked(ctx: dict[str, Any], scanner_id: int) -> str:
     run = await ScanRun.filter(scanner_id=scanner_id, status__in=ACTIVE).order_by("id").first()
     if scanner is None or run is None:
         return "nothing queued"
-    if run.trigger == "schedule" and not scanner.active and run.status == ScanRunStatus.QUEUED:
+    unattended = run.trigger in ("schedule", "push") and run.status == ScanRunStatus.QUEUED
+    if unattended and not scanner.active:
         await _finish(
             run, ScanRunStatus.FAILED, "Scanner was deactivated before this scheduled scan started"
         )
         return "deactivated"
     now = datetime.now(UTC)
+    # The interval's safety-net scan first asks the cheap question (one STATUS per folder):
+    # an unchanged mailbox costs that round trip, not a scan.
+    if run.trigger == "schedule" and unattended and await unchanged_since_last_scan(scanner):
+        await Scanner.filter(id=scanner_id).update(last_scan_at=now)
+        await _finish(run, ScanRunStatus.UNCHANGED, None)
+        return "unchanged"
     await Scanner.filter(id=scanner_id).update(last_scan_at=now)
     if run.status == ScanRunStatus.QUEUED:
         await ScanRun.filter(id=run.id).update(status=ScanRunStatus.RUNNING, started_at=now)
