@@ -75,7 +75,8 @@ async def test_xoauth2_logs_in_with_a_valid_token_and_is_rejected_with_a_stale_o
     dovecot: DovecotServer, imap_user: ImapUser
 ) -> None:
     dovecot.add_token("fresh-token", imap_user.name)
-    client = await IdleClient.connect(settings(imap_user, password=None, access_token="fresh-token"))
+    fresh = settings(imap_user, password=None, access_token="fresh-token")
+    client = await IdleClient.connect(fresh)
     await client.logout()
     with pytest.raises(MailError) as failure:
         await IdleClient.connect(settings(imap_user, password=None, access_token="stale"))
