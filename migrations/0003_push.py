@@ -36,6 +36,6 @@ class Migration(migrations.Migration):
         ops.AddField(
             model_name='Scanner',
             name='push',
-            field=fields.BooleanField(default=True, description='Keep a connection open per folder (IMAP IDLE) so new mail is scanned within seconds; the interval still applies as a safety net'),
+            field=fields.BooleanField(default=True, description='Keep a connection open per folder (IMAP IDLE) so new mail is scanned within seconds (the interval still applies, as a safety net)'),
         ),
     ]

@@ -115,7 +115,7 @@ class Scanner(Model):
         fields.BooleanField(
             default=True,
             description="Keep a connection open per folder (IMAP IDLE) so new mail is scanned "
-            "within seconds; the interval still applies as a safety net",
+            "within seconds (the interval still applies, as a safety net)",
         ),
         "Push",
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import resource
 import time
 from typing import Protocol
 
@@ -36,6 +37,16 @@ class Assignment(Protocol):
         ...
 
     async def stop(self) -> None: ...
+
+
+def raise_fd_limit() -> None:
+    """One socket per watched folder: lift the soft open-files limit (often 1,024) to the
+    hard one, as servers holding many connections do."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            logger.info("open files limit raised from %s to %s", soft, hard)
 
 
 async def notify_scanner_changed(scanner_id: int) -> None:
@@ -92,6 +103,7 @@ class Supervisor:
         self.ticks = 0
 
     async def start(self) -> None:
+        raise_fd_limit()
         self.writer.start()
         self._tasks = [
             asyncio.create_task(self._loop(), name="watch supervisor"),
