@@ -74,7 +74,7 @@ from mailscanner.tests.fixtures.dovecot import (  # noqa: E402
     stop_dovecot,
 )
 from mailscanner.transport.imap import ImapSettings  # noqa: E402
-from mailscanner.watch.client import IdleClient  # noqa: E402
+from mailscanner.transport.imap_idle import IdleClient  # noqa: E402
 from mailscanner.watch.config import WatchConfig  # noqa: E402
 from mailscanner.workers.config import JobsConfig  # noqa: E402
 
@@ -252,7 +252,9 @@ async def exists_floor(server: DovecotServer, n: int, samples: int = 5) -> list[
     return out
 
 
-async def cheap_vs_full(server: DovecotServer, n: int, messages: int, settings: Settings) -> dict[str, Any]:
+async def cheap_vs_full(
+    server: DovecotServer, n: int, messages: int, settings: Settings
+) -> dict[str, Any]:
     """On an unchanged mailbox of `messages` mails: a watcher's STATUS, the safety-net check,
     a full scan that finds nothing. Wall time and this process's CPU, per operation."""
     from mailscanner.scanning.pipeline import run_scan

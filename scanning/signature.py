@@ -65,22 +65,31 @@ async def unchanged_since_last_scan(scanner: Scanner) -> bool:
     recorded: one login and one STATUS per folder, no SELECT, no SEARCH, no database writes.
 
     False when any folder differs or has no signature yet, and when the check itself fails
-    (the scan that follows then reports the trouble in the scanner's health)."""
+    (the scan that follows then reports the trouble in the scanner's health). It logs in
+    with the asyncio client (no session thread, no imapclient parsing): a check must cost
+    less than the scan it saves."""
     from ..transport.errors import MailError
-    from .connect import open_session
+    from ..transport.imap_idle import IdleClient
+    from .connect import imap_settings
 
     folders = await rule_folders(scanner.id)
     stored = await stored_signatures(scanner.id)
     if not folders or any(stored.get(f) is None for f in folders):
         return False
     try:
-        async with await open_session(scanner) as session:
-            items = status_items(await session.capabilities())
-            for folder in folders:
-                now = signature(await session.status(folder, items), scanner.scan_type)
-                if now != stored[folder]:
-                    return False
+        client = await IdleClient.connect(await imap_settings(scanner))
     except MailError as exc:
         logger.info("cheap check of scanner %s failed, scanning instead: %s", scanner.id, exc)
         return False
+    try:
+        items = status_items(client.capabilities)
+        for folder in folders:
+            now = signature(await client.status(folder, items), scanner.scan_type)
+            if now != stored[folder]:
+                return False
+    except Exception as exc:  # noqa: BLE001 — any doubt means: scan
+        logger.info("cheap check of scanner %s failed, scanning instead: %s", scanner.id, exc)
+        return False
+    finally:
+        await client.logout()
     return True

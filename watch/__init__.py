@@ -17,7 +17,7 @@ The flow, for every active scanner with `push` on and every folder its active ru
      scanner one request in flight and one waiting, however many arrivals; the queue keeps
      one queued run per scanner and the scanner lock one scan at a time;
   5. the scan runs in a worker (or the embedded runner), never in the watcher: a watcher
-     holds sockets and little else (`client.py`, one asyncio connection, no thread).
+     holds sockets and little else (`transport/imap_idle.py`: asyncio, no thread).
 
 The state of each scanner's watchers (IDLING, POLLING, CONNECTING, BACKING_OFF, when,
 the last event and error) is saved in `PushStatus` rows (`status.py`), shown as

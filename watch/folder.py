@@ -29,7 +29,7 @@ from ..models import PushState, ScanType
 from ..scanning.signature import signature, status_items
 from ..transport.errors import ErrorCode, MailError, classify_error
 from ..transport.imap import ImapSettings
-from .client import IdleClient, Untagged
+from ..transport.imap_idle import IdleClient, Untagged
 from .config import WatchConfig
 
 logger = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""A small asyncio IMAP client: exactly what a watcher needs, one socket and no thread.
+"""A small asyncio IMAP client: exactly what a push watcher needs, one socket and no thread.
 
 Commands: CAPABILITY, STARTTLS (or TLS on connect), LOGIN / AUTHENTICATE PLAIN / XOAUTH2,
 EXAMINE, STATUS, IDLE/DONE, NOOP, LOGOUT. A watcher holds one of these per watched folder
@@ -31,8 +31,8 @@ from functools import lru_cache
 from imapclient import imap_utf7
 from imapclient.exceptions import LoginError
 
-from ..transport.errors import ErrorCode, ImapConnectionError, MailError, classify_error
-from ..transport.imap import ImapSettings
+from .errors import ErrorCode, ImapConnectionError, MailError, classify_error
+from .imap import ImapSettings
 
 __all__ = ["IdleClient", "Untagged", "parse_status"]
 

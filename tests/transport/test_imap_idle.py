@@ -8,7 +8,7 @@ import pytest
 
 from mailscanner.transport.errors import ErrorCode, MailError
 from mailscanner.transport.imap import Encryption, ImapSettings
-from mailscanner.watch.client import IdleClient, Untagged, parse_status
+from mailscanner.transport.imap_idle import IdleClient, Untagged, parse_status
 
 from ..fixtures.dovecot import DovecotServer, ImapUser
 from ..scanning.helpers import mail
