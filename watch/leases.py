@@ -126,7 +126,8 @@ class RedisLeases:
         if lost:
             logger.warning("watch leases lost (stalled past their TTL?): %s", sorted(lost))
         await self._release(sorted(self.held - mine))
-        gained = await self._acquire(sorted(mine - self.held))
+        # A lease that lapsed (we stalled) is taken again if nobody else took it meanwhile.
+        gained = await self._acquire(sorted(mine - still))
         self.held = still | gained
         return set(self.held)
 
