@@ -145,14 +145,15 @@ def settings_for(mode: str, tmp: Path, database_url: str) -> Settings:
     )
 
 
-async def make_scanners(server: DovecotServer, first: int, count: int) -> list[Scanner]:
+async def make_scanners(
+    server: DovecotServer, first: int, count: int, *, active: bool = True
+) -> list[Scanner]:
     condition = json.loads(rules_dsl.dumps(rules_dsl.parse("size > 0")))
     scanners = []
     for n in range(first, first + count):
         user = imap_user(server, n)
         scanner = Scanner(
             name=f"bench {user.name}",
-            active=True,
             host="127.0.0.1",
             port=server.imaps_port,
             encryption=Encryption.SSL,
@@ -161,6 +162,7 @@ async def make_scanners(server: DovecotServer, first: int, count: int) -> list[S
             username=user.name,
             scan_interval_minutes=60,
             last_scan_at=datetime.now(UTC),
+            active=active,
         )
         scanner.set_password(user.password)
         await scanner.save()
@@ -347,8 +349,12 @@ class Round:
             except subprocess.TimeoutExpired:
                 proc.kill()
 
-    async def measure(self, watcher: psutil.Process, rss_before: int) -> dict[str, Any]:
-        # ramp
+    async def measure(self, watcher: psutil.Process) -> dict[str, Any]:
+        # the watching side is up with nothing to watch: its baseline; then activate all
+        rss_before = watcher.memory_info().rss
+        load = os.getloadavg()[0]
+        await Scanner.all().update(active=True)
+        await events.publish("watch", {"scanner_id": 0})
         ramp = await wait_for(lambda: all_watching(self.size), "all watchers idling", 900)
         rss = watcher.memory_info().rss
         cpu0 = sum(watcher.cpu_times()[:2])
@@ -374,6 +380,9 @@ class Round:
             "mode": self.mode,
             "mailboxes": self.size,
             "messages": len(sent),
+            "window_s": self.window,
+            "arrivals_per_s": round(len(sent) / self.window, 1),
+            "load_at_start": round(load, 1),
             "ramp_s": round(ramp, 1),
             "p50_ms": round(statistics.median(latencies) * 1000),
             "p95_ms": round(pct(latencies, 0.95) * 1000),
@@ -393,15 +402,15 @@ async def run_embedded(server: DovecotServer, first: int, size: int, window: flo
     settings = settings_for("embedded", tmp, f"sqlite://{tmp / f'embedded-{size}.sqlite3'}")
     await init_db(settings, migrate=True)
     try:
-        await make_scanners(server, first, size)
+        await make_scanners(server, first, size, active=False)
         r = Round("embedded", server, first, size, window, tmp)
         task = await r.subscribe(settings)
         me = psutil.Process()
-        rss_before = me.memory_info().rss
         runner = await start_embedded(settings, JobsConfig(prefix="bench:"), watch=True,
                                       watch_config=WatchConfig())
         try:
-            row = await r.measure(me, rss_before)
+            await asyncio.sleep(1)
+            row = await r.measure(me)
         finally:
             await runner.stop()
             task.cancel()
@@ -434,7 +443,7 @@ async def run_redis(server: DovecotServer, first: int, size: int, window: float,
     events.set_broker(broker)
     r = Round("redis", server, first, size, window, tmp)
     try:
-        await make_scanners(server, first, size)
+        await make_scanners(server, first, size, active=False)
         task = await r.subscribe(settings)
         await broker._start()
         env = {k: v for k, v in os.environ.items() if not k.startswith("MAILSCANNER_")}
@@ -443,9 +452,15 @@ async def run_redis(server: DovecotServer, first: int, size: int, window: float,
                     "MAILSCANNER_MESSAGE_ID_DOMAIN": "helpdesk.test"})
         worker = r.spawn("worker", env)
         watcher = r.spawn("watch", env)
-        await asyncio.sleep(3)  # the watch process's own baseline, before its first connect
-        row = await r.measure(watcher, watcher.memory_info().rss)
+        members = jobs.prefix + "mailscanner:watch:members"
+        await wait_for(lambda: pool.exists(members), "the watch process to start", 120)
+        await asyncio.sleep(1)
+        worker_cpu = sum(worker.cpu_times()[:2])
+        row = await r.measure(watcher)
         row["worker_rss_mb"] = round(worker.memory_info().rss / 2**20, 1)
+        row["worker_cpu_ms_per_message_incl_ramp"] = round(
+            (sum(worker.cpu_times()[:2]) - worker_cpu) / (row["messages"] + size) * 1000, 1
+        )
         row["note"] = "RSS and CPU: the `mailscanner watch` process alone"
         task.cancel()
         return row

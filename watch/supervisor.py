@@ -19,6 +19,7 @@ from typing import Protocol
 
 from .. import events
 from ..models import Rule, Scanner
+from ..transport.imap_idle import small_tls_buffers
 from ..workers.config import JobsConfig
 from .config import WatchConfig
 from .folder import Pacer
@@ -104,6 +105,7 @@ class Supervisor:
 
     async def start(self) -> None:
         raise_fd_limit()
+        small_tls_buffers()
         self.writer.start()
         self._tasks = [
             asyncio.create_task(self._loop(), name="watch supervisor"),
