@@ -102,11 +102,15 @@ class FolderWatch:
         self.last_event_at: datetime | None = None
         self.last_error: str | None = None
         self.polls = 0  # cheap checks made while POLLING (tests, bench)
+        self.connects = 0  # connection attempts
         self.events = 0  # changes reported
         self._exists = 0
         self._where: tuple[str, int | str] = ("the server", "?")
+        self._reached = False  # this connection got as far as IDLING or POLLING
 
     def _set(self, state: PushState, error: str | None = None) -> None:
+        if state in (PushState.IDLING, PushState.POLLING):
+            self._reached = True
         if error is not None:
             self.last_error = error
         if state != self.state or error is not None:
@@ -122,16 +126,17 @@ class FolderWatch:
     async def run(self) -> None:
         attempt = 0
         while True:
+            self._reached = False
             self._set(PushState.CONNECTING)
             client: IdleClient | None = None
             code: ErrorCode | None = None
             try:
                 await self.pacer.wait()
+                self.connects += 1
                 settings = await self._credentials()
                 self._where = (settings.host, settings.port)
                 client = await IdleClient.connect(settings)
                 _keepalive(client)
-                attempt = 0
                 await self._catch_up(client)
                 if "IDLE" in client.capabilities:
                     await self._idle(client)
@@ -157,7 +162,9 @@ class FolderWatch:
                 self._set(PushState.BACKING_OFF, error.message)
             if client is not None:
                 client.abort()
-            attempt += 1
+            # The delay grows until a connection gets as far as IDLE or polling again: a
+            # folder that fails right after login (deleted, no rights) is not retried hot.
+            attempt = 1 if self._reached else attempt + 1
             await asyncio.sleep(backoff(attempt, self.config.max_backoff_seconds, code))
 
     async def _check(self, client: IdleClient) -> str:

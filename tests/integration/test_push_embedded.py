@@ -19,6 +19,7 @@ from mailscanner.models import (
     PushState,
     PushStatus,
     Role,
+    Rule,
     Scanner,
     ScanRun,
     ScanRunStatus,
@@ -205,6 +206,27 @@ async def test_the_safety_net_scan_of_an_unchanged_mailbox_is_one_status_not_a_s
     await asyncio.to_thread(user.append, "INBOX", [mail("After")])
     await wait_until(tickets_titled("Before", "After"), "the second ticket", limit=30)
     assert await PushStatus.filter(scanner_id=scanner.id).first() is None  # push was off
+
+
+async def test_a_folder_that_fails_after_login_backs_off_and_says_why(
+    db: Settings, push_dovecot: DovecotServer  # noqa: F811
+) -> None:
+    user = push_dovecot.add_user()
+    scanner = await watched_scanner(user)
+    await Rule.filter(scanner_id=scanner.id).update(folders=["No such folder"])
+    runner = await start_embedded(
+        db, HOURLY, watch=True, watch_config=WatchConfig(tick_seconds=0.5, max_backoff_seconds=8)
+    )
+    try:
+        await wait_until(state_is(scanner, PushState.BACKING_OFF), "backing off")
+        watch = runner.watchers.watches[scanner.id].folders[0]  # type: ignore[union-attr]
+        await asyncio.sleep(6)
+        # 0.5-1, 1-2, 2-4 s between attempts: a broken folder is not retried hot
+        assert 2 <= watch.connects <= 4, watch.connects
+    finally:
+        await runner.stop()
+    status = await PushStatus.get(scanner_id=scanner.id)
+    assert status.last_error and "No such folder" in status.last_error
 
 
 DEACTIVATE = "mutation($id: ID!) { deactivateScanner(id: $id) { __typename } }"
