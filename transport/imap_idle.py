@@ -32,6 +32,7 @@ import base64
 import contextlib
 import imaplib
 import itertools
+import os
 import re
 import ssl
 from collections.abc import Sequence
@@ -88,10 +89,16 @@ def small_tls_buffers() -> None:
         sslproto.SSLProtocol.max_size = TLS_READ_CHUNK
 
 
-@lru_cache(maxsize=2)
 def _ssl_context(validate: bool) -> ssl.SSLContext:
     # One context per process and flag: loading the trust store per connection would cost
-    # ~1 MB and milliseconds of CPU for each of thousands of connections.
+    # ~1 MB and milliseconds of CPU for each of thousands of connections. Keyed by the
+    # trust-store variables too, which the default context reads when it is made.
+    env = os.environ
+    return _cached_context(validate, env.get("SSL_CERT_FILE"), env.get("SSL_CERT_DIR"))
+
+
+@lru_cache(maxsize=8)
+def _cached_context(validate: bool, cafile: str | None, capath: str | None) -> ssl.SSLContext:
     ctx = ssl.create_default_context()
     if not validate:
         ctx.check_hostname = False

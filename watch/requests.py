@@ -1,9 +1,10 @@
 """Scan requests from watchers, coalesced: a burst of news is one or two scans, never more.
 
 Per scanner at most one request is on its way to the queue and at most one more waits
-behind it, however many folders report however much. The queue coalesces again (one
-queued run per scanner, `enqueue_scan_run`), and the scanner lock keeps two scans from ever
-running at once. A request that fails to enqueue is logged and dropped: the interval's
+behind it, however many folders report however much. The queue coalesces again: news joins
+a run still QUEUED, and a RUNNING scan (which may have read the folder before the news)
+gets one run queued behind it (`enqueue_scan_run(after_running=True)`); the scanner lock
+keeps two scans from ever running at once. A request that fails to enqueue is logged and dropped: the interval's
 safety-net scan finds that mail.
 """
 
@@ -19,7 +20,7 @@ logger = logging.getLogger(__name__)
 async def enqueue_push_scan(scanner_id: int) -> None:
     from ..workers.scan import enqueue_scan_run  # late: the workers layer imports watchers
 
-    await enqueue_scan_run(scanner_id, "push")
+    await enqueue_scan_run(scanner_id, "push", after_running=True)
 
 
 class ScanRequests:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 ACTIVE = (ScanRunStatus.QUEUED, ScanRunStatus.RUNNING)
+FOLLOW_UPS = 5  # queued runs one job takes after its own before giving the slot back
 RunScan = Callable[..., Awaitable[Any]]
 
 
@@ -50,8 +51,14 @@ async def enqueue_scan(scanner_id: int, trigger: str = "manual") -> ScanRun:
     return run
 
 
-async def enqueue_scan_run(scanner_id: int, trigger: str = "manual") -> tuple[ScanRun, bool]:
-    """`enqueue_scan`, also saying whether the run is new (False: it was already active)."""
+async def enqueue_scan_run(
+    scanner_id: int, trigger: str = "manual", *, after_running: bool = False
+) -> tuple[ScanRun, bool]:
+    """`enqueue_scan`, also saying whether the run is new (False: it was already active).
+
+    `after_running`: news from the server (push) may have come after a running scan read
+    the folder, so only a QUEUED run absorbs it; a RUNNING one gets a run queued behind it.
+    """
     queue = get_queue()  # before writing: no run is left queued when there is no queue
     async with in_transaction():
         # The row lock serializes two concurrent "run now" clicks (PostgreSQL; SQLite has one
@@ -59,7 +66,8 @@ async def enqueue_scan_run(scanner_id: int, trigger: str = "manual") -> tuple[Sc
         scanner = await Scanner.filter(id=scanner_id).select_for_update().first()
         if scanner is None:
             raise ScannerNotFound(scanner_id)
-        run = await ScanRun.filter(scanner_id=scanner_id, status__in=ACTIVE).order_by("id").first()
+        waiting = (ScanRunStatus.QUEUED,) if after_running else ACTIVE
+        run = await ScanRun.filter(scanner_id=scanner_id, status__in=waiting).order_by("id").first()
         created = run is None
         if run is None:
             run = await ScanRun.create(
@@ -90,7 +98,17 @@ async def scan_scanner(ctx: dict[str, Any], scanner_id: int) -> str:
     config: JobsConfig = ctx.get("jobs_config") or JobsConfig()
     try:
         async with locks.hold(config.scan_lock_key(scanner_id)):
-            return await _scan_locked(ctx, scanner_id)
+            outcome = await _scan_locked(ctx, scanner_id)
+            # A run queued while this one ran (new mail pushed meanwhile) goes next, under
+            # the lock we hold, instead of waiting for its own job's lock retry (half a
+            # lock TTL). Bounded, so a mailbox that never stops receiving frees the slot.
+            for _ in range(FOLLOW_UPS):
+                if not await ScanRun.filter(
+                    scanner_id=scanner_id, status=ScanRunStatus.QUEUED
+                ).exists():
+                    break
+                outcome = await _scan_locked(ctx, scanner_id)
+            return outcome
     except LockBusy:
         logger.info("scanner %s is being scanned elsewhere; retrying later", scanner_id)
         raise Retry(defer=max(config.lock_ttl_seconds / 2, 0.5)) from None

@@ -131,6 +131,30 @@ async def test_fifty_messages_appended_at_once_give_at_most_two_scans(
     assert await MessageLog.filter(scanner_id=scanner.id).count() == 50
 
 
+async def test_mail_arriving_while_a_scan_runs_gets_a_scan_of_its_own_at_once(
+    runner: Callable[..., Awaitable[EmbeddedRunner]], push_dovecot: DovecotServer  # noqa: F811
+) -> None:
+    # given a scan in progress over a big mailbox
+    user = push_dovecot.add_user()
+    scanner = await watched_scanner(user)
+    await runner()
+    await settled(scanner)
+    await asyncio.to_thread(user.append, "INBOX", [mail(f"old {i}") for i in range(1500)])
+
+    async def scanning() -> bool:
+        return await ScanRun.filter(
+            scanner_id=scanner.id, status=ScanRunStatus.RUNNING
+        ).exists() and await MessageLog.filter(scanner_id=scanner.id).exists()
+
+    await wait_until(scanning, "the scan of the big mailbox")
+    # when one more mail arrives after that scan searched the folder
+    await asyncio.to_thread(user.append, "INBOX", [mail("Arrived mid-scan")])
+    # then it is scanned right after, by a push run queued behind the running one (not at
+    # the next interval, an hour away, nor after a lock retry half a lock TTL later)
+    await wait_until(tickets_titled("Arrived mid-scan"), "the mid-scan mail's ticket", limit=25)
+    assert {r.trigger for r in await ScanRun.filter(scanner_id=scanner.id)} == {"push"}
+
+
 async def test_the_watcher_reconnects_after_dovecot_restarts_and_the_next_message_arrives(
     runner: Callable[..., Awaitable[EmbeddedRunner]], push_dovecot: DovecotServer  # noqa: F811
 ) -> None:
