@@ -40,7 +40,7 @@ async def main(kind: str, n: int) -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     if kind.endswith("small"):
         imap_idle.small_tls_buffers()
-    server = start_dovecot(CONF)
+    server = start_dovecot(extra_conf=CONF)
     users = [server.add_user() for _ in range(n + 1)]
     proc = psutil.Process()
     held: list[Any] = []

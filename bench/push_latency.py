@@ -484,7 +484,7 @@ async def main(args: argparse.Namespace) -> None:
     before = raise_limits()
     tmp = Path(tempfile.mkdtemp(prefix="bench-push-"))
     limit = 2 * max(sizes) + 200
-    server = start_dovecot(DOVECOT_CONF.format(limit=limit))
+    server = start_dovecot(extra_conf=DOVECOT_CONF.format(limit=limit))
     next_user = 1
     # users for every round, the floor and the cheap check, written before anything starts
     server._pool = (sum(sizes) * len(modes) + 10) // 500 * 500 + 500

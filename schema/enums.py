@@ -9,6 +9,7 @@ from ..models import (
     DeliveryStatus,
     Encryption,
     MessageOutcome,
+    MicrosoftAuth,
     OAuthAccountStatus,
     PushState,
     Role,
@@ -34,3 +35,4 @@ DeliveryStatusEnum = strawberry.enum(DeliveryStatus, name="DeliveryStatus")
 SmtpAuthEnum = strawberry.enum(SmtpAuth, name="SmtpAuth")
 OAuthAccountStatusEnum = strawberry.enum(OAuthAccountStatus, name="OAuthAccountStatus")
 PushStateEnum = strawberry.enum(PushState, name="PushState")
+MicrosoftAuthEnum = strawberry.enum(MicrosoftAuth, name="MicrosoftAuth")

@@ -4,8 +4,8 @@ Per scanner at most one request is on its way to the queue and at most one more 
 behind it, however many folders report however much. The queue coalesces again: news joins
 a run still QUEUED, and a RUNNING scan (which may have read the folder before the news)
 gets one run queued behind it (`enqueue_scan_run(after_running=True)`); the scanner lock
-keeps two scans from ever running at once. A request that fails to enqueue is logged and dropped: the interval's
-safety-net scan finds that mail.
+keeps two scans from ever running at once. A request that fails to enqueue is logged and
+dropped: the interval's safety-net scan finds that mail.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ protocol imap {
 
 @pytest.fixture(scope="module")
 def push_dovecot() -> Iterator[DovecotServer]:
-    server = start_dovecot(PUSH_CONF)
+    server = start_dovecot(extra_conf=PUSH_CONF)
     try:
         yield server
     finally:
@@ -40,7 +40,7 @@ def push_dovecot() -> Iterator[DovecotServer]:
 
 @pytest.fixture(scope="module")
 def no_idle_dovecot() -> Iterator[DovecotServer]:
-    server = start_dovecot(NO_IDLE_CONF)
+    server = start_dovecot(extra_conf=NO_IDLE_CONF)
     try:
         yield server
     finally:

@@ -8,7 +8,7 @@ from tortoise.fields.base import OnDelete
 from tortoise import fields
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0002_lz4_text')]
+    dependencies = [('models', '0003_oauth_providers')]
 
     initial = False
 
