@@ -1,5 +1,6 @@
 """Push (IMAP IDLE watchers): the scanner's `push` setting, the watchers' state per scanner,
-and the STATUS signature a scan records per folder for the cheap "anything new?" check."""
+and the STATUS signature a scan records per folder for the cheap "anything new?" check.
+`push` carries a database default so that scanners saved before it get it (on)."""
 
 from tortoise import migrations
 from tortoise.migrations import operations as ops
@@ -36,6 +37,6 @@ class Migration(migrations.Migration):
         ops.AddField(
             model_name='Scanner',
             name='push',
-            field=fields.BooleanField(default=True, description='Keep a connection open per folder (IMAP IDLE) so new mail is scanned within seconds (the interval still applies, as a safety net)'),
+            field=fields.BooleanField(default=True, db_default=True, description='Keep a connection open per folder (IMAP IDLE) so new mail is scanned within seconds (the interval still applies, as a safety net)'),
         ),
     ]

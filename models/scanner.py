@@ -132,6 +132,7 @@ class Scanner(Model):
     push = labelled(
         fields.BooleanField(
             default=True,
+            db_default=True,  # scanners from before push are watched too
             description="Keep a connection open per folder (IMAP IDLE) so new mail is scanned "
             "within seconds (the interval still applies, as a safety net)",
         ),
