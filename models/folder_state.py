@@ -18,6 +18,8 @@ class FolderState(Model):
     folder = fields.CharField(max_length=500)
     uidvalidity = fields.BigIntField()
     last_uid = fields.BigIntField(default=0)
+    # STATUS before the last successful scan of this folder (see watch/signature.py).
+    status_signature = fields.CharField(max_length=200, null=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
     class Meta:

@@ -36,6 +36,7 @@ from ..schema.rule import (
     RuleType,
 )
 from ..schema.scanner import DeletePayload, DeleteResult
+from ..watch.supervisor import notify_scanner_changed
 from .common import get_or_none, not_found, parse_id
 from .context import Info
 from .permissions import IsAdmin
@@ -245,6 +246,7 @@ class RuleMutations:
             folders=input.folders, condition=condition, actions=actions,
             continue_after_match=bool(input.continue_after_match),
             sequence=(last.sequence + 1) if last else 1)
+        await notify_scanner_changed(scanner.id)  # its watchers may have a folder to add
         return RulePayload(rule=RuleType.from_model(rule))
 
     @strawberry.mutation(permission_classes=[IsAdmin])
@@ -274,6 +276,7 @@ class RuleMutations:
         if actions is not None:
             rule.actions = actions
         await rule.save()
+        await notify_scanner_changed(rule.scanner_id)  # type: ignore[attr-defined]
         return RulePayload(rule=RuleType.from_model(rule))
 
     @strawberry.mutation(permission_classes=[IsAdmin])
@@ -282,6 +285,7 @@ class RuleMutations:
         if rule is None:
             return not_found("Rule", id)
         await rule.delete()
+        await notify_scanner_changed(rule.scanner_id)  # type: ignore[attr-defined]
         return DeletePayload(id=id)
 
     @strawberry.mutation(

@@ -7,9 +7,29 @@ from typing import Annotated, Any
 import strawberry
 
 from .. import models
-from .enums import AuthTypeEnum, EncryptionEnum, MicrosoftAuthEnum, ProtocolEnum, ScanTypeEnum
+from .enums import (
+    AuthTypeEnum,
+    EncryptionEnum,
+    MicrosoftAuthEnum,
+    ProtocolEnum,
+    PushStateEnum,
+    ScanTypeEnum,
+)
 from .errors import NotFoundError, ValidationError
 from .rule import RuleType
+
+
+@strawberry.type(name="PushStatus", description="How the watcher of the mailbox stands")
+class PushStatusType:
+    state: PushStateEnum = strawberry.field(  # type: ignore[valid-type]
+        description="IDLING: the server reports new mail at once; POLLING: the server has no "
+        "IDLE, checked at the scan interval; CONNECTING; BACKING_OFF: after an error"
+    )
+    since: datetime | None = strawberry.field(description="When it entered this state")
+    last_event_at: datetime | None = strawberry.field(
+        description="When the server last reported new mail"
+    )
+    last_error: str | None = strawberry.field(description="Why the last connection failed")
 
 
 @strawberry.type(name="ScannerHealth")
@@ -18,6 +38,24 @@ class ScannerHealthType:
     last_success_at: datetime | None
     last_error: str | None
     failure_count: int
+    scanner_row_id: strawberry.Private[int]
+
+    @strawberry.field(
+        description="The push watcher of the mailbox; null when nobody watches it (push off, "
+        "inactive, no rules, or no watcher process running)"
+    )
+    async def push(self, info: strawberry.Info[Any, Any]) -> PushStatusType | None:
+        row: models.PushStatus | None = await info.context.loaders.push_status_by_scanner.load(
+            self.scanner_row_id
+        )
+        if row is None or row.state is None:
+            return None
+        return PushStatusType(
+            state=row.state,
+            since=row.since,
+            last_event_at=row.last_event_at,
+            last_error=row.last_error,
+        )
 
 
 @strawberry.type(name="Scanner", description="A mailbox read over IMAP")
@@ -43,6 +81,9 @@ class ScannerType:
         "app's client credentials, no account)")
     oauth_account_id: strawberry.ID | None
     scan_interval_minutes: int
+    push: bool = strawberry.field(
+        description="Watch the mailbox (IMAP IDLE) so new mail is scanned within seconds"
+    )
     scan_from: datetime | None
     health: ScannerHealthType
     row_id: strawberry.Private[int]
@@ -62,9 +103,10 @@ class ScannerType:
             scan_type=m.scan_type, username=m.username, has_password=m.has_password,
             mailbox_name=m.mailbox_name, microsoft_auth=m.microsoft_auth,
             oauth_account_id=strawberry.ID(str(oauth_id)) if oauth_id else None,
-            scan_interval_minutes=m.scan_interval_minutes, scan_from=m.scan_from,
+            scan_interval_minutes=m.scan_interval_minutes, push=m.push, scan_from=m.scan_from,
             health=ScannerHealthType(last_scan_at=m.last_scan_at, last_success_at=m.last_success_at,
-                                     last_error=m.last_error, failure_count=m.failure_count),
+                                     last_error=m.last_error, failure_count=m.failure_count,
+                                     scanner_row_id=m.id),
             row_id=m.id)
 
 
@@ -88,6 +130,10 @@ class ScannerInput:
     oauth_account_id: strawberry.ID | None = strawberry.field(
         default=None, description="OAuth (delegated Microsoft, Google): the authorized account")
     scan_interval_minutes: int | None = None
+    push: bool | None = strawberry.field(
+        default=None,
+        description="Watch the mailbox with IMAP IDLE (default on); one connection per folder",
+    )
     scan_from: datetime | None = None
 
 
