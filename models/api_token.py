@@ -58,6 +58,14 @@ class ApiToken(Model):
                                prefix=clear[:SHOWN_PREFIX_CHARS], expires_at=expires_at)
         return row, clear
 
+    def status(self, now: datetime) -> str:
+        """active, revoked or expired."""
+        if self.revoked:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= now:
+            return "expired"
+        return "active"
+
     def refusal(self, now: datetime) -> str | None:
         """Why a request with this token is refused now, or None if it is good."""
         if self.revoked:

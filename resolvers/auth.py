@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from .. import events
 from ..models import ApiToken, Role, User
 from ..models.api_token import hash_token
 
@@ -83,3 +84,13 @@ async def create_token(role: Role, name: str, user_name: str | None = None,
         user = await User.create(name=user_name, role=role)
     _, clear = await ApiToken.issue(user, role, name, expires_in)
     return clear
+
+
+async def revoke_token(row: ApiToken) -> bool:
+    """Revoke `row` and tell every process, so open WebSocket sessions with it end at once
+    (ws_sessions.py); False if it was revoked already. HTTP requests are refused from the
+    next one on: each request looks its token up."""
+    if not await row.action_revoke():
+        return False
+    await events.publish_token_revoked(row.id)
+    return True

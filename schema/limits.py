@@ -47,6 +47,7 @@ TEXT: dict[str, int] = {
     **{f"UpdateTicketInput.{k}": v for k, v in _TICKET_TEXT.items()},
     "TicketFilter.search": 200,
     "Query.tickets(after:)": 100,
+    "Query.apiTokens(after:)": 100,
     "Query.ticket(number:)": _column(models.Ticket, "number"),
     "Mutation.addComment(body:)": 100_000,
     "ContactInput.name": _column(models.Contact, "name"),
