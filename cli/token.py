@@ -73,7 +73,8 @@ def list_tokens(args: argparse.Namespace) -> int:
                       _when(row.last_used_at), _when(row.expires_at), row.status(now)))
     widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
     for line in table:
-        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
+        cells = (cell.ljust(width) for cell, width in zip(line, widths, strict=True))
+        print("  ".join(cells).rstrip())
     return 0
 
 
