@@ -4,8 +4,9 @@ Changes to strawberry's template (each checked, so an upgrade that moves them fa
 at import instead of silently undoing one):
 - assets come from /static/graphiql/ instead of unpkg.com (same files, same SRI hashes), so
   the page works with no internet;
-- the headers editor is not persisted (`shouldPersistHeaders: false`): the Authorization
-  header never lands in localStorage;
+- the headers editor is not persisted (`shouldPersistHeaders: false`), and GraphiQL gets a
+  storage that drops `headers` from what its history and tabs keep: the Authorization header
+  never lands in localStorage;
 - a `headers` URL parameter is read once, then removed from the address bar (and so from
   the browser history).
 
@@ -32,8 +33,35 @@ ASSETS = {
 }
 STATIC_PREFIX = "/static/graphiql/"
 
+_STORAGE = """
+      // GraphiQL's history keeps the headers of each run (the Authorization token among
+      // them) in localStorage whatever shouldPersistHeaders says: store it without them.
+      const HEADERLESS_KEYS = ["graphiql:queries", "graphiql:favorites", "graphiql:tabState"];
+      function withoutHeaders(key, value) {
+        if (key === "graphiql:headers") return "";
+        if (!HEADERLESS_KEYS.includes(key)) return value;
+        try {
+          return JSON.stringify(JSON.parse(value), (k, v) => (k === "headers" ? undefined : v));
+        } catch (e) {
+          return value;
+        }
+      }
+      function ownKeys() {
+        return Object.keys(localStorage).filter((k) => k.startsWith("graphiql:"));
+      }
+      const storage = {
+        getItem: (key) => localStorage.getItem(key),
+        setItem: (key, value) => localStorage.setItem(key, withoutHeaders(key, value)),
+        removeItem: (key) => localStorage.removeItem(key),
+        get length() { return ownKeys().length; },
+        clear: () => ownKeys().forEach((k) => localStorage.removeItem(k)),
+      };
+
+      const fetcher = """
+
 _EDITS = (
-    ("shouldPersistHeaders: true", "shouldPersistHeaders: false"),
+    ("shouldPersistHeaders: true", "shouldPersistHeaders: false,\n          storage: storage"),
+    ("\n      const fetcher = ", _STORAGE),
     ("      const fetchURL = ",
      "      // Read a shared `headers` parameter once; never keep a token in the URL.\n"
      "      const initialHeaders = parameters.headers;\n"
