@@ -14,6 +14,7 @@ stops half-way is refused by http_edge.BodyLimitMiddleware with the same timeout
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import uvicorn
@@ -22,6 +23,20 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from .settings import Settings
 
 KEEP_ALIVE_SECONDS = 5
+_LOGGED_PATH_CHARS = 200
+
+
+class ShortPaths(logging.Filter):
+    """Access log lines show at most 200 characters of the path and query string: a GET
+    query can be ~80 KiB, and a log line is no place for it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            path = args[2]
+            if len(path) > _LOGGED_PATH_CHARS:
+                record.args = (*args[:2], f"{path[:_LOGGED_PATH_CHARS]}…", *args[3:])
+        return True
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
@@ -67,6 +82,10 @@ def server_config(app: Any, settings: Settings, *, host: str, port: int,
                   log_level: str = "info") -> uvicorn.Config:
     protocol = type("HttpProtocol", (BoundedHttpToolsProtocol,),
                     {"head_timeout": settings.request_timeout})
-    return uvicorn.Config(
+    config = uvicorn.Config(
         app, host=host, port=port, log_level=log_level, http=protocol,
         timeout_keep_alive=KEEP_ALIVE_SECONDS, ws_max_size=settings.max_request_bytes)
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, ShortPaths) for f in access.filters):
+        access.addFilter(ShortPaths())
+    return config
