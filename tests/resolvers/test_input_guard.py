@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from mailscanner import models
+from mailscanner.schema.limits import MAX_RULES_PER_SCANNER
 
 from .conftest import Api
 
@@ -158,3 +159,15 @@ async def test_an_error_list_stays_short_however_many_items_are_wrong(api: Api) 
                            "ruleIds: $ids) { __typename ... on ValidationError { errors "
                            "{ field } } } }", {"s": str(scanner.id), "ids": ["x"] * 500})
     assert len(result["reorderRules"]["errors"]) == 20
+
+
+async def test_a_scanner_holds_at_most_the_rules_reorder_rules_can_list(api: Api) -> None:
+    scanner = await models.Scanner.create(name="s", host="127.0.0.1", username="u")
+    condition = {"v": 1, "field": "subject", "op": "contains", "value": "x"}
+    await models.Rule.bulk_create([
+        models.Rule(scanner=scanner, name=f"r{i}", folders=["INBOX"], condition=condition,
+                    actions=[], sequence=i) for i in range(MAX_RULES_PER_SCANNER)])
+    result = (await api.gql(CREATE_RULE, {"sid": str(scanner.id), "input": {
+        "name": "one more", "folders": ["INBOX"], "conditionText": 'subject contains "x"'}}))
+    error = _only_error(result["createRule"])
+    assert (error["field"], error["code"]) == ("scannerId", "TOO_MANY")
