@@ -64,3 +64,8 @@ def build_schema() -> strawberry.Schema:
 
 
 schema = build_schema()
+
+
+def schema_sdl() -> str:
+    """The committed form of the schema (schema.graphql; written by scripts/export-schema)."""
+    return schema.as_str().strip() + "\n"
