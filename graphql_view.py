@@ -32,10 +32,6 @@ from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
-from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
-    BaseGraphQLTransportWSHandler,
-)
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
@@ -46,7 +42,7 @@ from .http_errors import RequestRejected, error_body, excerpt
 from .resolvers.auth import NOT_BEARER, InvalidToken, Principal, authenticate, bearer_token
 from .resolvers.context import Context
 from .settings import Settings
-from .ws_sessions import SessionRegistry
+from .ws_sessions import SessionHandler, SessionRegistry
 
 MAX_JSON_DEPTH = 64  # request JSON (body, variables, extensions): objects and lists
 MAX_ERROR_CHARS = 300
@@ -78,38 +74,8 @@ def json_depth_exceeds(value: object, limit: int) -> bool:
     return False
 
 
-class _TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
-    """graphql-transport-ws with sessions registered for revocation (ws_sessions.py)."""
-
-    async def handle(self) -> None:
-        try:
-            await super().handle()
-        finally:
-            cast("GraphQLView", self.view).sessions.discard(self)
-
-    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
-        await super().handle_connection_init(message)
-        principal = self.context.principal
-        if self.connection_acknowledged and principal is not None:
-            cast("GraphQLView", self.view).sessions.add(
-                self, principal.token_id, principal.expires_at)
-
-    async def end(self, code: int, reason: str) -> None:
-        """Stop every operation, then close (called by ws_sessions when the token dies)."""
-        for operation_id in list(self.operations):
-            await self.cleanup_operation(operation_id)
-        with contextlib.suppress(Exception):  # already closed by the client
-            await self.websocket.close(code=code, reason=reason)
-
-    @staticmethod
-    def _get_pre_execution_close_reason(error: Any) -> str | None:
-        # A close reason may carry at most 123 bytes; syntax errors can be longer.
-        reason = BaseGraphQLTransportWSHandler._get_pre_execution_close_reason(error)
-        return None if reason is None else reason.encode()[:120].decode(errors="ignore")
-
-
 class GraphQLView(GraphQL[Context, None]):
-    graphql_transport_ws_handler_class = _TransportWSHandler
+    graphql_transport_ws_handler_class = SessionHandler
 
     def __init__(self, schema: Any, settings: Settings, **kwargs: Any) -> None:
         super().__init__(schema, graphql_ide="graphiql",
@@ -170,22 +136,32 @@ class GraphQLView(GraphQL[Context, None]):
     # -- request JSON -------------------------------------------------------------------
 
     def decode_json(self, data: str | bytes) -> object:
+        # Used for HTTP bodies and WebSocket messages: every failure is a JSONDecodeError,
+        # which strawberry answers (a WebSocket closes with 4400) instead of crashing.
         try:
             value = json.loads(data)
         except RecursionError:
             raise TooDeep() from None
+        except json.JSONDecodeError:
+            raise
+        except ValueError as exc:  # bad UTF-8, an integer of over 4,300 digits
+            raise json.JSONDecodeError(str(exc)[:100], "", 0) from None
         if isinstance(value, (dict, list)) and json_depth_exceeds(value, MAX_JSON_DEPTH):
             raise TooDeep()
         return value
 
     def parse_json(self, data: str | bytes) -> Any:
         try:
-            return self.decode_json(data)
+            value = self.decode_json(data)
         except TooDeep as exc:
             raise RequestRejected(400, exc.msg, codes.TOO_DEEP) from None
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except json.JSONDecodeError:
             raise RequestRejected(400, "The request body is not valid JSON",
                                   codes.BAD_REQUEST) from None
+        if not isinstance(value, dict):  # strawberry reads it with .get(); batches are off
+            raise RequestRejected(400, "Expected a JSON object such as {\"query\": \"...\"}",
+                                  codes.BAD_REQUEST)
+        return value
 
     # -- execution ----------------------------------------------------------------------
 

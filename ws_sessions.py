@@ -14,7 +14,12 @@ process ends the sessions whose token was revoked or expired:
 
 Ending a session stops its operations first, then closes the socket with code 4401 and a
 reason a person can read ("API token revoked"), as graphql-transport-ws clients expect for
-"credentials no longer accepted". The watcher runs only while sessions are open.
+"credentials no longer accepted". The watcher runs only while sessions are open; a failed
+re-check (a database blip) is logged and tried again at the next round.
+
+`SessionHandler` is the view's graphql-transport-ws handler: it registers each acknowledged
+session here and closes the socket (4400) on a malformed message, where strawberry's own
+handler would fail with a traceback.
 """
 from __future__ import annotations
 
@@ -23,7 +28,15 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
+
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ConnectionInitMessage,
+    Message,
+)
 
 from . import events
 
@@ -34,6 +47,61 @@ RECHECK_SECONDS = 2.0
 
 class Session(Protocol):
     async def end(self, code: int, reason: str) -> None: ...
+
+
+class SessionHandler(BaseGraphQLTransportWSHandler[Any, None]):
+    """graphql-transport-ws whose sessions are registered here, and whose malformed messages
+    close the socket with 4400 instead of failing in strawberry (it only expects KeyError)."""
+
+    async def handle(self) -> None:
+        try:
+            await super().handle()
+        finally:
+            _registry(self.view).discard(self)
+
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        await super().handle_connection_init(message)
+        principal = self.context.principal
+        if self.connection_acknowledged and principal is not None:
+            _registry(self.view).add(self, principal.token_id, principal.expires_at)
+
+    async def handle_message(self, message: Any) -> None:
+        # strawberry expects {"type": ..., "payload": {...}} and only catches KeyError.
+        if not isinstance(message, dict) or not isinstance(message.get("payload", {}), dict):
+            await self.handle_invalid_message("WebSocket message must be a JSON object")
+            return
+        try:
+            await super().handle_message(cast("Message", message))
+        except (TypeError, AttributeError):
+            await self.handle_invalid_message("Failed to parse message")
+
+    async def handle_subscribe(self, message: Any) -> None:
+        payload = message.get("payload") or {}
+        if not (isinstance(message.get("id"), str) and isinstance(payload.get("query"), str)
+                and isinstance(payload.get("variables") or {}, dict)
+                and isinstance(payload.get("operationName") or "", str)):
+            await self.handle_invalid_message("Invalid subscribe message")
+            return
+        await super().handle_subscribe(message)
+
+    async def end(self, code: int, reason: str) -> None:
+        """Stop every operation, then close (called by the registry when the token dies)."""
+        for operation_id in list(self.operations):
+            await self.cleanup_operation(operation_id)
+        with contextlib.suppress(Exception):  # already closed by the client
+            await self.websocket.close(code=code, reason=reason)
+
+    @staticmethod
+    def _get_pre_execution_close_reason(error: Any) -> str | None:
+        # A close reason may carry at most 123 bytes; syntax errors can be longer.
+        reason = BaseGraphQLTransportWSHandler._get_pre_execution_close_reason(error)
+        return None if reason is None else reason.encode()[:120].decode(errors="ignore")
+
+
+def _registry(view: object) -> SessionRegistry:
+    registry = getattr(view, "sessions", None)
+    assert isinstance(registry, SessionRegistry), "the view must have a SessionRegistry"
+    return registry
 
 
 class SessionRegistry:
@@ -64,8 +132,11 @@ class SessionRegistry:
                     pending = asyncio.ensure_future(stream.__anext__())
                     if event.get("kind") == "token_revoked":
                         await self._end_token(int(event.get("token_id", 0)), "API token revoked")
-                await self._recheck()
-        except Exception:  # noqa: BLE001 — the next add() starts a new watcher
+                try:
+                    await self._recheck()
+                except Exception:  # noqa: BLE001 — a database blip: try again next round
+                    logger.warning("ws sessions: token re-check failed", exc_info=True)
+        except Exception:  # noqa: BLE001 — the events stream broke; the next add() restarts
             logger.warning("ws session watcher stopped", exc_info=True)
         finally:
             pending.cancel()

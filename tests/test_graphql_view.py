@@ -210,3 +210,17 @@ async def test_the_graphiql_page_forbids_framing_and_foreign_code(api: Api) -> N
     assert page.headers["x-frame-options"] == "DENY"
     assert "shouldPersistHeaders: false" in page.text
     assert "unpkg.com" not in page.text
+
+
+@pytest.mark.parametrize("body", [
+    b"1", b'"query"', b"null", b"[]", b'[{"query": "{ me { name } }"}]', b'{"query": 5}',
+    b'{"query": "{ me { name } }", "variables": "x"}', b'{"query": "{ me { name } }"',
+    b'{"query": "{ me { name } }", "variables": {"a": ' + b"9" * 5000 + b"}}",
+    b'{"query": "\xff\xfe"}', b"",
+])
+async def test_any_malformed_body_is_a_typed_400(api: Api, body: bytes) -> None:
+    response = await api.client.post(
+        "/graphql", content=body, headers={"Authorization": f"Bearer {api.admin_token}",
+                                           "Content-Type": "application/json"})
+    assert response.status_code == 400, response.text
+    assert _error(response.json())["extensions"] == {"code": "BAD_REQUEST"}

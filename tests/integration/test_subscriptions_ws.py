@@ -183,3 +183,22 @@ def test_a_websocket_with_a_revoked_token_is_refused(settings: Settings) -> None
         with pytest.raises(WebSocketDisconnect) as closed:
             ws.receive_json()
         assert closed.value.code == 4403
+
+
+@pytest.mark.parametrize("message", [1, "x", None, [], {"type": "subscribe", "id": "1",
+                                                          "payload": "x"},
+                                     {"type": "subscribe", "id": "1", "payload": {"query": 5}}])
+def test_a_malformed_websocket_message_closes_the_socket_with_4400(settings: Settings,
+                                                                  message: Any) -> None:
+    _, agent = _admin_and_agent(settings)
+    app = create_app(settings)
+    with (
+        TestClient(app) as client,
+        client.websocket_connect("/graphql", subprotocols=[PROTOCOL]) as ws,
+    ):
+        ws.send_json({"type": "connection_init", "payload": {"Authorization": f"Bearer {agent}"}})
+        assert _receive(ws)["type"] == "connection_ack"
+        ws.send_json(message)
+        with pytest.raises(WebSocketDisconnect) as closed:
+            _receive(ws)
+        assert closed.value.code == 4400
