@@ -1,5 +1,5 @@
 """The Starlette application: /graphql (API + GraphiQL + subscriptions), /healthz and the
-OAuth callback."""
+OAuth callbacks (Microsoft, Google)."""
 
 from __future__ import annotations
 
@@ -33,6 +33,11 @@ async def healthz(request: Request) -> JSONResponse:
 async def microsoft_callback(request: Request) -> Response:
     # Imported on use: msal is only needed once someone authorizes a Microsoft account.
     from .resolvers.oauth_callback import microsoft_callback as endpoint
+    return await endpoint(request)
+
+
+async def google_callback(request: Request) -> Response:
+    from .resolvers.oauth_callback import google_callback as endpoint
     return await endpoint(request)
 
 
@@ -79,6 +84,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None,
         Route("/graphql", view, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", view),
         Route("/oauth/microsoft/callback", microsoft_callback, methods=["GET", "POST"]),
+        Route("/oauth/google/callback", google_callback, methods=["GET"]),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     middleware = [Middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes,

@@ -8,12 +8,12 @@ from .email_template import TICKET_COMMENT_TEMPLATE, EmailTemplate
 from .fields import FieldInfo, LabelledEnum, describe_model
 from .folder_state import FolderState
 from .message_log import MessageLog, MessageOutcome, SideEffects
-from .oauth_account import MicrosoftAccount, OAuthAccountStatus
+from .oauth_account import OAuthAccount, OAuthAccountStatus, OAuthProvider
 from .oauth_app import OAuthAppSettings, OAuthFlow
 from .outbound_email import DeliveryStatus, OutboundEmail
 from .rule import Rule
 from .scan_run import COUNT_NAMES, ScanRun, ScanRunStatus, empty_counts
-from .scanner import AuthType, Encryption, Protocol, Scanner, ScanType
+from .scanner import AuthType, Encryption, MicrosoftAuth, Protocol, Scanner, ScanType
 from .sequence import Sequence
 from .smtp_settings import SmtpAuth, SmtpSettings
 from .ticket import Ticket, TicketPriority, TicketStatus
@@ -22,9 +22,10 @@ from .user import Role, User
 __all__ = [
     "Account", "ApiToken", "Attachment", "AuthType", "COUNT_NAMES", "Comment", "CommentSource",
     "Contact", "DeliveryStatus", "EmailTemplate", "Encryption", "FieldInfo", "FolderState",
-    "LabelledEnum", "MessageLog", "MessageOutcome", "MicrosoftAccount", "OAuthAccountStatus",
-    "OAuthAppSettings", "OAuthFlow", "OutboundEmail", "Protocol", "Role", "Rule", "ScanRun",
-    "ScanRunStatus", "ScanType", "Scanner", "Sequence", "SideEffects", "SmtpAuth", "SmtpSettings",
+    "LabelledEnum", "MessageLog", "MessageOutcome", "MicrosoftAuth", "OAuthAccount",
+    "OAuthAccountStatus", "OAuthAppSettings", "OAuthFlow", "OAuthProvider", "OutboundEmail",
+    "Protocol", "Role", "Rule", "ScanRun", "ScanRunStatus", "ScanType", "Scanner", "Sequence",
+    "SideEffects", "SmtpAuth", "SmtpSettings",
     "TICKET_COMMENT_TEMPLATE", "Ticket", "TicketPriority", "TicketStatus", "User",
     "describe_model", "empty_counts", "normalize_email",
 ]

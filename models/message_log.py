@@ -47,6 +47,15 @@ class MessageLog(Model):
         ),
         "Message-ID",
     )
+    server_message_id = labelled(
+        fields.CharField(
+            max_length=40,
+            null=True,
+            db_index=True,
+            description="The server's id of the message across folders (Gmail's X-GM-MSGID)",
+        ),
+        "Server message id",
+    )
     subject = labelled(
         fields.CharField(max_length=998, default="", description="The mail's subject"), "Subject"
     )

@@ -7,20 +7,39 @@ from .. import crypto
 from .fields import LabelledEnum, labelled
 
 
+class OAuthProvider(LabelledEnum):
+    """Who signs the account in; each has one module in transport/providers/."""
+
+    MICROSOFT = ("microsoft", "Microsoft")
+    GOOGLE = ("google", "Google")
+
+
 class OAuthAccountStatus(LabelledEnum):
     OK = ("ok", "Authorized")
     REAUTH_NEEDED = ("reauth_needed", "Re-authorization needed")
 
 
-class MicrosoftAccount(Model):
-    """An account authorized through Microsoft's login, its msal token cache is encrypted."""
+class OAuthAccount(Model):
+    """An account authorized through a provider's sign-in, its token data encrypted."""
 
     id = fields.IntField(primary_key=True)
+    provider = labelled(
+        fields.CharEnumField(
+            OAuthProvider,
+            default=OAuthProvider.MICROSOFT,
+            db_default=OAuthProvider.MICROSOFT,  # rows from before Google was added
+            description="Who signed the account in",
+        ),
+        "Provider",
+    )
     email = labelled(
         fields.CharField(max_length=320, description="The account that signed in"), "Account"
     )
-    home_account_id = fields.CharField(max_length=300, unique=True)
-    token_cache_encrypted = fields.TextField(default="")
+    # The provider's stable id of the account: msal's home_account_id, Google's `sub`.
+    # Unique across providers too: an msal id is "<guid>.<guid>", a Google `sub` only digits.
+    subject = fields.CharField(max_length=300, unique=True)
+    # msal's serialized token cache (Microsoft) or {"refresh_token", ...} (Google), encrypted.
+    token_data_encrypted = fields.TextField(default="")
     status = labelled(
         fields.CharEnumField(
             OAuthAccountStatus,
@@ -40,10 +59,10 @@ class MicrosoftAccount(Model):
     updated_at = fields.DatetimeField(auto_now=True)
 
     class Meta:
-        table = "ms_microsoft_account"
+        table = "ms_oauth_account"
 
-    def set_token_cache(self, serialized: str) -> None:
-        self.token_cache_encrypted = crypto.encrypt(serialized)
+    def set_token_data(self, serialized: str) -> None:
+        self.token_data_encrypted = crypto.encrypt(serialized)
 
-    def get_token_cache(self) -> str:
-        return crypto.decrypt(self.token_cache_encrypted) if self.token_cache_encrypted else ""
+    def get_token_data(self) -> str:
+        return crypto.decrypt(self.token_data_encrypted) if self.token_data_encrypted else ""

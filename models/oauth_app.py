@@ -7,12 +7,16 @@ from tortoise.models import Model
 
 from .. import crypto
 from .fields import labelled
+from .oauth_account import OAuthProvider
 
 
 class OAuthAppSettings(Model):
-    """Microsoft (Azure) app registration used for 'Make new authorization' (one row)."""
+    """A provider's app registration (Azure, Google Cloud) used to authorize accounts."""
 
     id = fields.IntField(primary_key=True)
+    provider = fields.CharEnumField(
+        OAuthProvider, default=OAuthProvider.MICROSOFT, db_default=OAuthProvider.MICROSOFT,
+        unique=True)
     client_id = labelled(
         fields.CharField(max_length=200, default="", description="Application (client) ID"),
         "Client ID",
@@ -21,7 +25,7 @@ class OAuthAppSettings(Model):
         fields.CharField(
             max_length=200,
             default="common",
-            description="Directory (tenant) ID, or common / organizations",
+            description="Microsoft: Directory (tenant) ID, or common / organizations",
         ),
         "Tenant",
     )
@@ -45,9 +49,11 @@ class OAuthAppSettings(Model):
 
 class OAuthFlow(Model):
     # The docstring's first line is the table comment, so it stays on one line.
-    """A pending authorization (msal auth-code flow with PKCE), kept server-side until it expires."""  # noqa: E501
+    """A pending authorization (auth-code flow with PKCE), kept server-side until it expires."""
 
     id = fields.IntField(primary_key=True)
+    provider = fields.CharEnumField(
+        OAuthProvider, default=OAuthProvider.MICROSOFT, db_default=OAuthProvider.MICROSOFT)
     state = fields.CharField(max_length=200, unique=True)
     flow_encrypted = fields.TextField()
     expires_at = fields.DatetimeField()

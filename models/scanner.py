@@ -9,12 +9,20 @@ from .. import crypto
 from .fields import LabelledEnum, labelled
 
 if TYPE_CHECKING:
-    from .oauth_account import MicrosoftAccount
+    from .oauth_account import OAuthAccount
 
 
 class AuthType(LabelledEnum):
     PASSWORD = ("password", "Username and password")
     MICROSOFT_OAUTH = ("microsoft_oauth", "Microsoft OAuth")
+    GOOGLE_OAUTH = ("google_oauth", "Google OAuth")
+
+
+class MicrosoftAuth(LabelledEnum):
+    """How a Microsoft OAuth scanner gets its tokens."""
+
+    DELEGATED = ("delegated", "Delegated (an authorized user account)")
+    APP_ONLY = ("app_only", "App-only (client credentials, no user sign-in)")
 
 
 class Protocol(LabelledEnum):
@@ -98,13 +106,23 @@ class Scanner(Model):
         ),
         "Mailbox name",
     )
-    oauth_account: fields.ForeignKeyNullableRelation[MicrosoftAccount] = labelled(
+    microsoft_auth = labelled(
+        fields.CharEnumField(
+            MicrosoftAuth,
+            default=MicrosoftAuth.DELEGATED,
+            db_default=MicrosoftAuth.DELEGATED,
+            description="Microsoft OAuth: a user's delegated sign-in, or the app's own "
+            "permission (IMAP.AccessAsApp) without a user",
+        ),
+        "Microsoft sign-in",
+    )
+    oauth_account: fields.ForeignKeyNullableRelation[OAuthAccount] = labelled(
         fields.ForeignKeyField(
-            "models.MicrosoftAccount",
+            "models.OAuthAccount",
             related_name="scanners",
             null=True,
             on_delete=fields.RESTRICT,
-            description="OAuth: the authorized Microsoft account used to log in",
+            description="OAuth: the authorized Microsoft or Google account used to log in",
         ),
         "Authorized account",
     )
@@ -153,9 +171,17 @@ class Scanner(Model):
         return 993 if self.encryption == Encryption.SSL else 143
 
     @property
+    def is_app_only(self) -> bool:
+        return (
+            self.auth_type == AuthType.MICROSOFT_OAUTH
+            and self.microsoft_auth == MicrosoftAuth.APP_ONLY
+        )
+
+    @property
     def login_user(self) -> str:
-        """XOAUTH2 logs in as the mailbox (shared mailboxes); password auth as the username."""
-        if self.auth_type == AuthType.MICROSOFT_OAUTH and self.mailbox_name:
+        """XOAUTH2 logs in as the mailbox (shared mailboxes, app-only, Gmail's own address);
+        password auth as the username."""
+        if self.auth_type != AuthType.PASSWORD and self.mailbox_name:
             return self.mailbox_name
         return self.username
 

@@ -10,13 +10,15 @@ from .fields import LabelledEnum, labelled
 from .scanner import Encryption
 
 if TYPE_CHECKING:
-    from .oauth_account import MicrosoftAccount
+    from .oauth_account import OAuthAccount
 
 
 class SmtpAuth(LabelledEnum):
     NONE = ("none", "None")
     PASSWORD = ("password", "Username and password")
     MICROSOFT_OAUTH = ("microsoft_oauth", "Microsoft OAuth (XOAUTH2)")
+    MICROSOFT_APP_ONLY = ("microsoft_app_only", "Microsoft app-only (XOAUTH2, SMTP.SendAsApp)")
+    GOOGLE_OAUTH = ("google_oauth", "Google OAuth (XOAUTH2)")
 
 
 class SmtpSettings(Model):
@@ -52,8 +54,8 @@ class SmtpSettings(Model):
         fields.CharField(max_length=320, default="", description="Login name"), "Username"
     )
     password_encrypted: str | None = fields.TextField(null=True)
-    oauth_account: fields.ForeignKeyNullableRelation[MicrosoftAccount] = fields.ForeignKeyField(
-        "models.MicrosoftAccount",
+    oauth_account: fields.ForeignKeyNullableRelation[OAuthAccount] = fields.ForeignKeyField(
+        "models.OAuthAccount",
         related_name="smtp_settings",
         null=True,
         on_delete=fields.RESTRICT,

@@ -60,9 +60,9 @@ async def _apply_smtp(row: models.SmtpSettings, data: SmtpSettingsInput) -> Inpu
             errors.add("input.senderAddress", ErrorCode.INVALID_EMAIL, str(exc))
     if data.oauth_account_id is not None:
         account_id = parse_id(data.oauth_account_id, "input.oauthAccountId", errors)
-        if account_id and not await models.MicrosoftAccount.exists(id=account_id):
+        if account_id and not await models.OAuthAccount.exists(id=account_id):
             errors.add("input.oauthAccountId", ErrorCode.NOT_FOUND,
-                       "No such authorized Microsoft account")
+                       "No such authorized account")
         row.oauth_account_id = account_id
     if data.clear_password:
         row.set_password(None)
@@ -74,10 +74,32 @@ async def _apply_smtp(row: models.SmtpSettings, data: SmtpSettingsInput) -> Inpu
             check_required(errors, field, value)
     if row.auth == models.SmtpAuth.PASSWORD:
         check_required(errors, "input.username", row.username)
-    if row.auth == models.SmtpAuth.MICROSOFT_OAUTH and row.oauth_account_id is None:  # type: ignore[attr-defined]
-        errors.add("input.oauthAccountId", ErrorCode.REQUIRED,
-                   "Choose the authorized Microsoft account to send with")
+    await _check_smtp_oauth(errors, row)
     return errors
+
+
+_SMTP_PROVIDER = {models.SmtpAuth.MICROSOFT_OAUTH: models.OAuthProvider.MICROSOFT,
+                  models.SmtpAuth.GOOGLE_OAUTH: models.OAuthProvider.GOOGLE}
+
+
+async def _check_smtp_oauth(errors: InputErrors, row: models.SmtpSettings) -> None:
+    """XOAUTH2 sending with an account needs one of the selected provider. (Gmail sends as
+    the account or one of its verified "send mail as" aliases, so the sender is not checked.)"""
+    wanted = _SMTP_PROVIDER.get(row.auth)
+    if wanted is None:
+        return
+    label = "Google" if wanted == models.OAuthProvider.GOOGLE else "Microsoft"
+    account_id = row.oauth_account_id  # type: ignore[attr-defined]
+    if account_id is None:
+        errors.add("input.oauthAccountId", ErrorCode.REQUIRED,
+                   f"Choose the authorized {label} account to send with")
+        return
+    account = await models.OAuthAccount.get_or_none(id=account_id)
+    if account is None:
+        return  # reported above
+    if account.provider != wanted:
+        errors.add("input.oauthAccountId", ErrorCode.INVALID,
+                   f"This is not a {label} account; choose an authorized {label} account")
 
 
 async def _sender_warnings(row: models.SmtpSettings) -> list[SmtpWarning]:

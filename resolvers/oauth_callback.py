@@ -1,10 +1,10 @@
-"""`GET|POST /oauth/microsoft/callback`: where Microsoft's login sends the admin's browser back.
+"""`/oauth/<provider>/callback`: where a provider's sign-in sends the admin's browser back.
 
 Microsoft form-POSTs `code` and `state` (we ask for response_mode=form_post so the code never
-sits in a URL, a history entry or a proxy log); GET with a query string is accepted too.
-The state names a pending flow that was started by an admin through the API, so it is what
-authenticates this request: there is no session cookie to check. The answer is a short page
-for a person, never JSON, and never cached.
+sits in a URL, a history entry or a proxy log); Google, and Microsoft on a GET, put them in
+the query string. The state names a pending flow that an admin started through the API, so
+it is what authenticates this request: there is no session cookie to check. The answer is a
+short page for a person, never JSON, and never cached.
 """
 from __future__ import annotations
 
@@ -14,8 +14,10 @@ import logging
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from ..models import OAuthProvider
 from ..transport.errors import OAuthError
-from ..transport.oauth_flow import AuthorizationFailed, complete_authorization
+from ..transport.providers import provider
+from ..transport.providers.flows import AuthorizationFailed, complete_authorization
 
 logger = logging.getLogger(__name__)
 
@@ -36,22 +38,31 @@ def _page(status: int, title: str, message: str, hint: str) -> HTMLResponse:
     return HTMLResponse(body, status_code=status, headers=_HEADERS)
 
 
-async def microsoft_callback(request: Request) -> HTMLResponse:
-    """Complete a Microsoft authorization and tell the admin which account was authorized."""
+async def _callback(kind: OAuthProvider, request: Request) -> HTMLResponse:
+    """Complete an authorization and tell the admin which account was authorized."""
     if request.method == "POST":
         form = await request.form()
         params = {k: v for k, v in form.items() if isinstance(v, str)}
     else:
         params = dict(request.query_params)
+    label = provider(kind).label
     try:
-        account = await complete_authorization(params)
+        account = await complete_authorization(kind, params)
     except AuthorizationFailed as exc:
         return _page(400, "Authorization failed", str(exc),
                      "Nothing was saved. You can close this window.")
     except OAuthError as exc:
-        logger.warning("Microsoft authorization could not be completed: %s", exc)
+        logger.warning("%s authorization could not be completed: %s", label, exc)
         return _page(502, "Authorization failed", str(exc),
                      "Nothing was saved. Try again later; you can close this window.")
     return _page(200, "Account authorized",
-                 f"The Microsoft account {account.email} is authorized for the mail scanner.",
+                 f"The {label} account {account.email} is authorized for the mail scanner.",
                  "You can close this window and select the account in the scanner settings.")
+
+
+async def microsoft_callback(request: Request) -> HTMLResponse:
+    return await _callback(OAuthProvider.MICROSOFT, request)
+
+
+async def google_callback(request: Request) -> HTMLResponse:
+    return await _callback(OAuthProvider.GOOGLE, request)

@@ -27,7 +27,10 @@ from .validation import (
 )
 
 _PLAIN_FIELDS = ("name", "auth_type", "host", "port", "encryption", "validate_certificate",
-                 "scan_type", "username", "mailbox_name", "scan_interval_minutes", "scan_from")
+                 "scan_type", "username", "mailbox_name", "microsoft_auth",
+                 "scan_interval_minutes", "scan_from")
+_ACCOUNT_PROVIDER = {models.AuthType.MICROSOFT_OAUTH: models.OAuthProvider.MICROSOFT,
+                     models.AuthType.GOOGLE_OAUTH: models.OAuthProvider.GOOGLE}
 
 
 async def _validate(
@@ -46,14 +49,8 @@ async def _validate(
     if data.mailbox_name:
         data.mailbox_name = normalize_email_address(errors, "input.mailboxName", data.mailbox_name)
     auth_type = data.auth_type or (current.auth_type if current else models.AuthType.PASSWORD)
-    if data.oauth_account_id is not None:
-        account_id = parse_id(data.oauth_account_id, "input.oauthAccountId", errors)
-        if account_id and not await models.MicrosoftAccount.exists(id=account_id):
-            errors.add(
-                "input.oauthAccountId", ErrorCode.NOT_FOUND, "No such authorized Microsoft account"
-            )
-    if auth_type == models.AuthType.MICROSOFT_OAUTH and creating:
-        check_required(errors, "input.mailboxName", data.mailbox_name)
+    if auth_type in _ACCOUNT_PROVIDER:
+        await _check_oauth(errors, data, creating, current, auth_type)
     if auth_type == models.AuthType.PASSWORD and creating:
         check_required(errors, "input.username", data.username)
     if data.name and not errors.errors:
@@ -65,6 +62,36 @@ async def _validate(
     return errors
 
 
+async def _check_oauth(errors: InputErrors, data: ScannerInput, creating: bool,
+                       current: models.Scanner | None, auth_type: models.AuthType) -> None:
+    """The mailbox and account an OAuth scanner needs: a delegated Microsoft account (which
+    may open shared mailboxes), none for app-only, or a Google account for its own mailbox."""
+    if creating:
+        check_required(errors, "input.mailboxName", data.mailbox_name)
+    mailbox = data.mailbox_name or (current.mailbox_name if current else None) or ""
+    app_only = (data.microsoft_auth or (current.microsoft_auth if current else None)
+                ) == models.MicrosoftAuth.APP_ONLY
+    account_id: int | None = None
+    if data.oauth_account_id is not None:
+        account_id = parse_id(data.oauth_account_id, "input.oauthAccountId", errors)
+    elif current is not None:
+        account_id = current.oauth_account_id  # type: ignore[attr-defined]
+    if account_id is None or (auth_type == models.AuthType.MICROSOFT_OAUTH and app_only):
+        return
+    account = await models.OAuthAccount.get_or_none(id=account_id)
+    wanted = _ACCOUNT_PROVIDER[auth_type]
+    label = "Google" if wanted == models.OAuthProvider.GOOGLE else "Microsoft"
+    if account is None or account.provider != wanted:
+        errors.add("input.oauthAccountId", ErrorCode.NOT_FOUND,
+                   f"No such authorized {label} account")
+    elif (wanted == models.OAuthProvider.GOOGLE and mailbox
+          and account.email.casefold() != mailbox.casefold()):
+        errors.add("input.mailboxName", ErrorCode.INVALID,
+                   f"The Google account {account.email} can open only its own mailbox: set "
+                   f"the mailbox to {account.email}, or authorize {mailbox} "
+                   "(startGoogleAuthorization)")
+
+
 def _apply(scanner: models.Scanner, data: ScannerInput) -> None:
     for name in _PLAIN_FIELDS:
         value = getattr(data, name)
@@ -72,6 +99,8 @@ def _apply(scanner: models.Scanner, data: ScannerInput) -> None:
             setattr(scanner, name, value)
     if data.oauth_account_id is not None:
         scanner.oauth_account_id = int(data.oauth_account_id)
+    if scanner.is_app_only:
+        scanner.oauth_account_id = None  # app-only logs in with the app's own token
     if data.password is not None:
         scanner.set_password(data.password)
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..mail.parsing import ParsedEmail
@@ -22,6 +22,7 @@ from ..transport.imap import FetchedMessage
 from .actions.create_or_update_ticket import comment_text
 from .batch_lookup import reference_ids
 from .context import ScanConfig
+from .duplicates import as_duplicate, dedupe_key, skip_counts
 from .parse_pool import run_in_pool
 from .process import (
     LoadedRule,
@@ -32,7 +33,7 @@ from .process import (
 )
 from .ticket_matching import number_pattern
 
-__all__ = ["FetchBatch", "prepare_batch"]
+__all__ = ["FetchBatch", "mark_duplicates", "message_keys", "prepare_batch"]
 
 MIN_CHUNK = 25  # messages per worker call: fewer cost more in pickling than they save
 DECODED_ATTACHMENTS = 4 << 20  # per message: decoded ahead up to this total, else later
@@ -70,6 +71,8 @@ class FetchBatch:
     fetched: Sequence[FetchedMessage]
     run_id: int | None
     reread_ids: set[str]
+    # Dedupe keys of messages processed in other folders -> that folder (duplicates.py).
+    elsewhere: Mapping[str, str] = field(default_factory=dict)
 
     def examine(self, message: FetchedMessage) -> Unlogged | Prepared:
         """`examine_message` for one of the batch's messages (raises on a rule bug)."""
@@ -82,6 +85,8 @@ class FetchBatch:
             message.raw,
             run_id=self.run_id,
             reread_ids=self.reread_ids,
+            server_id=message.server_id,
+            elsewhere=self.elsewhere,
         )
 
     def prepare(self, message: FetchedMessage) -> Processed | Prepared:
@@ -156,6 +161,34 @@ async def _in_processes(batch: FetchBatch, processes: int) -> list[Processed | P
         if result is None:
             return None
         out.extend(_received(batch, m, i) for m, i in zip(chunk.fetched, result, strict=True))
+    return out
+
+
+def message_keys(
+    fetched: Sequence[FetchedMessage], prepared: Sequence[Processed | Prepared]
+) -> dict[int, str]:
+    """uid -> dedupe key of each prepared message (server id, else its Message-ID)."""
+    keys: dict[int, str] = {}
+    for message, item in zip(fetched, prepared, strict=True):
+        key = dedupe_key(message.server_id, item.fields.get("message_id"))
+        if key is not None:
+            keys[message.uid] = key
+    return keys
+
+
+def mark_duplicates(
+    prepared: list[Processed | Prepared], keys: Mapping[int, str], elsewhere: Mapping[str, str]
+) -> list[Processed | Prepared]:
+    """Turn prepared messages that were processed in another folder into their SKIPPED rows
+    (what `examine_message` decides when it knows `elsewhere` up front)."""
+    out: list[Processed | Prepared] = []
+    for item in prepared:
+        uid = int(item.fields["uid"])
+        where = elsewhere.get(keys.get(uid, ""))
+        if where is None:
+            out.append(item)
+        else:
+            out.append(Unlogged(uid, as_duplicate(item.fields, where), skip_counts()).logged())
     return out
 
 

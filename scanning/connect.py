@@ -6,21 +6,50 @@ import logging
 from dataclasses import dataclass, field
 
 from ..models import AuthType, Scanner
-from ..transport.errors import ErrorCode, MailError
+from ..transport.errors import ErrorCode, ImapAuthError, MailError
 from ..transport.folders import FolderInfo
 from ..transport.imap import Encryption, ImapSession, ImapSettings
 
-__all__ = ["ConnectionReport", "imap_settings", "list_folders", "open_session", "test_connection"]
+__all__ = [
+    "ConnectionReport",
+    "access_token",
+    "imap_settings",
+    "list_folders",
+    "open_session",
+    "test_connection",
+]
 
 logger = logging.getLogger(__name__)
 
 
-async def imap_settings(scanner: Scanner) -> ImapSettings:
-    """Connection settings for a scanner; OAuth scanners get a fresh XOAUTH2 token.
+async def access_token(scanner: Scanner) -> str | None:
+    """A fresh XOAUTH2 access token for the scanner's mailbox (None: password login).
 
-    Raises ReauthorizationNeeded / OAuthError (from transport.oauth) for OAuth trouble and a
-    CONFIGURATION MailError when the scanner lacks what its auth type needs.
+    Delegated Microsoft and Google scanners use their authorized account; app-only
+    Microsoft scanners the app's own token. Raises ReauthorizationNeeded / OAuthError (from
+    transport.providers) for OAuth trouble and a CONFIGURATION MailError when the scanner
+    lacks what its auth type needs. Push watchers call this before each IDLE login too.
     """
+    if scanner.auth_type == AuthType.PASSWORD:
+        return None
+    if scanner.is_app_only:
+        from ..transport.providers.microsoft_app_only import app_only_token
+
+        return await app_only_token()
+    account_id = scanner.oauth_account_id  # type: ignore[attr-defined]
+    if account_id is None:
+        provider = "Google" if scanner.auth_type == AuthType.GOOGLE_OAUTH else "Microsoft"
+        raise MailError(
+            f"No authorized {provider} account is selected for this scanner.",
+            code=ErrorCode.CONFIGURATION,
+        )
+    from ..transport.providers.tokens import get_access_token  # msal/google-auth: when used
+
+    return await get_access_token(account_id)
+
+
+async def imap_settings(scanner: Scanner) -> ImapSettings:
+    """Connection settings for a scanner; OAuth scanners get a fresh XOAUTH2 token."""
     encryption: Encryption = scanner.encryption.value
     base = dict(
         host=scanner.host,
@@ -29,23 +58,24 @@ async def imap_settings(scanner: Scanner) -> ImapSettings:
         validate_certificate=scanner.validate_certificate,
         username=scanner.login_user,
     )
-    if scanner.auth_type == AuthType.MICROSOFT_OAUTH:
-        account_id = scanner.oauth_account_id  # type: ignore[attr-defined]
-        if account_id is None:
-            raise MailError(
-                "No authorized Microsoft account is selected for this scanner.",
-                code=ErrorCode.CONFIGURATION,
-            )
-        from ..transport.oauth import get_access_token  # the OAuth seam, imported only when used
-
-        token = await get_access_token(account_id)
+    token = await access_token(scanner)
+    if token is not None:
         return ImapSettings(**base, access_token=token)  # type: ignore[arg-type]
     return ImapSettings(**base, password=scanner.get_password())  # type: ignore[arg-type]
 
 
 async def open_session(scanner: Scanner) -> ImapSession:
     """A logged-in session for the scanner; raises a classified MailError."""
-    return await ImapSession.open(await imap_settings(scanner))
+    try:
+        return await ImapSession.open(await imap_settings(scanner))
+    except ImapAuthError as exc:
+        if scanner.is_app_only and exc.code == ErrorCode.LOGIN_REJECTED:
+            # The token carries IMAP.AccessAsApp (checked when it was issued), so Exchange
+            # refusing it means the service principal may not open this mailbox.
+            from ..transport.providers.microsoft_app_only import mailbox_refused
+
+            raise mailbox_refused(scanner.login_user, exc.detail) from exc
+        raise
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,9 @@ Per folder:
   3. UID SEARCH by scan type: UNSEEN, or UIDs above the checkpoint (first read: SINCE scan_from);
   4. per batch: drop UIDs that already have a log row, FETCH BODY.PEEK[] in the session
      thread, then parse, classify, match and decode it in a parse process (batch_prepare.py,
-     parse_pool.py); the next batches go through these steps while this one commits;
+     parse_pool.py); a message already processed in another folder (the same Gmail message
+     under two labels, a copy) is only logged as such (duplicates.py); the next batches go
+     through these steps while this one commits;
   5. the whole batch in ONE transaction, set-based (batch.py): lookups for the batch in a few
      queries, every message's actions decided in memory in UID order, rows written in bulk,
      log rows included; when anything in it fails the batch is rolled back and redone one
@@ -26,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter, deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -47,9 +49,10 @@ from ..transport.imap import FetchedMessage, MailboxSession
 from ..workers.lock import LOCK_LOST
 from . import checkpoints
 from .batch import process_batch
-from .batch_prepare import FetchBatch, prepare_batch
+from .batch_prepare import FetchBatch, mark_duplicates, message_keys, prepare_batch
 from .connect import open_session
 from .context import ScanCache, ScanConfig
+from .duplicates import dedupe_key, has_other_folders, processed_elsewhere
 from .effects import PendingEffects, apply_effects, finish_pending
 from .process import LoadedRule, Prepared, Processed, load_rules, process_message
 from .progress import Progress
@@ -134,6 +137,7 @@ class _Fetched:
     messages: list[FetchedMessage]
     reread: set[str]
     prepared: list[Processed | Prepared] | None
+    elsewhere: Mapping[str, str]  # processed in another folder (duplicates.py)
 
 
 class _FolderScan:
@@ -164,6 +168,8 @@ class _FolderScan:
         self.reread = await checkpoints.has_older_generation(
             self.scanner_id, self.folder, status.uidvalidity
         )
+        # Only a scanner with mail logged from another folder can meet a message again.
+        self.other_folders = await has_other_folders(self.scanner_id, self.folder)
         self.progress.add_total(len(uids))
         batches = [uids[i : i + BATCH_SIZE] for i in range(0, len(uids), BATCH_SIZE)]
         # Batches fetched and prepared ahead: with parse processes, enough to keep the
@@ -205,10 +211,35 @@ class _FolderScan:
         )
         fetched = await self.session.fetch([u for u in batch if u not in logged])
         reread = await self._reread_ids(fetched)
-        prepared = await prepare_batch(self._batch(fetched, reread))
-        return _Fetched(fetched, reread, prepared)
+        if not self.other_folders:
+            prepared = await prepare_batch(self._batch(fetched, reread, {}))
+            return _Fetched(fetched, reread, prepared, {})
+        # Server ids are known now, so the parse processes skip those duplicates themselves;
+        # Message-IDs only once parsed: those duplicates are marked after preparing.
+        server_keys = [k for m in fetched if (k := dedupe_key(m.server_id, None))]
+        elsewhere = dict(await processed_elsewhere(self.scanner_id, self.folder, server_keys))
+        prepared = await prepare_batch(self._batch(fetched, reread, elsewhere))
+        if prepared is not None:
+            keys = message_keys(fetched, prepared)
+            pending = [k for k in keys.values() if k not in elsewhere and k.startswith("mid:")]
+            if pending:
+                elsewhere.update(
+                    await processed_elsewhere(self.scanner_id, self.folder, pending)
+                )
+                prepared = mark_duplicates(prepared, keys, elsewhere)
+        else:  # rare (a message failed to prepare): parse here, as the slow path will too
+            ids = [dedupe_key(None, parse_email(m.raw).message_id) for m in fetched
+                   if m.server_id is None]
+            more = [k for k in ids if k is not None]
+            elsewhere.update(await processed_elsewhere(self.scanner_id, self.folder, more))
+        return _Fetched(fetched, reread, prepared, elsewhere)
 
-    def _batch(self, fetched: list[FetchedMessage], reread: set[str]) -> FetchBatch:
+    def _batch(
+        self,
+        fetched: list[FetchedMessage],
+        reread: set[str],
+        elsewhere: Mapping[str, str],
+    ) -> FetchBatch:
         return FetchBatch(
             self.config,
             self.rules,
@@ -217,6 +248,7 @@ class _FolderScan:
             fetched,
             run_id=self.progress.run.id,
             reread_ids=reread,
+            elsewhere=elsewhere,
         )
 
     async def _reread_ids(self, fetched: list[FetchedMessage]) -> set[str]:
@@ -229,9 +261,9 @@ class _FolderScan:
 
     async def _commit_batch(self, batch: list[int], ahead: _Fetched) -> list[Processed]:
         """Process and commit the batch (steps 4-5); its side effects are not applied yet."""
-        fetched, reread = ahead.messages, ahead.reread
+        fetched, reread, elsewhere = ahead.messages, ahead.reread, ahead.elsewhere
         try:
-            results = await self._in_one_transaction(fetched, reread, ahead.prepared)
+            results = await self._in_one_transaction(fetched, reread, elsewhere, ahead.prepared)
         except Exception:  # noqa: BLE001 — rolled back; redo each message on its own
             logger.info(
                 "batch in %s rolled back; processing its %d message(s) one by one",
@@ -241,7 +273,7 @@ class _FolderScan:
             )
             if self.config.cache is not None:
                 self.config.cache.clear()  # it may hold rows the rollback removed
-            results = await self._one_by_one(fetched, reread)
+            results = await self._one_by_one(fetched, reread, elsewhere)
         for result in results:
             self.progress.add(Counter(seen=1) + result.counts)
         await _publish(results)  # committed: tickets and comments may be announced
@@ -268,6 +300,7 @@ class _FolderScan:
         self,
         fetched: list[FetchedMessage],
         reread: set[str],
+        elsewhere: Mapping[str, str],
         prepared: list[Processed | Prepared] | None = None,
     ) -> list[Processed]:
         """The fast path: the whole batch commits at once (one commit instead of hundreds).
@@ -276,12 +309,14 @@ class _FolderScan:
         leaves none of the batch logged, so all of it is simply read again."""
         async with in_transaction() as conn:
             results = await process_batch(
-                self._batch(fetched, reread), conn=conn, prepared=prepared
+                self._batch(fetched, reread, elsewhere), conn=conn, prepared=prepared
             )
             await _write_logs(results, conn)
         return results
 
-    async def _one_by_one(self, fetched: list[FetchedMessage], reread: set[str]) -> list[Processed]:
+    async def _one_by_one(
+        self, fetched: list[FetchedMessage], reread: set[str], elsewhere: Mapping[str, str]
+    ) -> list[Processed]:
         """The safe path: a transaction per message, failures quarantined, except that a
         message another scan logged meanwhile is left to it, and a message whose transaction
         failed for a transient reason is left unlogged for the next scan (never quarantined:
@@ -299,6 +334,8 @@ class _FolderScan:
                     message.raw,
                     run_id=self.progress.run.id,
                     reread_ids=reread,
+                    server_id=message.server_id,
+                    elsewhere=elsewhere,
                 )
             except LoggedElsewhere:
                 logger.info("uid %s in %s was logged by another scan", message.uid, self.folder)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -31,6 +33,7 @@ from ..models import (
 from ..outbound.threading import is_our_message_id
 from .actions.registry import ActionConfigError, run_action, validate_action
 from .context import Effect, MessageContext, ScanConfig
+from .duplicates import dedupe_key, duplicate_fields, skip_counts
 from .transient import LoggedElsewhere, is_transient
 
 __all__ = [
@@ -48,6 +51,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 DEFAULT_FOLDER = "INBOX"
+_NOWHERE: Mapping[str, str] = MappingProxyType({})
 
 
 @dataclass
@@ -133,6 +137,7 @@ def _row(
     uidvalidity: int,
     uid: int,
     run_id: int | None,
+    server_id: str | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
     return dict(
@@ -141,6 +146,7 @@ def _row(
         folder=folder,
         uidvalidity=uidvalidity,
         uid=uid,
+        server_message_id=server_id,
         message_id=email.message_id[:998] if email and email.message_id else None,
         subject=(email.subject if email else "")[:998],
         sender=(email.from_.address if email and email.from_ else "")[:320],
@@ -346,11 +352,16 @@ def examine_message(
     *,
     run_id: int | None = None,
     reread_ids: set[str] | frozenset[str] = frozenset(),
+    server_id: str | None = None,
+    elsewhere: Mapping[str, str] = _NOWHERE,
 ) -> Unlogged | Prepared:
     """Everything before the database: parse, classify, match (raises on a rule bug).
-    Touches no database, so it can run in a worker process (batch_prepare)."""
+    Touches no database, so it can run in a worker process (batch_prepare).
+
+    `server_id` is the server's id of the message across folders; `elsewhere` maps the
+    dedupe keys of messages processed in other folders to those folders (duplicates.py)."""
     email = parse_email(raw).with_folder(folder)
-    fields = _row(config, email, folder, uidvalidity, uid, run_id)
+    fields = _row(config, email, folder, uidvalidity, uid, run_id, server_id)
     counts: Counter[str] = Counter()
 
     def unlogged(**extra: Any) -> Unlogged:
@@ -360,6 +371,10 @@ def examine_message(
     if _unusable(email):
         counts["errors"] += 1
         return unlogged(**quarantine_row({}, raw, "unreadable: no headers or body could be parsed"))
+    key = dedupe_key(server_id, email.message_id)
+    if key is not None and key in elsewhere:
+        counts.update(skip_counts())
+        return unlogged(**duplicate_fields(elsewhere[key]))
     if email.message_id and email.message_id in reread_ids:
         counts["skipped"] += 1
         return unlogged(
@@ -392,11 +407,14 @@ def prepare_message(
     run_id: int | None = None,
     reread_ids: set[str] | frozenset[str] = frozenset(),
     existing: MessageLog | None = None,
+    server_id: str | None = None,
+    elsewhere: Mapping[str, str] = _NOWHERE,
 ) -> Processed | Prepared:
     """`examine_message`, with the log row of mail that needs no other writes as an unsaved
     model row (`Processed`); mail whose rules must act comes back `Prepared`."""
     item = examine_message(
-        config, rules, folder, uidvalidity, uid, raw, run_id=run_id, reread_ids=reread_ids
+        config, rules, folder, uidvalidity, uid, raw, run_id=run_id, reread_ids=reread_ids,
+        server_id=server_id, elsewhere=elsewhere,
     )
     return item.logged(existing) if isinstance(item, Unlogged) else item
 
@@ -434,6 +452,8 @@ async def process_message(
     reread_ids: set[str] | frozenset[str] = frozenset(),
     existing: MessageLog | None = None,
     conn: BaseDBAsyncClient | None = None,
+    server_id: str | None = None,
+    elsewhere: Mapping[str, str] = _NOWHERE,
 ) -> Processed:
     """Process one fetched message.
 
@@ -455,6 +475,8 @@ async def process_message(
             run_id=run_id,
             reread_ids=reread_ids,
             existing=existing,
+            server_id=server_id,
+            elsewhere=elsewhere,
         )
         if isinstance(prepared, Processed):
             return prepared
@@ -478,7 +500,15 @@ async def process_message(
         counts: Counter[str] = Counter(errors=1)
         fields = quarantine_row(
             # parsing is deterministic and cheap next to a failure; it never raises
-            _row(config, parse_email(raw).with_folder(folder), folder, uidvalidity, uid, run_id),
+            _row(
+                config,
+                parse_email(raw).with_folder(folder),
+                folder,
+                uidvalidity,
+                uid,
+                run_id,
+                server_id,
+            ),
             raw,
             f"{type(exc).__name__}: {exc}",
         )

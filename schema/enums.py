@@ -9,6 +9,7 @@ from ..models import (
     DeliveryStatus,
     Encryption,
     MessageOutcome,
+    MicrosoftAuth,
     OAuthAccountStatus,
     Role,
     ScanRunStatus,
@@ -32,3 +33,4 @@ MessageOutcomeEnum = strawberry.enum(MessageOutcome, name="MessageOutcome")
 DeliveryStatusEnum = strawberry.enum(DeliveryStatus, name="DeliveryStatus")
 SmtpAuthEnum = strawberry.enum(SmtpAuth, name="SmtpAuth")
 OAuthAccountStatusEnum = strawberry.enum(OAuthAccountStatus, name="OAuthAccountStatus")
+MicrosoftAuthEnum = strawberry.enum(MicrosoftAuth, name="MicrosoftAuth")

@@ -1,11 +1,11 @@
-"""Microsoft OAuth: the Azure app registration, authorizations and authorized accounts.
+"""OAuth (Microsoft, Google): app registrations, authorizations and authorized accounts.
 
-The client secret is input-only: the output says `hasClientSecret`.
+Client secrets are input-only: the output says `hasClientSecret`.
 """
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Self
 
 import strawberry
 
@@ -54,10 +54,8 @@ class OAuthAppSettingsPayload:
     settings: OAuthAppSettingsType
 
 
-@strawberry.type(
-    name="MicrosoftAccount", description="A Microsoft account authorized for IMAP/SMTP"
-)
-class MicrosoftAccountType:
+@strawberry.type
+class _AccountFields:
     id: strawberry.ID
     email: str = strawberry.field(description="The account that signed in")
     status: OAuthAccountStatusEnum  # type: ignore[valid-type]
@@ -66,16 +64,70 @@ class MicrosoftAccountType:
     last_refresh_at: datetime | None
 
     @classmethod
-    def from_model(cls, m: models.MicrosoftAccount) -> MicrosoftAccountType:
+    def from_model(cls, m: models.OAuthAccount) -> Self:
         return cls(id=strawberry.ID(str(m.id)), email=m.email, status=m.status,
                    status_reason=m.status_reason, authorized_at=m.created_at,
                    last_refresh_at=m.last_refresh_at)
+
+
+@strawberry.type(
+    name="MicrosoftAccount", description="A Microsoft account authorized for IMAP/SMTP"
+)
+class MicrosoftAccountType(_AccountFields):
+    pass
+
+
+@strawberry.type(
+    name="GoogleAccount",
+    description="A Google (Gmail, Workspace) account authorized for IMAP/SMTP; it opens only "
+    "its own mailbox",
+)
+class GoogleAccountType(_AccountFields):
+    pass
 
 
 @strawberry.type(description="Open authorizationUrl in the browser before expiresAt")
 class MicrosoftAuthorization:
     authorization_url: str = strawberry.field(description="Microsoft's sign-in page")
     expires_at: datetime
+
+
+@strawberry.type(description="Open authorizationUrl in the browser before expiresAt")
+class GoogleAuthorization:
+    authorization_url: str = strawberry.field(description="Google's sign-in page")
+    expires_at: datetime
+
+
+@strawberry.type(
+    name="GoogleAppSettings",
+    description="The Google Cloud OAuth client (type 'Web application') used to authorize "
+    "Gmail and Google Workspace mailboxes",
+)
+class GoogleAppSettingsType:
+    client_id: str = strawberry.field(description="OAuth client ID (...apps.googleusercontent.com)")
+    has_client_secret: bool = strawberry.field(
+        description="Whether a client secret is stored; it is never returned")
+    redirect_url: str = strawberry.field(
+        description="Add this as an authorized redirect URI of the OAuth client")
+    scopes: list[str] = strawberry.field(description="Scopes the app asks for")
+
+    @classmethod
+    def from_model(cls, m: models.OAuthAppSettings, *, redirect_url: str,
+                   scopes: list[str]) -> GoogleAppSettingsType:
+        return cls(client_id=m.client_id, has_client_secret=m.has_client_secret,
+                   redirect_url=redirect_url, scopes=scopes)
+
+
+@strawberry.input(description="Google OAuth client fields; omitted fields keep their value")
+class GoogleAppSettingsInput:
+    client_id: str | None = None
+    client_secret: str | None = strawberry.field(
+        default=None, description="Write-only; stored encrypted. An empty string removes it")
+
+
+@strawberry.type
+class GoogleAppSettingsPayload:
+    settings: GoogleAppSettingsType
 
 
 @strawberry.type(
@@ -90,11 +142,26 @@ class RemoveMicrosoftAccountPayload:
     id: strawberry.ID
 
 
-@strawberry.type(description="The account is still used; select another account there first")
-class MicrosoftAccountInUseError:
+@strawberry.type
+class RemoveGoogleAccountPayload:
+    id: strawberry.ID
+
+
+@strawberry.type
+class _InUseFields:
     message: str
     scanners: list[ScannerType] = strawberry.field(description="Scanners logging in with it")
     used_by_smtp: bool = strawberry.field(description="Whether the SMTP settings send with it")
+
+
+@strawberry.type(description="The account is still used; select another account there first")
+class MicrosoftAccountInUseError(_InUseFields):
+    pass
+
+
+@strawberry.type(description="The account is still used; select another account there first")
+class GoogleAccountInUseError(_InUseFields):
+    pass
 
 
 UpdateOAuthAppSettingsResult = Annotated[
@@ -103,6 +170,15 @@ UpdateOAuthAppSettingsResult = Annotated[
 StartMicrosoftAuthorizationResult = Annotated[
     MicrosoftAuthorization | OAuthSetupError,
     strawberry.union("StartMicrosoftAuthorizationResult")]
+UpdateGoogleAppSettingsResult = Annotated[
+    GoogleAppSettingsPayload | ValidationError,
+    strawberry.union("UpdateGoogleAppSettingsResult")]
+StartGoogleAuthorizationResult = Annotated[
+    GoogleAuthorization | OAuthSetupError | NotFoundError,
+    strawberry.union("StartGoogleAuthorizationResult")]
+RemoveGoogleAccountResult = Annotated[
+    RemoveGoogleAccountPayload | GoogleAccountInUseError | NotFoundError,
+    strawberry.union("RemoveGoogleAccountResult")]
 RemoveMicrosoftAccountResult = Annotated[
     RemoveMicrosoftAccountPayload | MicrosoftAccountInUseError | NotFoundError,
     strawberry.union("RemoveMicrosoftAccountResult")]

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import strawberry
 
 from .. import models
-from .enums import AuthTypeEnum, EncryptionEnum, ProtocolEnum, ScanTypeEnum
+from .enums import AuthTypeEnum, EncryptionEnum, MicrosoftAuthEnum, ProtocolEnum, ScanTypeEnum
 from .errors import NotFoundError, ValidationError
 from .rule import RuleType
 
@@ -38,6 +38,9 @@ class ScannerType:
         description="Whether a password is stored; it is never returned"
     )
     mailbox_name: str | None
+    microsoft_auth: MicrosoftAuthEnum = strawberry.field(  # type: ignore[valid-type]
+        description="Microsoft OAuth: DELEGATED (an authorized account) or APP_ONLY (the "
+        "app's client credentials, no account)")
     oauth_account_id: strawberry.ID | None
     scan_interval_minutes: int
     scan_from: datetime | None
@@ -57,7 +60,7 @@ class ScannerType:
             host=m.host, port=m.port, effective_port=m.effective_port, protocol=m.protocol,
             encryption=m.encryption, validate_certificate=m.validate_certificate,
             scan_type=m.scan_type, username=m.username, has_password=m.has_password,
-            mailbox_name=m.mailbox_name,
+            mailbox_name=m.mailbox_name, microsoft_auth=m.microsoft_auth,
             oauth_account_id=strawberry.ID(str(oauth_id)) if oauth_id else None,
             scan_interval_minutes=m.scan_interval_minutes, scan_from=m.scan_from,
             health=ScannerHealthType(last_scan_at=m.last_scan_at, last_success_at=m.last_success_at,
@@ -78,8 +81,12 @@ class ScannerInput:
     password: str | None = strawberry.field(
         default=None, description="Write-only; stored encrypted"
     )
-    mailbox_name: str | None = None
-    oauth_account_id: strawberry.ID | None = None
+    mailbox_name: str | None = strawberry.field(
+        default=None, description="OAuth: the mailbox address to read (Google: the account's "
+        "own address)")
+    microsoft_auth: MicrosoftAuthEnum | None = None  # type: ignore[valid-type]
+    oauth_account_id: strawberry.ID | None = strawberry.field(
+        default=None, description="OAuth (delegated Microsoft, Google): the authorized account")
     scan_interval_minutes: int | None = None
     scan_from: datetime | None = None
 

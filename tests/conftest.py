@@ -22,6 +22,8 @@ from mailscanner.settings import Settings, load_settings
 # Fixture modules shared by the whole suite. The repository root is itself a package, so
 # tests are imported as `<repo>.tests.*`; relative imports keep that working in any clone.
 from .fixtures.dovecot import *  # noqa: E402,F401,F403
+from .fixtures.gmail_proxy import *  # noqa: E402,F401,F403
+from .fixtures.google import *  # noqa: E402,F401,F403
 from .fixtures.microsoft import *  # noqa: E402,F401,F403
 from .fixtures.smtp import *  # noqa: E402,F401,F403
 

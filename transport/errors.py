@@ -42,6 +42,8 @@ class ErrorCode(str, enum.Enum):
     IMAP_DISABLED = "IMAP_DISABLED"
     OAUTH_REAUTH_REQUIRED = "OAUTH_REAUTH_REQUIRED"
     OAUTH_ERROR = "OAUTH_ERROR"
+    OAUTH_PERMISSION_MISSING = "OAUTH_PERMISSION_MISSING"
+    OAUTH_MAILBOX_ACCESS = "OAUTH_MAILBOX_ACCESS"
     FOLDER_NOT_FOUND = "FOLDER_NOT_FOUND"
     PROTOCOL_ERROR = "PROTOCOL_ERROR"
     CONFIGURATION = "CONFIGURATION"
@@ -82,7 +84,7 @@ class ImapProtocolError(MailError):
 
 
 class OAuthError(MailError):
-    """Getting an OAuth access token failed (raised by transport.oauth)."""
+    """Getting an OAuth access token failed (raised by transport.providers)."""
 
     code = ErrorCode.OAUTH_ERROR
 
@@ -92,11 +94,15 @@ class ReauthorizationNeeded(OAuthError):
 
     code = ErrorCode.OAUTH_REAUTH_REQUIRED
 
-    def __init__(self, reason: str, message: str | None = None) -> None:
+    def __init__(
+        self, reason: str, message: str | None = None, *, provider: str = "Microsoft"
+    ) -> None:
         super().__init__(
             message
-            or f"The Microsoft authorization must be renewed: {reason}. "
-            "Open the scanner and make a new authorization.",
+            # Starts like the health text tokens.mark_reauthorization_needed writes, so a new
+            # authorization clears it from the scanners whichever of the two they show.
+            or f"Re-authorization needed: the {provider} authorization must be renewed "
+            f"({reason}). Open the scanner and make a new authorization.",
             detail=reason,
         )
         self.reason = reason

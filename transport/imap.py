@@ -4,6 +4,14 @@ imapclient is synchronous and a client must not be shared between threads, so ea
 session owns ONE worker thread and every call runs there (`loop.run_in_executor`). The
 event loop stays free meanwhile, which lets the scan pipeline fetch the next batch while it
 processes the current one. Every failure leaves this module as a classified `MailError`.
+
+Label stores (Gmail): folders are labels and every message also sits in the "All Mail"
+folder (special-use \\All, RFC 6154). There \\Deleted + EXPUNGE only removes a label,
+so "delete" moves the message to the \\Trash folder instead, and "move" out of All Mail
+copies (adds a label; the message stays in All Mail anyway). A session knows it talks to a
+label store by the server's capability (X-GM-EXT-1) or by a folder marked \\All; folder
+names are never assumed ("[Gmail]/Papierkorb" is a German Trash). With X-GM-EXT-1 each
+fetched message also carries X-GM-MSGID, Gmail's id of the message across labels.
 """
 
 from __future__ import annotations
@@ -76,6 +84,8 @@ class FetchedMessage:
     uid: int
     raw: bytes
     flags: tuple[bytes, ...]
+    # The server's id of the message in every folder it appears in (Gmail's X-GM-MSGID).
+    server_id: str | None = None
 
 
 class MailboxSession(Protocol):
@@ -139,6 +149,7 @@ class ImapSession:
         self._executor = executor
         self._settings = settings
         self._selected: str | None = None
+        self._folders: list[FolderInfo] | None = None  # the live list, read once per session
 
     @classmethod
     async def open(cls, settings: ImapSettings) -> ImapSession:
@@ -177,7 +188,25 @@ class ImapSession:
     async def list_folders(self) -> list[FolderInfo]:
         """The live folder list, names decoded from modified UTF-7, sorted by path."""
         entries = await self._call(self._client.list_folders)
-        return sorted((from_list_entry(*e) for e in entries), key=lambda f: f.name.casefold())
+        self._folders = sorted(
+            (from_list_entry(*e) for e in entries), key=lambda f: f.name.casefold()
+        )
+        return list(self._folders)
+
+    async def special_folder(self, flag: str) -> str | None:
+        """The folder the server marks with a special-use flag (`\\Trash`, `\\All`, ...)."""
+        folders = self._folders if self._folders is not None else await self.list_folders()
+        return next((f.name for f in folders if f.special_use == flag), None)
+
+    async def is_label_store(self) -> bool:
+        """Gmail-like: folders are labels over one store of messages (see the module doc)."""
+        if await self._has_gmail_extensions():
+            return True
+        return await self.special_folder("\\All") is not None
+
+    async def _has_gmail_extensions(self) -> bool:
+        # In the session thread: imapclient may ask the server for its capabilities.
+        return bool(await self._call(self._client.has_capability, "X-GM-EXT-1"))
 
     async def select(self, folder: str) -> FolderStatus:
         def run() -> FolderStatus:
@@ -206,6 +235,7 @@ class ImapSession:
         def run() -> None:
             if not self._client.folder_exists(folder):
                 self._client.create_folder(folder)
+                self._folders = None  # re-read on next use
                 # Subscribing is a nicety for mail clients, not needed by us.
                 with contextlib.suppress(imapclient.exceptions.IMAPClientError):
                     self._client.subscribe_folder(folder)
@@ -226,20 +256,25 @@ class ImapSession:
         thread next to the event loop (the GIL is shared)."""
         if not uids:
             return []
-        return await self._call(_fetch_raw, self._client._imap, list(uids))
+        with_msgid = await self._has_gmail_extensions()
+        return await self._call(_fetch_raw, self._client._imap, list(uids), with_msgid)
 
     async def add_flags(self, uids: Sequence[int], flags: Iterable[bytes]) -> None:
         if uids:
             await self._call(self._client.add_flags, list(uids), list(flags), True)
 
     async def move(self, uids: Sequence[int], folder: str) -> None:
-        """MOVE when the server supports it, else COPY + \\Deleted + UID EXPUNGE."""
+        """MOVE when the server supports it, else COPY + \\Deleted + UID EXPUNGE. In a label
+        store, out of All Mail only COPY (adds the label; expunging there would delete)."""
         if not uids:
             return
         await self.ensure_folder(folder)
+        copy_only = await self._in_all_mail()
 
         def run() -> None:
-            if self._client.has_capability("MOVE"):
+            if copy_only:
+                self._client.copy(list(uids), folder)
+            elif self._client.has_capability("MOVE"):
                 self._client.move(list(uids), folder)
             else:
                 self._client.copy(list(uids), folder)
@@ -248,9 +283,28 @@ class ImapSession:
         await self._call(run)
 
     async def delete(self, uids: Sequence[int]) -> None:
-        """Flag \\Deleted and expunge exactly these UIDs (never other deleted mail)."""
-        if uids:
-            await self._call(self._expunge, list(uids))
+        """Flag \\Deleted and expunge exactly these UIDs (never other deleted mail); in a
+        label store, move them to the Trash folder (expunging only removes a label there)."""
+        if not uids:
+            return
+        if await self.is_label_store():
+            trash = await self.special_folder("\\Trash")
+            if trash is None:
+                raise ImapProtocolError(
+                    "This mailbox keeps messages as labels (like Gmail), where deleting means "
+                    "moving to the Trash folder, but the server marks no folder as Trash "
+                    "(special-use \\Trash). Show the Trash folder in IMAP (Gmail: Settings, "
+                    "Labels, \"Show in IMAP\").",
+                    code=ErrorCode.FOLDER_NOT_FOUND,
+                )
+            if trash != self._selected:
+                await self.move(uids, trash)
+                return
+        await self._call(self._expunge, list(uids))
+
+    async def _in_all_mail(self) -> bool:
+        selected = self._selected
+        return selected is not None and selected == await self.special_folder("\\All")
 
     def _expunge(self, uids: list[int]) -> None:
         self._client.add_flags(uids, [DELETED], True)
@@ -278,6 +332,7 @@ class ImapSession:
 
 _UID = re.compile(rb"[( ]UID (\d+)")
 _FLAGS = re.compile(rb"[( ]FLAGS \(([^)]*)\)")
+_GM_MSGID = re.compile(rb"[( ]X-GM-MSGID (\d+)")
 
 
 def _quiet(imap: imaplib.IMAP4) -> None:
@@ -288,14 +343,18 @@ def _quiet(imap: imaplib.IMAP4) -> None:
         imap.debug = 0
 
 
-def _fetch_raw(imap: imaplib.IMAP4, uids: list[int]) -> list[FetchedMessage]:
-    """`UID FETCH uids (BODY.PEEK[] FLAGS)` with imaplib; runs in the session thread.
+def _fetch_raw(
+    imap: imaplib.IMAP4, uids: list[int], with_msgid: bool = False
+) -> list[FetchedMessage]:
+    """`UID FETCH uids (BODY.PEEK[] FLAGS)` with imaplib (plus X-GM-MSGID where the server
+    has X-GM-EXT-1); runs in the session thread.
 
     imaplib answers a list where each message is a (b"n (UID u FLAGS (..) BODY[] {size}",
     literal) tuple followed by the rest of its response (b")" or b" FLAGS (..))"); an
     unsolicited FETCH (a flag change by another client) is a bare bytes item."""
     wanted = set(uids)
-    typ, data = imap.uid("FETCH", ",".join(map(str, uids)), "(BODY.PEEK[] FLAGS)")
+    items = "(BODY.PEEK[] FLAGS X-GM-MSGID)" if with_msgid else "(BODY.PEEK[] FLAGS)"
+    typ, data = imap.uid("FETCH", ",".join(map(str, uids)), items)
     if typ != "OK":
         raise imaplib.IMAP4.error(f"UID FETCH failed: {typ} {data!r}"[:500])
     found: dict[int, FetchedMessage] = {}
@@ -310,7 +369,10 @@ def _fetch_raw(imap: imaplib.IMAP4, uids: list[int]) -> list[FetchedMessage]:
         flags_match = _FLAGS.search(head) or _FLAGS.search(tail)
         flags = tuple(flags_match.group(1).split()) if flags_match else ()
         uid = int(uid_match.group(1))
-        found[uid] = FetchedMessage(uid, bytes(item[1]), flags)
+        msgid = _GM_MSGID.search(head) or _GM_MSGID.search(tail)
+        found[uid] = FetchedMessage(
+            uid, bytes(item[1]), flags, msgid.group(1).decode() if msgid else None
+        )
     return [found[u] for u in sorted(found)]
 
 

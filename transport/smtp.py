@@ -2,7 +2,8 @@
 
 Security: SSL/TLS on connect (465), STARTTLS (587, required, never silently skipped) or
 none; certificate validation on by default. Authentication: none, username/password (the
-client picks PLAIN/LOGIN), or XOAUTH2 with a token from the authorized Microsoft account.
+client picks PLAIN/LOGIN), or XOAUTH2 with a token of an authorized Microsoft or Google
+account, or Microsoft's app-only token (SMTP.SendAsApp) for the sender's mailbox.
 Every failure leaves as a classified `SmtpError` (see smtp_errors.py).
 """
 from __future__ import annotations
@@ -17,6 +18,7 @@ import aiosmtplib
 
 from ..models.scanner import Encryption
 from ..models.smtp_settings import SmtpAuth
+from .errors import ErrorCode
 from .smtp_connections import SmtpConnections, close_client, quit_client
 from .smtp_errors import SmtpError, SmtpErrorCode, classify_smtp_error
 
@@ -85,29 +87,49 @@ def _tls_context(config: SmtpConfig) -> ssl.SSLContext:
     return ctx
 
 
+async def _oauth_token(config: SmtpConfig) -> str:
+    """The XOAUTH2 token for the configured auth: an authorized account's, or app-only."""
+    # Imported lazily: the providers pull in msal/google-auth, and only XOAUTH2 needs them.
+    if config.auth == SmtpAuth.MICROSOFT_APP_ONLY:
+        from .providers.microsoft_app_only import SMTP_ROLE, app_only_token
+
+        return await app_only_token(SMTP_ROLE)
+    if config.oauth_account_id is None:
+        raise SmtpError(SmtpErrorCode.OAUTH_TOKEN,
+                        "XOAUTH2 is selected but no authorized account is set.",
+                        temporary=False)
+    from .providers.tokens import get_access_token
+
+    return await get_access_token(config.oauth_account_id)
+
+
 async def _authenticate(client: aiosmtplib.SMTP, config: SmtpConfig) -> None:
     if config.auth == SmtpAuth.NONE:
         return
     if config.auth == SmtpAuth.PASSWORD:
         await client.login(config.username, config.password or "")
         return
-    if config.oauth_account_id is None:
-        raise SmtpError(SmtpErrorCode.OAUTH_TOKEN,
-                        "XOAUTH2 is selected but no authorized Microsoft account is set.",
-                        temporary=False)
-    # Imported lazily: the OAuth module pulls in msal, and only XOAUTH2 senders need it.
-    from .errors import ReauthorizationNeeded
-    from .oauth import get_access_token
+    from .errors import OAuthError, ReauthorizationNeeded
 
     try:
-        token = await get_access_token(config.oauth_account_id)
-    except Exception as exc:
-        # Reauthorization needs an admin; anything else (Microsoft unreachable) may pass.
-        raise SmtpError(
-            SmtpErrorCode.OAUTH_TOKEN,
-            f"Could not get an access token for the authorized account: {exc}",
-            temporary=not isinstance(exc, ReauthorizationNeeded)) from exc
-    await client.auth_xoauth2(config.username or config.sender_address, token)
+        token = await _oauth_token(config)
+    except OAuthError as exc:
+        # Re-authorization and configuration need an admin; the rest (provider unreachable)
+        # may pass.
+        temporary = not isinstance(exc, ReauthorizationNeeded) and exc.code == ErrorCode.OAUTH_ERROR
+        raise SmtpError(SmtpErrorCode.OAUTH_TOKEN,
+                        f"Could not get an access token: {exc}", temporary=temporary) from exc
+    user = (config.sender_address if config.auth == SmtpAuth.MICROSOFT_APP_ONLY
+            else config.username or config.sender_address)
+    try:
+        await client.auth_xoauth2(user, token)
+    except aiosmtplib.SMTPAuthenticationError as exc:
+        if config.auth != SmtpAuth.MICROSOFT_APP_ONLY:
+            raise
+        from .providers.microsoft_app_only import mailbox_refused
+
+        raise SmtpError(SmtpErrorCode.AUTH_FAILED, mailbox_refused(user, str(exc)).message,
+                        temporary=False) from exc
 
 
 async def _connect(config: SmtpConfig) -> aiosmtplib.SMTP:

@@ -17,19 +17,30 @@ from imapclient.exceptions import LoginError
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from mailscanner.models import AuthType, Encryption, MicrosoftAccount, OAuthAccountStatus, Scanner
+from mailscanner.models import (
+    AuthType,
+    Encryption,
+    MicrosoftAuth,
+    OAuthAccount,
+    OAuthAccountStatus,
+    OAuthAppSettings,
+    OAuthProvider,
+    Scanner,
+)
 from mailscanner.resolvers.oauth_callback import microsoft_callback
 from mailscanner.scanning.connect import open_session, test_connection
-from mailscanner.transport import oauth
 from mailscanner.transport.errors import ReauthorizationNeeded
-from mailscanner.transport.oauth_flow import start_authorization
+from mailscanner.transport.providers.flows import start_authorization
+from mailscanner.transport.providers.microsoft import PROVIDER
+from mailscanner.transport.providers.tokens import get_access_token
 
 from ..fixtures.dovecot import DovecotServer, ImapUser
-from ..fixtures.microsoft import FakeMicrosoft
+from ..fixtures.microsoft import TENANT_ID, FakeMicrosoft
 
 pytestmark = pytest.mark.integration
 
 PUBLIC_URL = "https://crm.example.com"
+CALLBACK_PATH = PROVIDER.callback_path
 
 
 def message(subject: str) -> bytes:
@@ -41,22 +52,22 @@ def message(subject: str) -> bytes:
     return msg.as_bytes()
 
 
-async def authorize_in_browser(fake: FakeMicrosoft, login: str) -> MicrosoftAccount:
+async def authorize_in_browser(fake: FakeMicrosoft, login: str) -> OAuthAccount:
     """The admin's round trip: login URL -> Microsoft sign-in -> our callback page."""
-    start = await start_authorization(PUBLIC_URL)
+    start = await start_authorization(OAuthProvider.MICROSOFT, PUBLIC_URL)
     app = Starlette(
-        routes=[Route(oauth.CALLBACK_PATH, microsoft_callback, methods=["GET", "POST"])]
+        routes=[Route(CALLBACK_PATH, microsoft_callback, methods=["GET", "POST"])]
     )
     async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app),
                                   base_url=PUBLIC_URL) as browser:
-        page = await browser.post(oauth.CALLBACK_PATH,
+        page = await browser.post(CALLBACK_PATH,
                                   data=fake.login(start.authorization_url, login))
     assert page.status_code == 200, page.text
-    return await MicrosoftAccount.get(email=fake.users[login].email)
+    return await OAuthAccount.get(email=fake.users[login].email)
 
 
 async def oauth_scanner(dovecot: DovecotServer, mailbox: ImapUser,
-                        account: MicrosoftAccount) -> Scanner:
+                        account: OAuthAccount) -> Scanner:
     return await Scanner.create(
         name=f"scanner {mailbox.name}", host="127.0.0.1", port=dovecot.imap_port,
         encryption=Encryption.STARTTLS, validate_certificate=True,
@@ -93,11 +104,11 @@ async def test_a_scanner_reads_the_shared_mailbox_and_survives_token_expiry(
     # given alice authorized in the browser and a scanner on the support mailbox
     account = await authorize_in_browser(microsoft_app, "alice")
     scanner = await oauth_scanner(microsoft_dovecot, support, account)
-    first_refresh = stored_refresh_token(account.get_token_cache())
+    first_refresh = stored_refresh_token(account.get_token_data())
 
     # when the scanner logs in with XOAUTH2 as the mailbox
     assert await inbox_subjects(scanner) == ["Printer on fire"]
-    old_access = await oauth.get_access_token(account.id)
+    old_access = await get_access_token(account.id)
     assert microsoft_app.token_calls("refresh_token") == []
 
     # then, once the access token has expired, Dovecot refuses it ...
@@ -108,8 +119,8 @@ async def test_a_scanner_reads_the_shared_mailbox_and_survives_token_expiry(
     # ... and the next scan refreshes, logs in and reads the mailbox
     assert await inbox_subjects(scanner) == ["Printer on fire"]
     assert [c["status"] for c in microsoft_app.token_calls("refresh_token")] == [200]
-    stored = await MicrosoftAccount.get(id=account.id)
-    new_refresh = stored_refresh_token(stored.get_token_cache())
+    stored = await OAuthAccount.get(id=account.id)
+    new_refresh = stored_refresh_token(stored.get_token_data())
     assert new_refresh != first_refresh
     assert microsoft_app.refresh_token_is_valid(new_refresh)
     assert not microsoft_app.refresh_token_is_valid(first_refresh)
@@ -150,7 +161,53 @@ async def test_a_revoked_grant_shows_reauthorization_needed_and_spares_other_acc
     assert report.error_code is not None and report.error_code.value == "OAUTH_REAUTH_REQUIRED"
     health = await Scanner.get(id=alice_scanner.id)
     assert (health.last_error or "").startswith("Re-authorization needed for alice@contoso.example")
-    assert (await MicrosoftAccount.get(id=alice.id)).status == OAuthAccountStatus.REAUTH_NEEDED
+    assert (await OAuthAccount.get(id=alice.id)).status == OAuthAccountStatus.REAUTH_NEEDED
     # and bob's scanner still reads his mailbox
     assert await inbox_subjects(bob_scanner) == ["Quote request"]
     assert (await Scanner.get(id=bob_scanner.id)).last_error is None
+
+
+# -- app-only (client credentials, no user) -------------------------------------------------
+
+async def app_only_scanner(dovecot: DovecotServer, mailbox: ImapUser) -> Scanner:
+    app = await OAuthAppSettings.get(provider=OAuthProvider.MICROSOFT)
+    app.tenant = TENANT_ID  # app-only needs the real tenant, not "organizations"
+    await app.save()
+    return await Scanner.create(
+        name=f"app-only {mailbox.name}", host="127.0.0.1", port=dovecot.imap_port,
+        encryption=Encryption.STARTTLS, auth_type=AuthType.MICROSOFT_OAUTH,
+        microsoft_auth=MicrosoftAuth.APP_ONLY, mailbox_name=mailbox.name)
+
+
+async def test_an_app_only_scanner_reads_the_mailbox_its_service_principal_was_given(
+        microsoft_app: FakeMicrosoft, microsoft_dovecot: DovecotServer, support: ImapUser) -> None:
+    microsoft_app.service_principal_mailboxes = {support.name}
+    scanner = await app_only_scanner(microsoft_dovecot, support)
+
+    assert await inbox_subjects(scanner) == ["Printer on fire"]
+    assert await inbox_subjects(scanner) == ["Printer on fire"]
+    assert len(microsoft_app.app_token_calls()) == 1  # the token is reused
+    assert microsoft_app.token_calls("authorization_code") == []  # nobody signed in
+
+
+async def test_an_app_only_scanner_without_mailbox_access_says_add_mailbox_permission(
+        microsoft_app: FakeMicrosoft, microsoft_dovecot: DovecotServer, support: ImapUser) -> None:
+    microsoft_app.service_principal_mailboxes = {"someone-else"}
+    scanner = await app_only_scanner(microsoft_dovecot, support)
+
+    report = await test_connection(scanner)
+
+    assert report.error_code is not None and report.error_code.value == "OAUTH_MAILBOX_ACCESS"
+    assert f"Add-MailboxPermission -Identity {support.name}" in (report.error_message or "")
+
+
+async def test_an_app_only_scanner_without_imap_permission_names_it(
+        microsoft_app: FakeMicrosoft, microsoft_dovecot: DovecotServer, support: ImapUser) -> None:
+    microsoft_app.service_principal_mailboxes = {support.name}
+    microsoft_app.app_roles = {"SMTP.SendAsApp"}
+    scanner = await app_only_scanner(microsoft_dovecot, support)
+
+    report = await test_connection(scanner)
+
+    assert report.error_code is not None and report.error_code.value == "OAUTH_PERMISSION_MISSING"
+    assert "IMAP.AccessAsApp" in (report.error_message or "")

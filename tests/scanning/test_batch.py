@@ -40,9 +40,9 @@ def one_by_one_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     calls: list[int] = []
     original = pipeline._FolderScan._one_by_one
 
-    async def spy(self: Any, fetched: Any, reread: Any) -> Any:
+    async def spy(self: Any, fetched: Any, reread: Any, elsewhere: Any) -> Any:
         calls.append(len(fetched))
-        return await original(self, fetched, reread)
+        return await original(self, fetched, reread, elsewhere)
 
     monkeypatch.setattr(pipeline._FolderScan, "_one_by_one", spy)
     return calls

@@ -1,12 +1,13 @@
 """SMTP sending against a real aiosmtpd: each security mode, auth, and error classification."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from email.message import EmailMessage
 
 import pytest
 
-from mailscanner.models import MicrosoftAccount
+from mailscanner.models import OAuthAccount, OAuthAppSettings, OAuthProvider
 from mailscanner.models.scanner import Encryption
 from mailscanner.models.smtp_settings import SmtpAuth
 from mailscanner.transport.smtp import (
@@ -18,7 +19,8 @@ from mailscanner.transport.smtp import (
     test_smtp_connection,
 )
 
-from ..fixtures.microsoft import FakeMicrosoft
+from ..fixtures.google import FakeGoogle, authorize_google_account
+from ..fixtures.microsoft import TENANT_ID, FakeMicrosoft
 from ..fixtures.smtp import SmtpTestServer, free_port
 
 
@@ -183,7 +185,7 @@ def _xoauth2(server: SmtpTestServer, account_id: int, user: str = "support") -> 
 
 
 async def test_xoauth2_sends_with_a_token_of_the_authorized_account(
-        smtp_server: SmtpTestServer, microsoft_account: MicrosoftAccount,
+        smtp_server: SmtpTestServer, microsoft_account: OAuthAccount,
         microsoft: FakeMicrosoft) -> None:
     # the SMTP server accepts exactly the tokens the (fake) Microsoft issued for that mailbox
     smtp_server.oauth_check = lambda user, token: microsoft.introspect(token, user)["active"]
@@ -193,7 +195,7 @@ async def test_xoauth2_sends_with_a_token_of_the_authorized_account(
 
 
 async def test_xoauth2_for_a_mailbox_the_account_may_not_open_is_refused(
-        smtp_server: SmtpTestServer, microsoft_account: MicrosoftAccount,
+        smtp_server: SmtpTestServer, microsoft_account: OAuthAccount,
         microsoft: FakeMicrosoft) -> None:
     smtp_server.oauth_check = lambda user, token: microsoft.introspect(token, user)["active"]
     err = await _error(_xoauth2(smtp_server, microsoft_account.id, user="bob"))
@@ -201,7 +203,7 @@ async def test_xoauth2_for_a_mailbox_the_account_may_not_open_is_refused(
 
 
 async def test_revoked_authorization_is_permanent_and_outage_is_temporary(
-        smtp_server: SmtpTestServer, microsoft_account: MicrosoftAccount,
+        smtp_server: SmtpTestServer, microsoft_account: OAuthAccount,
         microsoft: FakeMicrosoft) -> None:
     smtp_server.oauth_check = lambda user, token: microsoft.introspect(token, user)["active"]
     microsoft.expire_access_tokens()
@@ -213,4 +215,92 @@ async def test_revoked_authorization_is_permanent_and_outage_is_temporary(
     revoked = await _error(_xoauth2(smtp_server, microsoft_account.id))
     assert revoked.code == SmtpErrorCode.OAUTH_TOKEN and not revoked.temporary
     assert "authorization" in revoked.message
+    assert smtp_server.received() == []
+
+
+# -- Google XOAUTH2 ------------------------------------------------------------------------
+
+def _google_check(google: FakeGoogle) -> Callable[[str, str], bool]:
+    """Gmail's SMTP: the token must be live and belong to the account logging in."""
+    def check(user: str, token: str) -> bool:
+        info = google.introspect(token)
+        return bool(info["active"]) and info["email"] == user
+    return check
+
+
+async def test_gmail_xoauth2_sends_as_the_authorized_google_account(
+        smtp_server: SmtpTestServer, google_app: FakeGoogle) -> None:
+    account = await authorize_google_account(google_app, "support@gmail.test")
+    smtp_server.oauth_check = _google_check(google_app)
+    config = replace(_starttls(smtp_server), auth=SmtpAuth.GOOGLE_OAUTH, password=None,
+                     username="support@gmail.test", oauth_account_id=account.id)
+
+    await send_message(config, _message())
+
+    [mail] = smtp_server.received()
+    assert mail.auth_user == "support@gmail.test" and mail.tls
+
+
+async def test_gmail_xoauth2_after_revoked_access_is_a_permanent_error(
+        smtp_server: SmtpTestServer, google_app: FakeGoogle) -> None:
+    account = await authorize_google_account(google_app, "support@gmail.test")
+    smtp_server.oauth_check = _google_check(google_app)
+    google_app.revoke("support@gmail.test")
+    google_app.expire_access_tokens()
+    config = replace(_starttls(smtp_server), auth=SmtpAuth.GOOGLE_OAUTH, password=None,
+                     username="support@gmail.test", oauth_account_id=account.id)
+
+    err = await _error(config)
+
+    assert err.code == SmtpErrorCode.OAUTH_TOKEN and not err.temporary
+    assert "Re-authorization needed: the Google authorization" in err.message
+    assert smtp_server.received() == []
+
+
+# -- Microsoft app-only ----------------------------------------------------------------------
+
+@pytest.fixture
+async def app_only(microsoft_app: FakeMicrosoft) -> FakeMicrosoft:
+    app = await OAuthAppSettings.get(provider=OAuthProvider.MICROSOFT)
+    app.tenant = TENANT_ID
+    await app.save()
+    return microsoft_app
+
+
+def _app_only(server: SmtpTestServer, microsoft: FakeMicrosoft, sender: str) -> SmtpConfig:
+    server.oauth_check = lambda user, token: bool(
+        microsoft.introspect(token, user, app_role="SMTP.SendAsApp")["active"])
+    return replace(_starttls(server), auth=SmtpAuth.MICROSOFT_APP_ONLY, password=None,
+                   username="", sender_address=sender)
+
+
+async def test_app_only_sends_as_the_sender_mailbox(
+        smtp_server: SmtpTestServer, app_only: FakeMicrosoft) -> None:
+    app_only.service_principal_mailboxes = {"support@contoso.example"}
+
+    await send_message(_app_only(smtp_server, app_only, "support@contoso.example"), _message())
+
+    [mail] = smtp_server.received()
+    assert mail.auth_user == "support@contoso.example"
+
+
+async def test_app_only_for_a_mailbox_the_app_was_not_given_names_the_fix(
+        smtp_server: SmtpTestServer, app_only: FakeMicrosoft) -> None:
+    app_only.service_principal_mailboxes = {"sales@contoso.example"}
+
+    err = await _error(_app_only(smtp_server, app_only, "support@contoso.example"))
+
+    assert err.code == SmtpErrorCode.AUTH_FAILED and not err.temporary
+    assert "Add-MailboxPermission -Identity support@contoso.example" in err.message
+
+
+async def test_app_only_without_smtp_send_as_app_names_the_permission(
+        smtp_server: SmtpTestServer, app_only: FakeMicrosoft) -> None:
+    app_only.service_principal_mailboxes = {"support@contoso.example"}
+    app_only.app_roles = {"IMAP.AccessAsApp"}
+
+    err = await _error(_app_only(smtp_server, app_only, "support@contoso.example"))
+
+    assert err.code == SmtpErrorCode.OAUTH_TOKEN and not err.temporary
+    assert "The app has no SMTP.SendAsApp permission" in err.message
     assert smtp_server.received() == []
