@@ -6,7 +6,7 @@ from tortoise import fields, migrations
 from tortoise.migrations import operations as ops
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0002_lz4_text')]
+    dependencies = [('models', '0003_oauth_providers')]
 
     initial = False
 
