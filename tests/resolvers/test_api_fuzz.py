@@ -14,7 +14,7 @@ Every response must be clean: no HTTP 500 (nor any status but 200/400/401/405/41
 and answered within the per-request budget (MAILSCANNER_FUZZ_BUDGET seconds, default 5).
 Generated inputs stay within the documented bounds, so the budget holds once CPU-heavy
 resolvers run off the event loop with their own time budget; raise it on a slow machine.
-MAILSCANNER_FUZZ_EXAMPLES (default 4) sets the examples per generator; each example sends
+MAILSCANNER_FUZZ_EXAMPLES (default 3) sets the examples per generator; each example sends
 one operation per root field (three times: one per role).
 
 Nothing leaves the machine: name resolution answers only for loopback addresses, so
@@ -48,7 +48,7 @@ from .conftest import Api
 SDL = (Path(__file__).parents[2] / "schema.graphql").read_text()
 SCHEMA = graphql.build_schema(SDL)
 BUDGET = float(os.environ.get("MAILSCANNER_FUZZ_BUDGET", "5"))
-EXAMPLES = int(os.environ.get("MAILSCANNER_FUZZ_EXAMPLES", "4"))
+EXAMPLES = int(os.environ.get("MAILSCANNER_FUZZ_EXAMPLES", "3"))
 CLEAN_STATUSES = {200, 400, 401, 405, 413}
 ROLES = (None, "agent", "admin")
 
