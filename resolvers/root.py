@@ -18,6 +18,7 @@ from .rule import RuleExplainQueries, RuleMutations, RuleQueries
 from .scanner import ScannerMutations, ScannerQueries
 from .scanning import ScanningMutations, ScanningQueries
 from .ticket import TicketMutations, TicketQueries
+from .tokens import TokenMutations, TokenQueries
 
 QUERIES: tuple[type, ...] = (
     TicketQueries,
@@ -29,6 +30,7 @@ QUERIES: tuple[type, ...] = (
     MetaQueries,
     OAuthQueries,
     EmailQueries,
+    TokenQueries,
 )
 MUTATIONS: tuple[type, ...] = (
     TicketMutations,
@@ -39,6 +41,7 @@ MUTATIONS: tuple[type, ...] = (
     OAuthMutations,
     EmailMutations,
     JobMutations,
+    TokenMutations,
 )
 SUBSCRIPTIONS: tuple[type, ...] = (
     JobSubscriptions,

@@ -20,6 +20,7 @@ from ..rules_dsl import (
     to_text,
 )
 from ..schema.errors import ErrorCode, InputErrors
+from ..schema.limits import MAX_RULES_PER_SCANNER
 from ..schema.rule import (
     CheckRuleExplanation,
     CheckRuleResult,
@@ -237,6 +238,9 @@ class RuleMutations:
             errors.add(
                 "input.folders", ErrorCode.REQUIRED, "Choose at least one folder, e.g. INBOX"
             )
+        if await models.Rule.filter(scanner_id=scanner.id).count() >= MAX_RULES_PER_SCANNER:
+            errors.add("scannerId", ErrorCode.TOO_MANY,
+                       f"A scanner has at most {MAX_RULES_PER_SCANNER} rules")
         await check_folders_exist(scanner, input.folders, errors)
         if errors.errors:
             return errors.as_result()
