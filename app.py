@@ -9,13 +9,16 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 
 from .db import close_db, init_db
 from .graphql_view import GraphQLView
+from .http_edge import BodyLimitMiddleware, SecurityHeadersMiddleware
 from .resolvers.schema import schema
 from .settings import Settings, load_settings
 
@@ -48,6 +51,14 @@ async def _start_services(settings: Settings) -> contextlib.AsyncExitStack:
     return stack
 
 
+class App(Starlette):
+    """Starlette with the security headers outermost, so they are on every response, even
+    the 500 page of Starlette's ServerErrorMiddleware."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeadersMiddleware(super().build_middleware_stack())
+
+
 def create_app(settings: Settings | None = None, *, migrate: bool | None = None,
                start_services: bool = True) -> Starlette:
     """Build the app. `migrate` defaults to True on SQLite (the embedded default creates its
@@ -76,6 +87,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None,
         Route("/oauth/google/callback", google_callback, methods=["GET"]),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    middleware = [Middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes,
+                             timeout=settings.request_timeout)]
+    app = App(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.settings = settings
     return app

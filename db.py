@@ -6,6 +6,8 @@ one-database service wants.
 """
 from __future__ import annotations
 
+import contextlib
+import os
 from typing import Any
 
 from tortoise import Tortoise, connections
@@ -40,9 +42,24 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(name)
 
 
+def create_private_sqlite_file(database_url: str) -> None:
+    """Create the SQLite database file 0600 before SQLite does (it would use the umask, often
+    0644: mailbox passwords are encrypted but tickets and mail are not). SQLite gives its
+    -wal, -shm and -journal files the database file's permissions. A no-op for PostgreSQL,
+    for an existing file and for in-memory databases."""
+    if not database_url.startswith("sqlite://"):
+        return
+    path = database_url[len("sqlite://"):].partition("?")[0]
+    if not path or path == ":memory:":
+        return
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 async def init_db(settings: Settings, *, migrate: bool = False, generate: bool = False) -> None:
     """Connect (process-wide), configure secret encryption, and optionally build the schema."""
     crypto.configure(settings.secret_key)
+    create_private_sqlite_file(settings.database_url)
     sqlite_fix.install()
     # The executor cache is keyed by connection name, not dialect (stack-notes §2).
     EXECUTOR_CACHE.clear()
@@ -61,6 +78,7 @@ async def run_migrations(database_url: str, target: str | None = None) -> None:
     """Apply (or with `target`, move to) versioned migrations from mailscanner/migrations."""
     from tortoise.migrations.api import migrate
 
+    create_private_sqlite_file(database_url)
     try:
         await migrate(config=tortoise_config(database_url), target=target)
     finally:

@@ -21,6 +21,7 @@ def scan_run_channel(scan_run_id: int) -> str:
 
 
 TICKETS_CHANNEL = "tickets"
+AUTH_CHANNEL = "auth"  # {"kind": "token_revoked", "token_id": N}: ws_sessions.py ends sessions
 
 
 class Broker(Protocol):
@@ -73,6 +74,10 @@ async def publish_ticket_event(kind: str, ticket_id: int, **extra: Any) -> None:
     """kind: ticket_created | ticket_updated | comment_added | comment_email_sent |
     comment_email_failed."""
     await publish(TICKETS_CHANNEL, {"kind": kind, "ticket_id": ticket_id, **extra})
+
+
+async def publish_token_revoked(token_id: int) -> None:
+    await publish(AUTH_CHANNEL, {"kind": "token_revoked", "token_id": token_id})
 
 
 def subscribe(channel: str) -> AsyncIterator[dict[str, Any]]:

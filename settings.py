@@ -33,6 +33,9 @@ class Settings:
     ticket_prefix: str = "TT"
     message_id_domain: str = "mailscanner.local"
     parse_processes: int = 0  # processes a scan parses mail in (0: the scan's own)
+    max_request_bytes: int = 1024 * 1024  # larger HTTP bodies get 413 before any parsing
+    max_response_bytes: int = 8 * 1024 * 1024  # larger GraphQL answers become a typed error
+    request_timeout: float = 30.0  # seconds to send a request's head, and then its body
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -49,7 +52,14 @@ def _data_dir(env: Mapping[str, str]) -> Path:
     raw = env.get("MAILSCANNER_DATA_DIR") or platformdirs.user_data_dir("mailscanner")
     path = Path(raw).expanduser()
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        # 0700: the folder holds the secret key and the embedded database. Explicit chmod,
+        # because mkdir's mode is filtered by the umask; an existing folder is left as it is
+        # (an admin may have set it up for a service group on purpose).
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.mkdir(mode=0o700)
+        path.chmod(0o700)
+    except FileExistsError:
+        pass
     except OSError as exc:
         raise ConfigError(f"MAILSCANNER_DATA_DIR: cannot create {path}: {exc.strerror}") from None
     if not os.access(path, os.W_OK):
@@ -112,6 +122,15 @@ def _parse_processes(env: Mapping[str, str]) -> int:
     return int(raw)
 
 
+def _bounded_int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return default
+    if not raw.strip().isdigit() or not low <= int(raw) <= high:
+        raise ConfigError(f"{name}: must be a whole number from {low} to {high}")
+    return int(raw)
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read the configuration; raise ConfigError with one line naming the bad variable."""
     env = os.environ if env is None else env
@@ -128,4 +147,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ticket_prefix=prefix.upper(),
         message_id_domain=env.get("MAILSCANNER_MESSAGE_ID_DOMAIN", "mailscanner.local"),
         parse_processes=_parse_processes(env),
+        max_request_bytes=_bounded_int(env, "MAILSCANNER_MAX_REQUEST_BYTES", 1024 * 1024,
+                                       4096, 1024 * 1024 * 1024),
+        max_response_bytes=_bounded_int(env, "MAILSCANNER_MAX_RESPONSE_BYTES", 8 * 1024 * 1024,
+                                        64 * 1024, 1024 * 1024 * 1024),
+        request_timeout=float(_bounded_int(env, "MAILSCANNER_REQUEST_TIMEOUT", 30, 1, 3600)),
     )

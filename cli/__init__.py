@@ -6,7 +6,9 @@ import importlib
 import sys
 
 # module name in mailscanner.cli -> registers one or more subcommands
-_COMMAND_MODULES = ("serve", "migrate", "token", "rules", "inspect", "scan", "worker")
+_COMMAND_MODULES = (
+    "serve", "migrate", "token", "rules", "inspect", "scan", "worker", "watch"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

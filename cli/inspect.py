@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from dataclasses import asdict
 from typing import Any
 
 from ..mail.parsing import Address, ParsedEmail, parse_email
@@ -25,10 +27,19 @@ def _address(addr: Address | None) -> dict[str, str] | None:
     return None if addr is None else {"address": addr.address, "name": addr.name}
 
 
+def _info(info: object) -> dict[str, Any] | None:
+    if info is None:
+        return None
+    fields: dict[str, Any] = asdict(info)  # type: ignore[call-overload]
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in fields.items()}
+
+
 def to_json_dict(parsed: ParsedEmail) -> dict[str, Any]:
     """The inspect JSON shape (also used by the fixture tests)."""
-    reply = extract_reply(parsed.text_body, parsed.html_body or None)
+    reply = extract_reply(parsed.text_body, parsed.html_body or None, subject=parsed.subject)
     bounce = parsed.bounce
+    report = parsed.delivery_report
+    feedback = parsed.feedback
     return {
         "subject": parsed.subject,
         "from": _address(parsed.from_),
@@ -43,6 +54,7 @@ def to_json_dict(parsed: ParsedEmail) -> dict[str, Any]:
         "html_body": parsed.html_body,
         "reply_text": reply.reply_text,
         "quoted_text": reply.quoted_text,
+        "signature": reply.signature,
         "kind": parsed.kind,
         "kind_reason": parsed.kind_reason,
         "bounce": None
@@ -52,6 +64,8 @@ def to_json_dict(parsed: ParsedEmail) -> dict[str, Any]:
             "status": bounce.status,
             "original_message_id": bounce.original_message_id,
         },
+        "delivery_report": _info(report),
+        "feedback": _info(feedback),
         "attachments": [
             {
                 "filename": a.filename,
@@ -75,10 +89,12 @@ def _summary(data: dict[str, Any]) -> str:
         f"Date:     {data['date'] or '-'}",
         f"Kind:     {data['kind']}" + (f" ({data['kind_reason']})" if data["kind_reason"] else ""),
     ]
-    if data["bounce"]:
-        lines.append(
-            f"Bounce:   {', '.join(data['bounce']['recipients'])} {data['bounce']['status'] or ''}"
-        )
+    labels = (("bounce", "Bounce"), ("delivery_report", "Report"), ("feedback", "Feedback"))
+    for key, label in labels:
+        info = data[key]
+        if info:
+            detail = info.get("status") or info.get("feedback_type") or ""
+            lines.append(f"{label + ':':<9} {', '.join(info['recipients'])} {detail}".rstrip())
     for att in data["attachments"]:
         lines.append(
             f"Attach:   {att['filename'] or '(unnamed)'} {att['content_type']} {att['size']} B"
@@ -86,6 +102,8 @@ def _summary(data: dict[str, Any]) -> str:
     if data["defects"]:
         lines.append(f"Defects:  {'; '.join(data['defects'])}")
     lines += ["", "Reply:", data["reply_text"] or "(empty)"]
+    if data["signature"]:
+        lines += ["", "Signature:", data["signature"]]
     return "\n".join(lines)
 
 
@@ -103,8 +121,14 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     data = to_json_dict(parse_email(raw))
-    if args.json:
-        print(json.dumps(data, ensure_ascii=False, indent=2))
-    else:
-        print(_summary(data))
+    out = json.dumps(data, ensure_ascii=False, indent=2) if args.json else _summary(data)
+    try:
+        sys.stdout.write(out + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader stopped early (`| head`): that is not an error, as for cat or git.
+        # Python flushes stdout again at exit, so point it at /dev/null before that.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
     return 0

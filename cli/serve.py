@@ -30,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from ..app import create_app
+    from ..http_server import server_config
     settings = settings_or_exit()
     token = run_with_db(settings, _first_start_token)
     url = f"http://{args.host}:{args.port}/graphql"
@@ -44,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
         f"Database: {settings.database_url.split('://')[0]}; {mode}; data dir {settings.data_dir}"
     )
     app = create_app(settings)
-    config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level)
+    config = server_config(app, settings, host=args.host, port=args.port,
+                           log_level=args.log_level)
     asyncio.run(uvicorn.Server(config).serve())
     return 0

@@ -19,7 +19,8 @@ from .transfer import CHUNK, iter_decoded, uudecode
 MAX_TEXT_INPUT = 8 * CHUNK  # encoded bytes read per text part; the rest is not body text
 MAX_TEXT_CHARS = 1_000_000  # cap on text_body, the scanner matches rules against it
 
-_UU_BLOCK = re.compile(r"(?m)^begin [0-7]{3,4} ([^\r\n]+)\r?\n(.*?)^end[ \t]*(?:\r?\n|\Z)", re.S)
+_UU_BEGIN = re.compile(r"(?m)^begin [0-7]{3,4} ([^\r\n]+)\r?\n")
+_UU_END = re.compile(r"(?m)^end[ \t]*(?:\r?\n|\Z)")
 
 
 def is_body_candidate(part: Part, kind: str, named_ok: bool = False) -> bool:
@@ -61,6 +62,8 @@ def decode_text(raw: bytes, part: Part, defects: list[str], hint: str | None) ->
         defects.append("text part truncated")
     data = b"".join(iter_decoded(raw, part.start, end, part.info.cte, defects))
     text = decode_bytes(data, part.info.charset, hint).replace("\r\n", "\n").replace("\r", "\n")
+    if "\x00" in text:  # NUL is no text (and PostgreSQL text columns refuse it)
+        text = text.replace("\x00", "")
     return unflow(text, part.info.flowed == "delsp") if part.info.flowed else text
 
 
@@ -100,13 +103,27 @@ def _quoted(depth: int, content: str) -> str:
 
 
 def split_uuencoded(text: str) -> tuple[str, list[tuple[str, str]]]:
-    """Remove ``begin 644 name`` ... ``end`` blocks from a text body; return them apart."""
+    """Remove ``begin 644 name`` ... ``end`` blocks from a text body; return them apart.
+
+    One forward pass: once a ``begin`` finds no ``end`` after it, no later one can, so a
+    body of a thousand unterminated ``begin`` lines costs one scan, not a thousand.
+    """
     if "begin " not in text:
         return text, []
-    blocks = [(m.group(1).strip(), m.group(0)) for m in _UU_BLOCK.finditer(text)]
+    blocks: list[tuple[str, str]] = []
+    kept: list[str] = []
+    pos = 0
+    while (begin := _UU_BEGIN.search(text, pos)) is not None:
+        end = _UU_END.search(text, begin.end())
+        if end is None:
+            break
+        blocks.append((begin.group(1).strip(), text[begin.start() : end.end()]))
+        kept.append(text[pos : begin.start()])
+        pos = end.end()
     if not blocks:
         return text, []
-    return _UU_BLOCK.sub("", text), blocks
+    kept.append(text[pos:])
+    return "".join(kept), blocks
 
 
 @dataclass(frozen=True)

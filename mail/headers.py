@@ -81,35 +81,92 @@ def decode_bytes(data: bytes, declared: str | None = None, hint: str | None = No
 
     A declared single-byte charset (latin-1, cp1252, ascii) is not trusted when the bytes are
     valid UTF-8 with non-ASCII content: that mismatch is the most common mislabel in mail.
+    UTF-8 text with a few bad bytes stays UTF-8 (see ``_mostly_utf8``) instead of turning
+    every accented letter of the message into two.
     """
+    if declared and ("16" in declared or "32" in declared):
+        wide = normalize_charset(declared)
+        if wide.startswith(("utf_16", "utf_32")):  # ASCII text in UTF-16 is full of NULs
+            return data.decode(wide, "replace")
     if data.isascii():
-        if b"\x1b$" in data or b"\x1b(" in data:  # raw ISO-2022-JP is 7-bit
-            try:
-                return data.decode("iso2022_jp_ext")
-            except UnicodeDecodeError:
-                pass
-        return data.decode("ascii")
+        return _decode_ascii(data)
     codec = normalize_charset(declared)
-    candidates: list[str] = []
-    if codec in ("cp1252", "latin_1", "ascii", ""):
-        candidates.append("utf-8")
-    if codec:
-        candidates.append(codec)
-    candidates.append("utf-8")
+    as_utf8 = _utf8_first(data, codec, (declared or "").strip().strip("\"'").lower())
+    if as_utf8 is not None:
+        return as_utf8
+    relabelled = _not_western(data) if codec in ("cp1252", "latin_1") else None
+    if relabelled is not None:
+        return relabelled
+    if codec and codec not in ("ascii", "utf-8"):
+        try:
+            return data.decode(codec)
+        except (UnicodeDecodeError, LookupError):
+            pass
     hinted = normalize_charset(hint)
     if hinted:
-        candidates.append(hinted)
-    for name in candidates:
         try:
-            return data.decode(name)
+            return data.decode(hinted)
         except (UnicodeDecodeError, LookupError):
-            continue
+            pass
     if looks_western(data):
         return data.decode("cp1252")
     detected = detect_charset(data)
     if detected:
         return data.decode(detected, "replace")
     return data.decode(codec or "cp1252", "replace")
+
+
+def _decode_ascii(data: bytes) -> str:
+    if b"\x1b$" in data or b"\x1b(" in data:  # raw ISO-2022-JP is 7-bit
+        try:
+            return data.decode("iso2022_jp_ext")
+        except UnicodeDecodeError:
+            pass
+    return data.decode("ascii")
+
+
+def _not_western(data: bytes) -> str | None:
+    # Declared Western, but the letters are not: windows-1251 or KOI8-R text labelled
+    # iso-8859-1 is a classic mislabel. Trust the detector when it names another script.
+    if looks_western(data):
+        return None
+    detected = detect_charset(data)
+    if detected and detected not in ("cp1252", "latin_1", "utf-8"):
+        return data.decode(detected, "replace")
+    return None
+
+
+def _utf8_first(data: bytes, codec: str, label: str) -> str | None:
+    # Declared single-byte Western, ASCII, UTF-8 or nothing: UTF-8 is tried first.
+    if codec not in ("cp1252", "latin_1", "ascii", "", "utf-8"):
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    if codec == "utf-8" or label in ("", "us-ascii", "ascii"):
+        return _mostly_utf8(data)
+    return None
+
+
+_BAD_BYTE = re.compile("[\udc80-\udcff]")
+
+
+def _mostly_utf8(data: bytes) -> str | None:
+    """UTF-8 text with a few undecodable bytes, or None when it is not UTF-8 at all.
+
+    Dovecot hands a NUL byte over as 0x80 (an IMAP literal cannot hold NUL), so a lone
+    0x80 in UTF-8 or ASCII text is a NUL and is dropped. Other stray bytes become U+FFFD
+    when valid multi-byte characters clearly outnumber them.
+    """
+    text = data.decode("utf-8", "surrogateescape")
+    bad = _BAD_BYTE.findall(text)
+    if all(ch == "\udc80" for ch in bad):
+        return text.replace("\udc80", "")
+    valid = sum(1 for ch in text if "\x7f" < ch < "\udc80" or ch > "\udcff")
+    if valid >= 2 * len(bad):
+        return _BAD_BYTE.sub("\ufffd", text)
+    return None
 
 
 _WESTERN = set(
@@ -282,6 +339,12 @@ def parse_addresses(raw: bytes, hint: str | None = None) -> list[tuple[str, str]
     """
     text = decode_bytes(raw, None, hint) if not raw.isascii() else raw.decode("ascii")
     text = re.sub(r"[\r\n]+", " ", text)
+    if "@" not in text and "<" not in text and ":" not in text and text.strip():
+        # Only a name ("From: Kim Berg"): the stdlib parser would keep its first word.
+        name = text.strip().strip('"').strip()
+        if "=?" in name:
+            name = decode_header_value(name.encode("utf-8", "surrogateescape"), hint)
+        return [(name, "")]
     pairs = _simple_addresses(text)
     if pairs is None:
         try:
@@ -290,14 +353,34 @@ def parse_addresses(raw: bytes, hint: str | None = None) -> list[tuple[str, str]
             logger.debug("getaddresses failed", exc_info=True)
             pairs = []
     result: list[tuple[str, str]] = []
-    for name, addr in pairs:
-        addr = addr.strip()
+    for name, addr in _rejoin_names(pairs):
+        addr = addr.strip().rstrip(".")  # "kim@example.com." (a fully qualified domain)
         if "=?" in name:
             name = decode_header_value(name.encode("utf-8", "surrogateescape"), hint)
         name = name.strip().strip('"').strip()
         if addr or name:
             result.append((name, addr))
     return result
+
+
+def _rejoin_names(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Undo splits at unquoted commas in display names ("Berg, Kim <kim@x>" came out as
+    ("", "Berg") and ("Kim", "kim@x")): an address-less piece joins the next name."""
+    if all("@" in addr for _, addr in pairs):
+        return pairs
+    joined: list[tuple[str, str]] = []
+    carry = ""
+    for name, addr in pairs:
+        if "@" not in addr and (addr or name) and not addr.endswith(":"):
+            carry = ", ".join(x for x in (carry, (name + " " + addr).strip()) if x)
+            continue
+        if carry and addr:
+            name = f"{carry}, {name}" if name else carry
+            carry = ""
+        joined.append((name, addr))
+    if carry:
+        joined.append((carry, ""))
+    return joined
 
 
 def parse_date(value: str) -> datetime | None:

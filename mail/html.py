@@ -1,5 +1,6 @@
 """HTML bodies: sanitizing for safe display (nh3) and readable text conversion (inscriptis).
 
+Both bound the nesting depth first (``html_nesting``): parsers are quadratic in it.
 Sanitizing keeps structure and the class/id hooks that quote detection needs (Gmail's
 ``gmail_quote``, Outlook's ``appendonsend``) but drops scripts, event handlers, forms and
 everything that loads remote content when displayed: remote ``src``, ``background``,
@@ -17,6 +18,8 @@ import nh3
 from inscriptis import get_text
 from inscriptis.css_profiles import CSS_PROFILES
 from inscriptis.model.config import ParserConfig
+
+from .html_nesting import bound_nesting
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +92,7 @@ _ATTRIBUTES = {
     "img": {"src", "alt", "width", "height"},
     "div": {"id"},
     "blockquote": {"type", "cite"},
+    "hr": {"id"},  # Hotmail's hr#stopSpelling marks where the quoted original starts
     "td": {"colspan", "rowspan", "valign", "width"},
     "th": {"colspan", "rowspan", "valign", "width"},
     "table": {"cellpadding", "cellspacing", "width", "border"},
@@ -152,7 +156,7 @@ def sanitize_html(html: str) -> str:
         return ""
     try:
         return nh3.clean(
-            html[:MAX_HTML_CHARS],
+            bound_nesting(html[:MAX_HTML_CHARS]),
             tags=_TAGS,
             clean_content_tags={"script", "style", "title", "head", "template", "noscript"},
             attributes=_ATTRIBUTES,
@@ -172,7 +176,7 @@ def html_to_text(html: str) -> str:
     if not html.strip():
         return ""
     try:
-        text = get_text(html[:MAX_HTML_CHARS], _CONFIG)
+        text = get_text(bound_nesting(html[:MAX_HTML_CHARS]), _CONFIG)
     except Exception:  # inscriptis/lxml on hostile markup
         logger.debug("html_to_text failed", exc_info=True)
         text = re.sub(r"<[^>]*>", " ", html[:MAX_HTML_CHARS])

@@ -27,6 +27,9 @@ MAX_DEPTH = 30
 MAX_PARTS = 2000
 
 _HEADER_LINE = re.compile(rb"[\x21-\x39\x3b-\x7e]{1,200}[ \t]*:")
+_MBOX_FROM = re.compile(rb">?From [^\s:]")  # "From addr date", not an obsolete "From : x"
+# Lines some tools put above the headers: mbox envelope lines, separator rules, blank lines.
+_PREAMBLE_LINE = re.compile(rb"(?:>?From [^\s:][^\n]*|[-=_*#~]{3,}[ \t]*|[ \t]*)\r?\n")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +84,7 @@ def parse_header_block(raw: bytes, start: int = 0, end: int | None = None) -> He
     fields: list[tuple[str, bytes]] = []
     defects: list[str] = []
     pos = start
-    if raw.startswith(b"From ", pos, end):  # mbox "From " envelope line
+    if _MBOX_FROM.match(raw, pos, end):  # mbox "From " envelope line
         nl = raw.find(b"\n", pos, end)
         pos = end if nl < 0 else nl + 1
     stop = _block_end(raw, pos, end)
@@ -118,6 +121,21 @@ def parse_header_block(raw: bytes, start: int = 0, end: int | None = None) -> He
     pos = min(pos, end)
     names = tuple(key.lower() for key, _ in fields)
     return HeaderBlock(tuple(fields), pos, tuple(defects), names)
+
+
+def headers_start(raw: bytes, limit: int = 8) -> int:
+    """Where a message's headers start: after up to ``limit`` lines of mbox envelope
+    (``From addr date``), separator rules or blank lines, when a header line follows them;
+    0 otherwise."""
+    pos = 0
+    for _ in range(limit):
+        line = _PREAMBLE_LINE.match(raw, pos)
+        if line is None:
+            break
+        pos = line.end()
+    if pos and _HEADER_LINE.match(raw, pos):
+        return pos
+    return 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,10 +284,21 @@ def _find_delimiters(
             rest = rest[2:]
         if rest.strip(b" \t"):
             continue  # a longer boundary that merely starts with ours
+        if is_close and _delimiter_after(raw, marker, line_end, end):
+            is_close = False  # a close line followed by more parts: a broken mailer's separator
         found.append((idx, line_end, is_close))
         if is_close:
             return found
         pos = line_end
+
+
+def _delimiter_after(raw: bytes, marker: bytes, pos: int, end: int) -> bool:
+    """True when a non-closing ``--boundary`` line follows (one bounded look ahead)."""
+    idx = raw.find(b"\n" + marker, pos - 1, end)
+    if idx < 0:
+        return False
+    after = raw[idx + 1 + len(marker) : idx + 3 + len(marker)]
+    return not after.startswith(b"--")
 
 
 def _trim_crlf(raw: bytes, start: int, idx: int) -> int:

@@ -19,10 +19,16 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from typing import TYPE_CHECKING
 
 from .attachments import Attachment
-from .autoreply import BounceInfo, classify
+from .automated import (
+    BounceInfo,
+    DeliveryReportInfo,
+    FeedbackInfo,
+    Info,
+    Kind,
+    classify,
+)
 from .bodies import (
     MAX_TEXT_CHARS,
     body_parts,
@@ -40,14 +46,25 @@ from .headers import (
     parse_msgid_list,
 )
 from .html import html_to_text, sanitize_html
-from .mime import HeaderBlock, Part, content_info, parse_header_block, parse_tree
+from .mime import (
+    HeaderBlock,
+    Part,
+    content_info,
+    headers_start,
+    parse_header_block,
+    parse_tree,
+)
 
-if TYPE_CHECKING:
-    from typing import Literal
-
-    Kind = Literal["normal", "auto_reply", "bounce"]
-
-__all__ = ["Address", "Attachment", "BounceInfo", "ParsedEmail", "parse_email"]
+__all__ = [
+    "Address",
+    "Attachment",
+    "BounceInfo",
+    "DeliveryReportInfo",
+    "FeedbackInfo",
+    "Kind",
+    "ParsedEmail",
+    "parse_email",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -185,12 +202,16 @@ class ParsedEmail:
 
     @cached_property
     def attachments(self) -> tuple[Attachment, ...]:
-        """Attached files, attached messages and inline images (size/sha256 are lazy)."""
+        """Attached files, attached messages and inline images (size/sha256 are lazy);
+        files packed in a winmail.dat (TNEF) follow it; uuencoded blocks come last."""
         bodies = self._bodies
         found = list_attachments(
             self._raw, self._tree, bodies.text_parts, bodies.html_parts, bodies.raw_html, self._hint
         )
-        return tuple(found + uu_attachments(bodies.uu_blocks))
+        # Outlook's winmail.dat stays (nothing is dropped), followed by the files packed in
+        # it: those are what the sender attached, and most readers cannot open TNEF.
+        unpacked = [inner for att in found for inner in att.tnef_files()]
+        return tuple(found + unpacked + uu_attachments(bodies.uu_blocks))
 
     def keep_attachments_decoded(self, max_total: int) -> bool:
         """Decode the attachments now and keep their content, when they total at most
@@ -221,7 +242,7 @@ class ParsedEmail:
 
     # -- classification ---------------------------------------------------------------
     @cached_property
-    def _classification(self) -> tuple[Kind, str, BounceInfo | None]:
+    def _classification(self) -> tuple[Kind, str, Info]:
         try:
             return classify(self)
         except Exception:
@@ -230,7 +251,8 @@ class ParsedEmail:
 
     @property
     def kind(self) -> Kind:
-        """ "normal", "auto_reply" or "bounce" (see mail.autoreply.classify)."""
+        """ "normal", "auto_reply", "bounce", "delivery_report" or "feedback" (see
+        mail.automated.classify)."""
         return self._classification[0]
 
     @property
@@ -241,7 +263,20 @@ class ParsedEmail:
     @property
     def bounce(self) -> BounceInfo | None:
         """Failed recipients, status and original Message-ID for a bounce; else None."""
-        return self._classification[2]
+        info = self._classification[2]
+        return info if isinstance(info, BounceInfo) else None
+
+    @property
+    def delivery_report(self) -> DeliveryReportInfo | None:
+        """Recipients, action and status of a successful delivery report; else None."""
+        info = self._classification[2]
+        return info if isinstance(info, DeliveryReportInfo) else None
+
+    @property
+    def feedback(self) -> FeedbackInfo | None:
+        """Type, recipients and source of a feedback (abuse) report; else None."""
+        info = self._classification[2]
+        return info if isinstance(info, FeedbackInfo) else None
 
 
 def _addresses(head: HeaderBlock, name: str, hint: str) -> tuple[Address, ...]:
@@ -299,8 +334,34 @@ def _as_bytes(raw: object) -> bytes:
         return b""
 
 
+_ENVELOPE_FROM = re.compile(rb">?From ([^\s@]+@[^\s]+)")
+_SENDER_FALLBACKS = ("Sender", "Reply-To", "Return-Path", "X-Original-From", "X-Envelope-From")
+
+
+def _sender(
+    head: HeaderBlock, raw: bytes, hint: str, defects: list[str]
+) -> Address | None:
+    """The From mailbox, with fallbacks when From is missing or has no address: Sender,
+    Reply-To, Return-Path and the mbox envelope line name who sent it (a defect notes it)."""
+    found = _addresses(head, "From", hint)
+    sender = next((a for a in found if a.address), found[0] if found else None)
+    if sender is not None and sender.address:
+        return sender
+    for name in _SENDER_FALLBACKS:
+        other = next((a for a in _addresses(head, name, hint) if a.address), None)
+        if other is not None:
+            defects.append(f"From without an address; sender taken from {name}")
+            return Address(other.address, sender.name if sender and sender.name else other.name)
+    envelope = _ENVELOPE_FROM.match(raw)
+    if envelope is not None:
+        defects.append("From without an address; sender taken from the mbox From line")
+        address = envelope.group(1).decode("ascii", "replace").strip("<>")
+        return Address(address, sender.name if sender else "")
+    return sender
+
+
 def _parse(raw: bytes) -> ParsedEmail:
-    head = parse_header_block(raw)
+    head = parse_header_block(raw, headers_start(raw))
     defects = list(head.defects)
     hint = ""
     if any(not value.isascii() for _, value in head.fields):
@@ -311,7 +372,7 @@ def _parse(raw: bytes) -> ParsedEmail:
             # the detector far more to go on than a short subject.
             values.append(raw[head.body_start : head.body_start + 8192])
         hint = guess_header_charset(values, declared)
-    senders = _addresses(head, "From", hint)
+    sender = _sender(head, raw, hint, defects)
     date_text = _text(head, "Date", hint)
     date = parse_date(date_text)
     if date_text and date is None:
@@ -321,7 +382,7 @@ def _parse(raw: bytes) -> ParsedEmail:
     in_reply = parse_msgid_list(_text(head, "In-Reply-To", hint))
     return ParsedEmail(
         subject=_text(head, "Subject", hint),
-        from_=senders[0] if senders else None,
+        from_=sender,
         to=_addresses(head, "To", hint),
         cc=_addresses(head, "Cc", hint),
         bcc=_addresses(head, "Bcc", hint),

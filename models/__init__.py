@@ -11,6 +11,7 @@ from .message_log import MessageLog, MessageOutcome, SideEffects
 from .oauth_account import OAuthAccount, OAuthAccountStatus, OAuthProvider
 from .oauth_app import OAuthAppSettings, OAuthFlow
 from .outbound_email import DeliveryStatus, OutboundEmail
+from .push_status import PushState, PushStatus
 from .rule import Rule
 from .scan_run import COUNT_NAMES, ScanRun, ScanRunStatus, empty_counts
 from .scanner import (
@@ -32,8 +33,8 @@ __all__ = [
     "Contact", "DeliveryStatus", "EmailTemplate", "Encryption", "FieldInfo", "FolderState",
     "LabelledEnum", "MessageLog", "MessageOutcome", "MicrosoftAuth", "OAuthAccount",
     "OAuthAccountStatus", "OAuthAppSettings", "OAuthFlow", "OAuthProvider", "OutboundEmail",
-    "Protocol", "Role", "Rule", "ScanRun", "ScanRunStatus", "ScanType", "Scanner", "Sequence",
-    "SideEffects", "SmtpAuth", "SmtpSettings", "StartFrom",
+    "Protocol", "PushState", "PushStatus", "Role", "Rule", "ScanRun", "ScanRunStatus",
+    "ScanType", "Scanner", "Sequence", "SideEffects", "SmtpAuth", "SmtpSettings", "StartFrom",
     "TICKET_COMMENT_TEMPLATE", "Ticket", "TicketPriority", "TicketStatus", "User",
     "describe_model", "empty_counts", "normalize_email",
 ]

@@ -16,6 +16,7 @@ class ScanRunStatus(LabelledEnum):
     RUNNING = ("running", "Running")
     SUCCEEDED = ("succeeded", "Succeeded")
     FAILED = ("failed", "Failed")
+    UNCHANGED = ("unchanged", "Unchanged (the cheap check found nothing new; not scanned)")
 
 
 COUNT_NAMES = (
@@ -40,7 +41,7 @@ class ScanRun(Model):
         ),
         "Status",
     )
-    trigger = fields.CharField(max_length=20, default="schedule")  # schedule | manual | cli
+    trigger = fields.CharField(max_length=20, default="schedule")  # schedule | manual | cli | push
     queued_at = fields.DatetimeField(auto_now_add=True)
     started_at = labelled(
         fields.DatetimeField(null=True, description="When the scan started"), "Started"

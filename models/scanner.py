@@ -136,6 +136,15 @@ class Scanner(Model):
     scan_interval_minutes = labelled(
         fields.IntField(default=5, description="Minutes between scheduled scans"), "Scan interval"
     )
+    push = labelled(
+        fields.BooleanField(
+            default=True,
+            db_default=True,  # scanners from before push are watched too
+            description="Keep a connection open per folder (IMAP IDLE) so new mail is scanned "
+            "within seconds (the interval still applies, as a safety net)",
+        ),
+        "Push",
+    )
     start_from = labelled(
         fields.CharEnumField(
             StartFrom,

@@ -36,6 +36,12 @@ async def _latest_outbound(comment_ids: Sequence[int]) -> list[models.OutboundEm
     return [latest.get(i) for i in comment_ids]
 
 
+async def _push_status(scanner_ids: Sequence[int]) -> list[models.PushStatus | None]:
+    rows = await models.PushStatus.filter(scanner_id__in=list(scanner_ids))
+    found = {r.scanner_id: r for r in rows}  # type: ignore[attr-defined]
+    return [found.get(i) for i in scanner_ids]
+
+
 class Loaders:
     """Created fresh for each request, so cached rows never outlive it."""
 
@@ -46,3 +52,6 @@ class Loaders:
         self.comments_by_ticket = _many_by(models.Comment, "ticket_id", ("id",))
         self.rules_by_scanner = _many_by(models.Rule, "scanner_id", ("sequence", "id"))
         self.outbound_by_comment: DataLoader[int, Any] = DataLoader(load_fn=_latest_outbound)
+        self.push_status_by_scanner: DataLoader[int, models.PushStatus | None] = DataLoader(
+            load_fn=_push_status
+        )

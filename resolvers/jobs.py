@@ -24,7 +24,9 @@ from .context import Info
 from .permissions import IsAdmin, IsAgent
 
 RECHECK_SECONDS = 3.0
-FINISHED = (models.ScanRunStatus.SUCCEEDED, models.ScanRunStatus.FAILED)
+FINISHED = (
+    models.ScanRunStatus.SUCCEEDED, models.ScanRunStatus.FAILED, models.ScanRunStatus.UNCHANGED
+)
 
 
 @strawberry.type

@@ -14,6 +14,7 @@ from .context import Info
 
 class IsAgent(BasePermission):
     message = "Authentication required: send 'Authorization: Bearer <token>'"
+    error_extensions = {"code": "UNAUTHENTICATED"}
 
     def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         return info.context.principal is not None
@@ -21,6 +22,7 @@ class IsAgent(BasePermission):
 
 class IsAdmin(BasePermission):
     message = "Only administrators may do this"
+    error_extensions = {"code": "FORBIDDEN"}
 
     def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         principal = info.context.principal

@@ -20,6 +20,7 @@ from .scanner import ScannerMutations, ScannerQueries
 from .scanner_start import ScannerStartMutations, ScannerStartQueries
 from .scanning import ScanningMutations, ScanningQueries
 from .ticket import TicketMutations, TicketQueries
+from .tokens import TokenMutations, TokenQueries
 
 QUERIES: tuple[type, ...] = (
     TicketQueries,
@@ -33,6 +34,7 @@ QUERIES: tuple[type, ...] = (
     MetaQueries,
     OAuthQueries,
     EmailQueries,
+    TokenQueries,
 )
 MUTATIONS: tuple[type, ...] = (
     TicketMutations,
@@ -44,6 +46,7 @@ MUTATIONS: tuple[type, ...] = (
     OAuthMutations,
     EmailMutations,
     JobMutations,
+    TokenMutations,
 )
 SUBSCRIPTIONS: tuple[type, ...] = (
     JobSubscriptions,

@@ -20,6 +20,7 @@ from ..rules_dsl import (
     to_text,
 )
 from ..schema.errors import ErrorCode, InputErrors
+from ..schema.limits import MAX_RULES_PER_SCANNER
 from ..schema.rule import (
     CheckRuleExplanation,
     CheckRuleResult,
@@ -36,6 +37,7 @@ from ..schema.rule import (
     RuleType,
 )
 from ..schema.scanner import DeletePayload, DeleteResult
+from ..watch.supervisor import notify_scanner_changed
 from .common import get_or_none, not_found, parse_id
 from .context import Info
 from .permissions import IsAdmin
@@ -236,6 +238,9 @@ class RuleMutations:
             errors.add(
                 "input.folders", ErrorCode.REQUIRED, "Choose at least one folder, e.g. INBOX"
             )
+        if await models.Rule.filter(scanner_id=scanner.id).count() >= MAX_RULES_PER_SCANNER:
+            errors.add("scannerId", ErrorCode.TOO_MANY,
+                       f"A scanner has at most {MAX_RULES_PER_SCANNER} rules")
         await check_folders_exist(scanner, input.folders, errors)
         if errors.errors:
             return errors.as_result()
@@ -245,6 +250,7 @@ class RuleMutations:
             folders=input.folders, condition=condition, actions=actions,
             continue_after_match=bool(input.continue_after_match),
             sequence=(last.sequence + 1) if last else 1)
+        await notify_scanner_changed(scanner.id)  # its watchers may have a folder to add
         return RulePayload(rule=RuleType.from_model(rule))
 
     @strawberry.mutation(permission_classes=[IsAdmin])
@@ -274,6 +280,7 @@ class RuleMutations:
         if actions is not None:
             rule.actions = actions
         await rule.save()
+        await notify_scanner_changed(rule.scanner_id)  # type: ignore[attr-defined]
         return RulePayload(rule=RuleType.from_model(rule))
 
     @strawberry.mutation(permission_classes=[IsAdmin])
@@ -282,6 +289,7 @@ class RuleMutations:
         if rule is None:
             return not_found("Rule", id)
         await rule.delete()
+        await notify_scanner_changed(rule.scanner_id)  # type: ignore[attr-defined]
         return DeletePayload(id=id)
 
     @strawberry.mutation(

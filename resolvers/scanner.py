@@ -14,6 +14,7 @@ from ..schema.scanner import (
     ScannerResult,
     ScannerType,
 )
+from ..watch.supervisor import notify_scanner_changed
 from .common import get_or_none, not_found, parse_id
 from .context import Info
 from .permissions import IsAdmin
@@ -28,7 +29,7 @@ from .validation import (
 
 _PLAIN_FIELDS = ("name", "auth_type", "host", "port", "encryption", "validate_certificate",
                  "scan_type", "username", "mailbox_name", "microsoft_auth",
-                 "scan_interval_minutes", "start_from", "start_date")
+                 "scan_interval_minutes", "start_from", "start_date", "push")
 _ACCOUNT_PROVIDER = {models.AuthType.MICROSOFT_OAUTH: models.OAuthProvider.MICROSOFT,
                      models.AuthType.GOOGLE_OAUTH: models.OAuthProvider.GOOGLE}
 
@@ -189,7 +190,10 @@ class ScannerMutations:
         if errors.errors:
             return errors.as_result()
         _apply(scanner, input)
-        return await _save(scanner)
+        result = await _save(scanner)
+        # Watchers reconnect with the new settings, or close at once when push was turned off.
+        await notify_scanner_changed(scanner.id)
+        return result
 
     @strawberry.mutation(permission_classes=[IsAdmin])
     async def delete_scanner(self, info: Info, id: strawberry.ID) -> DeleteResult:
@@ -197,6 +201,7 @@ class ScannerMutations:
         if scanner is None:
             return not_found("Scanner", id)
         await scanner.delete()
+        await notify_scanner_changed(int(scanner.id))
         return DeletePayload(id=id)
 
     @strawberry.mutation(permission_classes=[IsAdmin], description="Stop scheduled scanning")

@@ -36,8 +36,8 @@ class FieldInfo:
     """One field: JSON/text `name`, UI `label`, `kind` and the operators it accepts.
 
     kind: "string" | "address" (matches address or display name) | "size" (bytes) |
-    "date" | "flag" (boolean, no value). `multi` fields match when ANY value matches,
-    or every value with the `all` quantifier.
+    "date" | "flag" (boolean, no value) | "choice" (one of `choices`, compared whole).
+    `multi` fields match when ANY value matches, or every value with the `all` quantifier.
     """
 
     name: str
@@ -46,6 +46,7 @@ class FieldInfo:
     multi: bool
     operators: tuple[str, ...]
     help: str = ""
+    choices: tuple[str, ...] = ()
 
 
 def _op(name: str, phrase: str, negates: str | None = None) -> OperatorInfo:
@@ -85,6 +86,9 @@ CASE_OPS = frozenset(STRING_OPS) - {"is_empty", "is_not_empty"}
 VALUELESS_OPS = frozenset({"is_empty", "is_not_empty", "is_true"})
 REGEX_OPS = frozenset({"matches", "not_matches"})
 LIST_OPS = frozenset({"is_any_of", "is_none_of"})
+CHOICE_OPS = ("equals", "not_equals", "is_any_of", "is_none_of")
+# What the mail parser decides a message is (mail.automated.classify): person or robot.
+KINDS = ("normal", "auto_reply", "bounce", "delivery_report", "feedback")
 
 
 def _field(name: str, label: str, kind: str, multi: bool, help: str) -> FieldInfo:
@@ -109,7 +113,12 @@ _FIELDS = (
     _field("folder", "Folder", "string", False, "The mailbox folder being scanned"),
     _field("from_domain", "Sender domain", "string", False, "Domain of the From address"),
 )
-FIELDS: dict[str, FieldInfo] = {f.name: f for f in _FIELDS}
+_KIND = FieldInfo(
+    "kind", "Kind", "choice", False, CHOICE_OPS,
+    "What sent the mail: normal (a person), auto_reply, bounce, delivery_report, feedback",
+    KINDS,
+)
+FIELDS: dict[str, FieldInfo] = {f.name: f for f in (*_FIELDS, _KIND)}
 
 
 def value_type(field: str, op: str) -> str:

@@ -9,7 +9,7 @@ read, and a field 100 rules need is read, casefolded and joined once. Keys are b
     JOIN  "\\0a\\0b\\0" of the pieces (substring/prefix/suffix tests in one `in`)
     SET   frozenset of the pieces (equality tests)
 
-Single-valued text fields (subject, body, folder, from_domain) are plain strings; address,
+Single-valued text fields (subject, body, folder, from_domain, kind) are plain strings; address,
 header and attachment fields are tuples of groups: one group per value, `(address, name)`
 for an address and `(text,)` otherwise.
 """
@@ -26,7 +26,7 @@ FLAT = "\x01flat"
 JOIN = "\x01join"
 SET = "\x01set"
 SEP = "\x00"
-TEXT_FIELDS = frozenset({"subject", "body", "folder", "from_domain"})
+TEXT_FIELDS = frozenset({"subject", "body", "folder", "from_domain", "kind"})
 Groups = tuple[tuple[str, ...], ...]
 
 
@@ -128,4 +128,5 @@ _LOADERS: dict[str, Callable[[EmailView], Any]] = {
     "has_attachment": lambda e: bool(e.attachments),
     "size": lambda e: int(e.size or 0),
     "date": _date,
+    "kind": lambda e: e.kind or "normal",
 }

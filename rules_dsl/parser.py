@@ -21,7 +21,15 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .ast import And, Condition, Node, Not, Or, Rule, Span, Value
-from .catalog import MAX_DEPTH, MAX_NODES, MAX_TEXT_BYTES, OPERATORS, REGEX_OPS, VALUELESS_OPS
+from .catalog import (
+    FIELDS,
+    MAX_DEPTH,
+    MAX_NODES,
+    MAX_TEXT_BYTES,
+    OPERATORS,
+    REGEX_OPS,
+    VALUELESS_OPS,
+)
 from .errors import RuleSyntaxError, RuleValidationError
 from .lexer import Token, tokenize
 from .validate import validate
@@ -163,6 +171,11 @@ class _Parser:
             every = self._advance().value == "all"
             spans["all"] = (first.start, first.end)
         field, header = self._field(spans)
+        info = FIELDS.get(field)
+        if info is not None and info.choices and self._is_word("is"):
+            sugar = self._choice_is(field, spans, first.start)
+            if sugar is not None:
+                return sugar
         op = self._operator(spans)
         case = False
         if self._is_word("case"):
@@ -176,6 +189,23 @@ class _Parser:
         spans[""] = (first.start, end)
         self._count(first.start, end)
         return Condition(field, op, value, header, every, case, spans=spans)
+
+    def _choice_is(self, field: str, spans: dict[str, Span], start: int) -> Condition | None:
+        """`kind is feedback` / `kind is not bounce`: a bare choice word after `is`, read as
+        `equals` / `not equals` (printed in that canonical form)."""
+        negate = self._is_word("not", ahead=1)
+        ahead = 2 if negate else 1
+        word = self.tokens[self.index + ahead] if self.index + ahead < len(self.tokens) else None
+        if word is None or word.kind != "word" or word.value in ("any", "none", "empty"):
+            return None
+        is_token = self.tok
+        self.index += ahead + 1
+        spans["op"] = (is_token.start, self.tokens[self.index - 2].end)
+        spans["value"] = (word.start, word.end)
+        spans[""] = (start, word.end)
+        self._count(start, word.end)
+        return Condition(field, "not_equals" if negate else "equals", str(word.value),
+                         spans=spans)
 
     def _field(self, spans: dict[str, Span]) -> tuple[str, str | None]:
         token = self.tok

@@ -118,10 +118,13 @@ class _Validator:
                 self.fail(f"expected a size like 5MB or 1024, got {value!r}", node, path, "value")
         elif kind == "list":
             self.string_list(node, path)
+            self.choice(node, path)
         elif not isinstance(value, str):
             self.fail(f"expected a quoted string, got {value!r}", node, path, "value")
         elif len(value) > MAX_STRING_CHARS:
             self.fail(f"value is longer than {MAX_STRING_CHARS} characters", node, path, "value")
+        elif FIELDS[node.field].choices:
+            self.choice(node, path)
         elif kind == "date":
             try:
                 parse_date(value)
@@ -133,6 +136,15 @@ class _Validator:
                 compile_regex(value, node.case)
             except RegexError as exc:
                 self.fail(f"invalid regular expression: {exc}", node, path, "value")
+
+    def choice(self, node: Condition, path: str) -> None:
+        choices = FIELDS[node.field].choices
+        values = node.value if isinstance(node.value, tuple) else (node.value,)
+        for i, item in enumerate(values):
+            if choices and isinstance(item, str) and item.casefold() not in choices:
+                where = f"value[{i}]" if isinstance(node.value, tuple) else "value"
+                self.fail(f"unknown {node.field} {item!r} (known: {', '.join(choices)})",
+                          node, path, where)
 
     def string_list(self, node: Condition, path: str) -> None:
         value = node.value

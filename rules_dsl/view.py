@@ -64,6 +64,11 @@ class EmailView(Protocol):
     @property
     def folder(self) -> str: ...
 
+    @property
+    def kind(self) -> str:
+        """ "normal", "auto_reply", "bounce", "delivery_report" or "feedback"."""
+        ...
+
     def header(self, name: str) -> Sequence[str]:
         """All decoded values of header `name` (case-insensitive), in order."""
         ...

@@ -11,7 +11,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from ..mail.parsing import BounceInfo
 from ..models import OutboundEmail
 
-__all__ = ["NOT_OURS", "bounce_error", "bounced_email"]
+__all__ = ["NOT_OURS", "bounce_error", "bounced_email", "delayed"]
 
 NOT_OURS = "not a reply we sent"
 
@@ -30,3 +30,8 @@ def bounce_error(info: BounceInfo) -> str:
     return f"Bounced ({info.status or 'delivery failed'})" + (
         f" for {recipients}" if recipients else ""
     )
+
+
+def delayed(sent: OutboundEmail) -> str:
+    """Why a delay warning fails nothing: the remote MTA keeps trying."""
+    return f"outbound email {sent.id} delayed, not failed"

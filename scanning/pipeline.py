@@ -57,6 +57,7 @@ from .duplicates import dedupe_key, has_other_folders, processed_elsewhere
 from .effects import PendingEffects, apply_effects, finish_pending
 from .process import LoadedRule, Prepared, Processed, load_rules, process_message
 from .progress import Progress
+from .signature import record_signature, signature, status_items
 from .transient import LoggedElsewhere, is_transient
 
 __all__ = ["BATCH_SIZE", "prepare_fetched", "run_scan", "scan_config"]
@@ -189,6 +190,9 @@ class _FolderScan:
         self.history: HistoryImport | None = None  # set from the checkpoint in run()
 
     async def run(self) -> None:
+        # Before SELECT (STATUS is not for the selected folder) and before SEARCH, so that
+        # whatever arrives from here on differs from the signature recorded at the end.
+        before = await self._status_signature()
         status = await self.session.select(self.folder)
         self.uidvalidity = status.uidvalidity
         done = await finish_pending(self.session, self.scanner_id, self.folder, status.uidvalidity)
@@ -237,6 +241,18 @@ class _FolderScan:
             raise
         if finishing is not None:
             await finishing
+        if before is not None and self.left_uid is None:
+            await record_signature(self.scanner_id, self.folder, before)
+
+    async def _status_signature(self) -> str | None:
+        """The folder's cheap-check signature now; None if the server would not say."""
+        try:
+            items = status_items(await self.session.capabilities())
+            answer = await self.session.status(self.folder, items)
+        except MailError as exc:
+            logger.info("no STATUS for %s: %s", self.folder, exc)
+            return None
+        return signature(answer, self.config.scanner.scan_type)
 
     async def _fetch(self, batch: list[int]) -> _Fetched:
         """Fetch a batch and prepare its messages (parse, match, decode what the actions will

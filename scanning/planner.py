@@ -39,7 +39,7 @@ from .actions.create_or_update_ticket import (
 )
 from .batch_lookup import PLANNED_KEY, Lookups, load_lookups, reference_ids
 from .batch_write import TICKET_SEQUENCE, NewComment, Pending
-from .bounces import NOT_OURS, bounce_error, bounced_email
+from .bounces import NOT_OURS, bounce_error, bounced_email, delayed
 from .context import HistoryImport, ScanConfig
 from .plan import Detail, PlannedAction, PlannedMessage
 from .process import Prepared
@@ -341,6 +341,9 @@ class Planner:
         sent = await bounced_email(info, self.conn)
         if sent is None:
             return PlannedAction({**record, "outcome": "skipped"}, NOT_OURS, NOT_OURS)
+        if info.delayed:  # the remote MTA keeps trying: nothing failed yet
+            why = delayed(sent)
+            return PlannedAction({**record, "outcome": "skipped"}, why, f"nothing to do: {why}")
         error = bounce_error(info)
         self.pending.failed.append((sent, error))
         ticket_id: int = sent.ticket_id  # type: ignore[attr-defined]

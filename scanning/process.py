@@ -32,7 +32,7 @@ from ..models import (
 )
 from ..outbound.threading import is_our_message_id
 from .actions.registry import ActionConfigError, run_action, validate_action
-from .bounces import NOT_OURS, bounce_error, bounced_email
+from .bounces import NOT_OURS, bounce_error, bounced_email, delayed
 from .context import Effect, MessageContext, ScanConfig
 from .duplicates import dedupe_key, duplicate_fields, skip_counts
 from .transient import LoggedElsewhere, is_transient
@@ -131,6 +131,10 @@ def automated_reason(email: ParsedEmail, config: ScanConfig) -> str | None:
         return f"auto-reply: {email.kind_reason}"
     if email.kind == "bounce":
         return f"bounce: {email.kind_reason}"
+    if email.kind == "delivery_report":  # a success notice: never a ticket, fails nothing
+        return f"delivery report: {email.kind_reason}"
+    if email.kind == "feedback":
+        return f"feedback report: {email.kind_reason}"
     return None
 
 
@@ -166,6 +170,9 @@ async def _handle_bounce(ctx: MessageContext) -> dict[str, Any] | None:
     sent = await bounced_email(info, ctx.conn)
     if sent is None:
         return {"type": "bounce", "outcome": "skipped", "detail": NOT_OURS}
+    if info.delayed:
+        # A delay warning: the remote MTA keeps trying, so the email has not failed.
+        return {"type": "bounce", "outcome": "skipped", "detail": delayed(sent)}
     sent.status = DeliveryStatus.FAILED
     sent.last_error = bounce_error(info)
     await sent.save(using_db=ctx.conn, update_fields=["status", "last_error", "updated_at"])

@@ -11,6 +11,7 @@ from ..models import (
     MessageOutcome,
     MicrosoftAuth,
     OAuthAccountStatus,
+    PushState,
     Role,
     ScanRunStatus,
     ScanType,
@@ -35,4 +36,5 @@ MessageOutcomeEnum = strawberry.enum(MessageOutcome, name="MessageOutcome")
 DeliveryStatusEnum = strawberry.enum(DeliveryStatus, name="DeliveryStatus")
 SmtpAuthEnum = strawberry.enum(SmtpAuth, name="SmtpAuth")
 OAuthAccountStatusEnum = strawberry.enum(OAuthAccountStatus, name="OAuthAccountStatus")
+PushStateEnum = strawberry.enum(PushState, name="PushState")
 MicrosoftAuthEnum = strawberry.enum(MicrosoftAuth, name="MicrosoftAuth")

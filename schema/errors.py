@@ -15,6 +15,8 @@ class ErrorCode(Enum):
     INVALID_EMAIL = "invalid_email"
     INVALID_ID = "invalid_id"
     TOO_LONG = "too_long"
+    TOO_MANY = "too_many"
+    INVALID_CHARACTERS = "invalid_characters"
     UNIQUE = "unique"
     NOT_FOUND = "not_found"
     IN_USE = "in_use"
@@ -59,14 +61,20 @@ class InUseError:
     used_by: list[str]
 
 
+MAX_FIELD_ERRORS = 20  # per ValidationError: a 300k-item list must not make 300k errors
+
+
 class InputErrors(Exception):
-    """Raised inside resolvers to return a ValidationError; collects every problem at once."""
+    """Raised inside resolvers to return a ValidationError; collects every problem at once
+    (up to MAX_FIELD_ERRORS)."""
 
     def __init__(self, errors: list[FieldError] | None = None) -> None:
         super().__init__("invalid input")
         self.errors: list[FieldError] = errors or []
 
     def add(self, field: str, code: ErrorCode, message: str, **extra: object) -> None:
+        if len(self.errors) >= MAX_FIELD_ERRORS:
+            return
         self.errors.append(FieldError(field=field, code=code, message=message, **extra))  # type: ignore[arg-type]
 
     def raise_if_any(self) -> None:

@@ -8,6 +8,7 @@ import strawberry
 
 T = TypeVar("T")
 MAX_PAGE = 100
+MAX_OFFSET = 2**31 - 1  # a database OFFSET past this is an error, not an empty page
 
 
 @strawberry.type
@@ -49,7 +50,7 @@ def decode_cursor(cursor: str | None) -> int | None:
             raise ValueError
         offset = int(value)
     except (ValueError, UnicodeDecodeError):
-        raise ValueError(f"invalid cursor {cursor!r}") from None
-    if offset < 0:
-        raise ValueError(f"invalid cursor {cursor!r}")
+        raise ValueError(f"invalid cursor {cursor[:100]!r}") from None
+    if not 0 <= offset <= MAX_OFFSET:
+        raise ValueError(f"invalid cursor {cursor[:100]!r}")
     return offset

@@ -12,6 +12,7 @@ from .enums import (
     EncryptionEnum,
     MicrosoftAuthEnum,
     ProtocolEnum,
+    PushStateEnum,
     ScanTypeEnum,
     StartFromEnum,
     TicketStatusEnum,
@@ -20,12 +21,43 @@ from .errors import NotFoundError, ValidationError
 from .rule import RuleType
 
 
+@strawberry.type(name="PushStatus", description="How the watcher of the mailbox stands")
+class PushStatusType:
+    state: PushStateEnum = strawberry.field(  # type: ignore[valid-type]
+        description="IDLING: the server reports new mail at once; POLLING: the server has no "
+        "IDLE, checked at the scan interval; CONNECTING; BACKING_OFF: after an error"
+    )
+    since: datetime | None = strawberry.field(description="When it entered this state")
+    last_event_at: datetime | None = strawberry.field(
+        description="When the server last reported new mail"
+    )
+    last_error: str | None = strawberry.field(description="Why the last connection failed")
+
+
 @strawberry.type(name="ScannerHealth")
 class ScannerHealthType:
     last_scan_at: datetime | None
     last_success_at: datetime | None
     last_error: str | None
     failure_count: int
+    scanner_row_id: strawberry.Private[int]
+
+    @strawberry.field(
+        description="The push watcher of the mailbox; null when nobody watches it (push off, "
+        "inactive, no rules, or no watcher process running)"
+    )
+    async def push(self, info: strawberry.Info[Any, Any]) -> PushStatusType | None:
+        row: models.PushStatus | None = await info.context.loaders.push_status_by_scanner.load(
+            self.scanner_row_id
+        )
+        if row is None or row.state is None:
+            return None
+        return PushStatusType(
+            state=row.state,
+            since=row.since,
+            last_event_at=row.last_event_at,
+            last_error=row.last_error,
+        )
 
 
 @strawberry.type(name="Scanner", description="A mailbox read over IMAP")
@@ -51,6 +83,9 @@ class ScannerType:
         "app's client credentials, no account)")
     oauth_account_id: strawberry.ID | None
     scan_interval_minutes: int
+    push: bool = strawberry.field(
+        description="Watch the mailbox (IMAP IDLE) so new mail is scanned within seconds"
+    )
     start_from: StartFromEnum = strawberry.field(  # type: ignore[valid-type]
         description="Where scanning starts; fixed once the scanner was activated or scanned"
     )
@@ -78,10 +113,12 @@ class ScannerType:
             scan_type=m.scan_type, username=m.username, has_password=m.has_password,
             mailbox_name=m.mailbox_name, microsoft_auth=m.microsoft_auth,
             oauth_account_id=strawberry.ID(str(oauth_id)) if oauth_id else None,
-            scan_interval_minutes=m.scan_interval_minutes, start_from=m.start_from,
-            start_date=m.start_date, import_history_as=m.import_history_as,
+            scan_interval_minutes=m.scan_interval_minutes, push=m.push,
+            start_from=m.start_from, start_date=m.start_date,
+            import_history_as=m.import_history_as,
             health=ScannerHealthType(last_scan_at=m.last_scan_at, last_success_at=m.last_success_at,
-                                     last_error=m.last_error, failure_count=m.failure_count),
+                                     last_error=m.last_error, failure_count=m.failure_count,
+                                     scanner_row_id=m.id),
             row_id=m.id)
 
 
@@ -105,6 +142,10 @@ class ScannerInput:
     oauth_account_id: strawberry.ID | None = strawberry.field(
         default=None, description="OAuth (delegated Microsoft, Google): the authorized account")
     scan_interval_minutes: int | None = None
+    push: bool | None = strawberry.field(
+        default=None,
+        description="Watch the mailbox with IMAP IDLE (default on); one connection per folder",
+    )
     start_from: StartFromEnum | None = strawberry.field(  # type: ignore[valid-type]
         default=None,
         description=(

@@ -29,15 +29,15 @@ def test_the_migrations_describe_the_models_exactly() -> None:
     assert asyncio.run(pending()) == [], f"models changed without a migration; run: {MAKE}"
 
 
-def test_a_scanner_that_had_scan_from_starts_from_its_date_after_0004(
+def test_a_scanner_that_had_scan_from_starts_from_its_date_after_0006(
     tmp_path: Path, database_url: str
 ) -> None:
-    """Migration 0004 replaces `scan_from` by `start_from`/`start_date`, keeping what a
+    """Migration 0006 replaces `scan_from` by `start_from`/`start_date`, keeping what a
     scanner had (and back again on downgrade); on the database the run uses."""
     if database_url == "sqlite":
         url = f"sqlite://{tmp_path / 'migrated.sqlite3'}"
     else:
-        url = database_url.rpartition("/")[0] + f"/mailscanner_0004_{os.getpid()}"
+        url = database_url.rpartition("/")[0] + f"/mailscanner_0006_{os.getpid()}"
 
     async def scenario() -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
         if database_url != "sqlite":

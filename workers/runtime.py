@@ -1,7 +1,8 @@
 """Start and stop the jobs layer inside the API process (the Starlette lifespan calls these).
 
-Embedded (no REDIS_URL): `runner = await start_embedded(settings)` runs the worker's job
-functions and cron schedule in-process; `await runner.stop()` on shutdown.
+Embedded (no REDIS_URL): `runner = await start_embedded(settings, watch=True)` runs the
+worker's job functions, cron schedule and push watchers in-process; `await runner.stop()`
+on shutdown.
 With Redis: `api = await start_api_queue(settings)` connects arq for enqueueing and Redis
 pub/sub for events (the jobs run in `mailscanner worker` processes); `await api.stop()`.
 `stop = await start_for_api(settings)` picks the right one for the lifespan.
@@ -20,6 +21,7 @@ from arq.connections import ArqRedis, RedisSettings
 
 from .. import events
 from ..transport.smtp_connections import SmtpConnections
+from ..watch.config import WatchConfig
 from .config import JobsConfig
 from .cron import MemoryTickJournal
 from .inprocess import CronLoop, InProcessQueue
@@ -29,6 +31,7 @@ from .redis_events import RedisBroker
 
 if TYPE_CHECKING:
     from ..settings import Settings
+    from ..watch.supervisor import Supervisor
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +41,7 @@ class EmbeddedRunner:
     queue: InProcessQueue
     cron: CronLoop
     journal: MemoryTickJournal = field(default_factory=MemoryTickJournal)
+    watchers: Supervisor | None = None
 
     async def stop(self, *, grace: float = 5.0) -> None:
         """Stop the schedule, give running jobs `grace` seconds to finish, cancel the rest.
@@ -46,6 +50,8 @@ class EmbeddedRunner:
         start's first tick scans the mailbox again (its log rows make that idempotent); queued
         mail stays in the outbox for the sweep.
         """
+        if self.watchers is not None:
+            await self.watchers.stop()  # no new scan requests from here on
         await self.cron.stop()
         await self.queue.close(grace)
         set_queue(None)
@@ -55,9 +61,15 @@ class EmbeddedRunner:
 
 
 async def start_embedded(
-    settings: Settings, config: JobsConfig | None = None, *, cron: bool = True
+    settings: Settings,
+    config: JobsConfig | None = None,
+    *,
+    cron: bool = True,
+    watch: bool = False,
+    watch_config: WatchConfig | None = None,
 ) -> EmbeddedRunner:
-    """Run jobs and the cron in this process and install the in-process queue."""
+    """Run jobs and the cron (and with `watch`, the push watchers of every scanner) in this
+    process and install the in-process queue."""
     from .settings import build_cron_jobs, build_functions
 
     config = config or JobsConfig.from_env()
@@ -76,7 +88,14 @@ async def start_embedded(
     if cron:
         loop.start()
     logger.info("jobs run in-process; scheduler tick every %ss", config.tick_seconds)
-    return EmbeddedRunner(queue, loop, journal)
+    runner = EmbeddedRunner(queue, loop, journal)
+    if watch:
+        from ..watch.leases import EveryScanner
+        from ..watch.supervisor import Supervisor
+
+        runner.watchers = Supervisor(EveryScanner(), watch_config, config)
+        await runner.watchers.start()
+    return runner
 
 
 @dataclass
@@ -108,7 +127,7 @@ async def start_api_queue(settings: Settings, config: JobsConfig | None = None) 
 async def start_for_api(settings: Settings) -> Callable[[], Awaitable[None]]:
     """Start the jobs layer for the API process; returns the coroutine function that stops it."""
     if settings.embedded:
-        runner = await start_embedded(settings)
+        runner = await start_embedded(settings, watch=True)
         return runner.stop
     api = await start_api_queue(settings)
     return api.stop
@@ -122,6 +141,7 @@ async def on_scanner_activated(scanner_id: int) -> None:
 
 
 async def on_scanner_deactivated(scanner_id: int) -> None:
-    """Nothing to cancel: the cron skips inactive scanners and a queued scheduled scan of a
-    deactivated scanner ends as "deactivated" without touching the mailbox; a running scan
-    finishes its current pass."""
+    """Nothing to cancel: the cron skips inactive scanners and a queued scheduled (or push)
+    scan of a deactivated scanner ends as "deactivated" without touching the mailbox; a
+    running scan finishes its current pass. Its watchers close their connections when told
+    (`workers.schedule` publishes the change)."""

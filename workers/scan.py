@@ -22,6 +22,7 @@ from tortoise.transactions import in_transaction
 
 from .. import events
 from ..models import Scanner, ScanRun, ScanRunStatus
+from ..scanning.signature import unchanged_since_last_scan
 from .config import JobsConfig, scan_job_id
 from .lock import LockBusy, LockLost, Locks
 from .queue import get_queue
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 ACTIVE = (ScanRunStatus.QUEUED, ScanRunStatus.RUNNING)
+FOLLOW_UPS = 5  # queued runs one job takes after its own before giving the slot back
 RunScan = Callable[..., Awaitable[Any]]
 
 
@@ -49,8 +51,14 @@ async def enqueue_scan(scanner_id: int, trigger: str = "manual") -> ScanRun:
     return run
 
 
-async def enqueue_scan_run(scanner_id: int, trigger: str = "manual") -> tuple[ScanRun, bool]:
-    """`enqueue_scan`, also saying whether the run is new (False: it was already active)."""
+async def enqueue_scan_run(
+    scanner_id: int, trigger: str = "manual", *, after_running: bool = False
+) -> tuple[ScanRun, bool]:
+    """`enqueue_scan`, also saying whether the run is new (False: it was already active).
+
+    `after_running`: news from the server (push) may have come after a running scan read
+    the folder, so only a QUEUED run absorbs it; a RUNNING one gets a run queued behind it.
+    """
     queue = get_queue()  # before writing: no run is left queued when there is no queue
     async with in_transaction():
         # The row lock serializes two concurrent "run now" clicks (PostgreSQL; SQLite has one
@@ -58,7 +66,8 @@ async def enqueue_scan_run(scanner_id: int, trigger: str = "manual") -> tuple[Sc
         scanner = await Scanner.filter(id=scanner_id).select_for_update().first()
         if scanner is None:
             raise ScannerNotFound(scanner_id)
-        run = await ScanRun.filter(scanner_id=scanner_id, status__in=ACTIVE).order_by("id").first()
+        waiting = (ScanRunStatus.QUEUED,) if after_running else ACTIVE
+        run = await ScanRun.filter(scanner_id=scanner_id, status__in=waiting).order_by("id").first()
         created = run is None
         if run is None:
             run = await ScanRun.create(
@@ -89,7 +98,17 @@ async def scan_scanner(ctx: dict[str, Any], scanner_id: int) -> str:
     config: JobsConfig = ctx.get("jobs_config") or JobsConfig()
     try:
         async with locks.hold(config.scan_lock_key(scanner_id)):
-            return await _scan_locked(ctx, scanner_id)
+            outcome = await _scan_locked(ctx, scanner_id)
+            # A run queued while this one ran (new mail pushed meanwhile) goes next, under
+            # the lock we hold, instead of waiting for its own job's lock retry (half a
+            # lock TTL). Bounded, so a mailbox that never stops receiving frees the slot.
+            for _ in range(FOLLOW_UPS):
+                if not await ScanRun.filter(
+                    scanner_id=scanner_id, status=ScanRunStatus.QUEUED
+                ).exists():
+                    break
+                outcome = await _scan_locked(ctx, scanner_id)
+            return outcome
     except LockBusy:
         logger.info("scanner %s is being scanned elsewhere; retrying later", scanner_id)
         raise Retry(defer=max(config.lock_ttl_seconds / 2, 0.5)) from None
@@ -107,12 +126,19 @@ async def _scan_locked(ctx: dict[str, Any], scanner_id: int) -> str:
     run = await ScanRun.filter(scanner_id=scanner_id, status__in=ACTIVE).order_by("id").first()
     if scanner is None or run is None:
         return "nothing queued"
-    if run.trigger == "schedule" and not scanner.active and run.status == ScanRunStatus.QUEUED:
+    unattended = run.trigger in ("schedule", "push") and run.status == ScanRunStatus.QUEUED
+    if unattended and not scanner.active:
         await _finish(
             run, ScanRunStatus.FAILED, "Scanner was deactivated before this scheduled scan started"
         )
         return "deactivated"
     now = datetime.now(UTC)
+    # The interval's safety-net scan first asks the cheap question (one STATUS per folder):
+    # an unchanged mailbox costs that round trip, not a scan.
+    if run.trigger == "schedule" and unattended and await unchanged_since_last_scan(scanner):
+        await Scanner.filter(id=scanner_id).update(last_scan_at=now)
+        await _finish(run, ScanRunStatus.UNCHANGED, None)
+        return "unchanged"
     await Scanner.filter(id=scanner_id).update(last_scan_at=now)
     if run.status == ScanRunStatus.QUEUED:
         await ScanRun.filter(id=run.id).update(status=ScanRunStatus.RUNNING, started_at=now)

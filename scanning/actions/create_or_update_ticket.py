@@ -162,9 +162,11 @@ async def _store_attachments(
 
 
 def comment_text(email: ParsedEmail) -> tuple[str, str]:
-    """A reply's comment body (the quoted history cut off) and the quoted text."""
-    parts = extract_reply(email.text_body, email.html_body or None)
-    return parts.reply_text or email.text_body or email.subject, parts.quoted_text
+    """A reply's comment body (the quoted history and the signature cut off) and the text
+    that was cut: the signature first, so the stored comment loses nothing of the mail."""
+    parts = extract_reply(email.text_body, email.html_body or None, subject=email.subject)
+    cut = "\n\n".join(piece for piece in (parts.signature, parts.quoted_text) if piece)
+    return parts.reply_text or email.text_body or email.subject, cut
 
 
 def new_ticket(email: ParsedEmail, number: str, sender: Contact | None, **extra: Any) -> Ticket:

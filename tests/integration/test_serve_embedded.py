@@ -77,6 +77,8 @@ def test_first_start_prints_an_admin_token_once_and_uses_sqlite(served: Served) 
     assert (served.data_dir / "mailscanner.sqlite3").exists()
     key = served.data_dir / "secret_key"
     assert key.stat().st_mode & 0o777 == 0o600
+    assert served.data_dir.stat().st_mode & 0o777 == 0o700
+    assert (served.data_dir / "mailscanner.sqlite3").stat().st_mode & 0o777 == 0o600
     request = urllib.request.Request(
         served.url + "/graphql", data=json.dumps({"query": "{ me { name role } }"}).encode(),
         headers={"Content-Type": "application/json", "Authorization": f"Bearer {served.token}"})
@@ -87,6 +89,8 @@ def test_first_start_prints_an_admin_token_once_and_uses_sqlite(served: Served) 
 
 
 def test_graphiql_runs_a_query_with_the_token_and_no_internet(served: Served) -> None:
+    """...under its Content-Security-Policy (no violation reported), and without keeping the
+    token in the browser: not in localStorage/sessionStorage, not in the address bar."""
     from playwright.sync_api import sync_playwright
 
     query = "{ me { name role } }"
@@ -109,7 +113,11 @@ def test_graphiql_runs_a_query_with_the_token_and_no_internet(served: Served) ->
                     route.abort()  # type: ignore[attr-defined]
 
             page.route("**/*", guard)
-            page.goto(f"{served.url}/graphql?{params}")
+            console: list[str] = []
+            page.on("console", lambda message: console.append(message.text))
+            response = page.goto(f"{served.url}/graphql?{params}")
+            assert response is not None
+            policy = response.headers["content-security-policy"]
             page.wait_for_selector(".graphiql-execute-button", timeout=30_000)
             page.click(".graphiql-execute-button")
             page.wait_for_function(
@@ -118,7 +126,19 @@ def test_graphiql_runs_a_query_with_the_token_and_no_internet(served: Served) ->
                 timeout=30_000,
             )
             result = page.inner_text(".result-window")
+            stored = page.evaluate(
+                "() => JSON.stringify([Object.entries(localStorage),"
+                " Object.entries(sessionStorage)])")
+            address = page.url
+            page.reload()  # what a later visit would find
+            page.wait_for_selector(".graphiql-execute-button", timeout=30_000)
+            headers_after_reload = page.evaluate(
+                "() => JSON.stringify(Object.entries(localStorage))")
         finally:
             browser.close()
     assert '"name": "Administrator"' in result
     assert outside == []
+    assert "frame-ancestors 'none'" in policy
+    assert not [m for m in console if "Content Security Policy" in m], console
+    assert served.token not in stored and served.token not in headers_after_reload
+    assert served.token not in address and "headers=" not in address

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -67,3 +68,23 @@ def test_unreadable_path_is_one_line_on_stderr_and_exit_2(
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.count("\n") == 1 and str(path) in captured.err
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(tmp_path: Path) -> None:
+    # `mailscanner inspect big.eml --json | head -n 1`, through a real OS pipe: the output
+    # (over 1 MB) fills the pipe, head exits, and inspect's next write meets a closed pipe.
+    mail = tmp_path / "big.eml"
+    mail.write_bytes(b"Subject: big\r\n\r\n" + b"a line of customer text\r\n" * 50_000)
+    command = [sys.executable, "-c", "from mailscanner.cli import main; raise SystemExit(main())"]
+    writer = subprocess.Popen(
+        [*command, "inspect", str(mail), "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert writer.stdout is not None and writer.stderr is not None
+    reader = subprocess.Popen(["head", "-n", "1"], stdin=writer.stdout, stdout=subprocess.PIPE)
+    writer.stdout.close()  # only head holds the read end now
+    first_line, _ = reader.communicate(timeout=60)
+    with writer.stderr:
+        errors = writer.stderr.read().decode()
+    assert writer.wait(timeout=60) == 0
+    assert first_line == b"{\n"
+    assert errors == ""

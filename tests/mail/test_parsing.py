@@ -256,17 +256,18 @@ def test_boundary_that_prefixes_the_inner_boundary_is_not_confused() -> None:
     assert parsed.defects == ()
 
 
-def test_winmail_dat_stays_an_attachment_and_lists_its_inner_files() -> None:
+def test_winmail_dat_stays_an_attachment_and_its_inner_files_are_unpacked() -> None:
     from pathlib import Path
 
     raw = (Path(__file__).parent / "fixtures" / "outlook_desktop_sv_winmail.eml").read_bytes()
-    (winmail,) = parse_email(raw).attachments
+    winmail, *unpacked = parse_email(raw).attachments
     assert (winmail.filename, winmail.content_type) == ("winmail.dat", "application/ms-tnef")
-    inner = winmail.tnef_files()
-    assert [(f.filename, f.content_type, f.payload()) for f in inner] == [
+    expected = [
         ("felmeddelande.png", "image/png", bytes(range(256)) * 4),
         ("Logg för maj.txt", "text/plain", b"rad 1\nrad 2\n"),
     ]
+    assert [(f.filename, f.content_type, f.payload()) for f in winmail.tnef_files()] == expected
+    assert [(f.filename, f.content_type, f.payload()) for f in unpacked] == expected
 
 
 def test_damaged_winmail_dat_lists_nothing_instead_of_raising() -> None:

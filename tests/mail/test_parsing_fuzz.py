@@ -11,8 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mailscanner.cli.inspect import to_json_dict
+from mailscanner.mail.html_nesting import bound_nesting
 from mailscanner.mail.parsing import ParsedEmail, parse_email
 from mailscanner.mail.reply import extract_reply
+from mailscanner.rules_dsl import compile as compile_rule
+from mailscanner.rules_dsl import parse as parse_rule
 
 FIXTURES = sorted((Path(__file__).parent / "fixtures").glob("*.eml"))
 SEEDS = [p.read_bytes() for p in FIXTURES]
@@ -65,6 +68,8 @@ def _touch(parsed: ParsedEmail) -> None:
         "kind",
         "kind_reason",
         "bounce",
+        "delivery_report",
+        "feedback",
         "defects",
     ):
         getattr(parsed, name)
@@ -77,7 +82,11 @@ def _touch(parsed: ParsedEmail) -> None:
     assert isinstance(parsed.inline_images, dict)
     parsed.with_folder("INBOX")
     json.dumps(to_json_dict(parsed))
-    extract_reply(parsed.text_body, parsed.html_body)
+    extract_reply(parsed.text_body, parsed.html_body, subject=parsed.subject)
+    assert compile_rule(parse_rule('kind is any of ["bounce", "feedback"]'))(parsed) in (
+        True,
+        False,
+    )
 
 
 def mutate(data: bytes, ops: list[tuple[int, int, int, bytes]]) -> bytes:
@@ -164,6 +173,41 @@ _TOKENS = st.sampled_from(
         "On Mon, 4 Mar 2024 Kim <k@x> wrote:\n",
         "> ",
         "##- Please type your reply above this line -##",
+        # automated-mail and reply shapes added with the second pass
+        "Content-Type: multipart/report; report-type=feedback-report; boundary=b\n",
+        "Content-Type: multipart/report; report-type=delivery-status; boundary=b\n",
+        "Content-Type: message/feedback-report\n",
+        "Content-Type: message/delivery-status\n",
+        "Content-Type: application/ms-tnef; name=winmail.dat\n",
+        "Feedback-Type: abuse\n",
+        "Original-Rcpt-To: <a@b.example>\n",
+        "Final-Recipient: rfc822; x@y.example\n",
+        "Action: delivered\n",
+        "Action: failed\n",
+        "Status: 5.1.1\n",
+        "X-Failed-Recipients: a@b.example\n",
+        "X-MLServer: fml\n",
+        "From: MAILER-DAEMON <>\n",
+        "From: AWS <no-reply@sns.amazonaws.com>\n",
+        '{"notificationType": "Bounce", "bounce": {"bouncedRecipients": [{"emailAddress": 1}]},',
+        ' "mail": {"commonHeaders": {"messageId": null}}}',
+        '{"Type": "Notification", "Message": "{\\"notificationType\\": \\"Delivery\\"}"}',
+        "Subject: Mail delivery failed\n",
+        "550 5.1.1 <a@b.example>: user unknown\n",
+        "Original mail as follows:\n",
+        "---------- Forwarded message ---------\n",
+        "From: Acme <a@b.example>\nSent: Monday\nTo: Kim\n",
+        "Sent from my iPhone",
+        "-- \n",
+        "<div>",
+        "</div>",
+        "<b id=x>",
+        "<blockquote>",
+        "04.03.2024, 10:12, Acme <a@b.example>:\n",
+        'hr id="stopSpelling">',
+        "------------------------------\n",
+        "From kim@x Mon Mar  4 10:12:00 2024\n",
+        "\x80",
     ]
 )
 
@@ -179,3 +223,41 @@ def test_mime_like_token_soup_never_raises(tokens: list[str]) -> None:
 def test_extract_reply_never_raises(text: str, html: str | None, marker: str) -> None:
     parts = extract_reply(text, html, marker=marker)
     assert isinstance(parts.reply_text, str) and isinstance(parts.quoted_text, str)
+
+
+_HTML = st.lists(
+    st.sampled_from(
+        [
+            "<div>",
+            "</div>",
+            "<p>",
+            "</p>",
+            "<b>",
+            "</b>",
+            "<font x=1>",
+            "<br>",
+            "<br/>",
+            "<script>",
+            "</script>",
+            "<blockquote>",
+            "</blockquote>",
+            "<a",
+            ">",
+            "<",
+            "text",
+            " ",
+        ]
+    ),
+    max_size=400,
+)
+
+
+@FUZZ
+@given(_HTML, st.integers(1, 50))
+def test_bounding_html_nesting_never_raises_and_only_removes(tokens: list[str], limit: int) -> None:
+    html = "".join(tokens)
+    bounded = bound_nesting(html, limit)
+    rest = iter(html)
+    assert all(ch in rest for ch in bounded)  # only deletions: nothing added or reordered
+    if html.count("<") <= limit:
+        assert bounded == html

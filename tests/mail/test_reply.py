@@ -225,7 +225,6 @@ def test_outlook_header_block_starts_the_quote(lang: str, block: str) -> None:
         "-------- Mensaje original --------",
         "-----Oorspronkelijk bericht-----",
         "-----Messaggio originale-----",
-        "---------- Forwarded message ---------",
         "-----Исходное сообщение-----",
         "-----Wiadomość oryginalna-----",
         "-----Alkuperäinen viesti-----",
@@ -253,17 +252,19 @@ def test_custom_marker_is_honoured_and_default_is_then_ignored() -> None:
     assert (parts.reply_text, parts.method) == ("Svar.", "marker")
 
 
-def test_text_above_marker_keeps_the_signature() -> None:
+def test_signature_above_the_marker_goes_to_its_own_field() -> None:
     text = f"Fixed.\n-- \nKim, ACME\n\n{DEFAULT_MARKER}\nold"
-    assert extract_reply(text).reply_text == "Fixed.\n-- \nKim, ACME"
+    parts = extract_reply(text)
+    assert (parts.reply_text, parts.signature, parts.method) == ("Fixed.", "Kim, ACME", "marker")
 
 
 def test_quoted_tail_and_signature_are_cut_without_marker() -> None:
     assert extract_reply("ok\n\n> earlier\n> text\n").method == "quote_prefix"
     parts = extract_reply("See you.\n-- \nKim\nPhone 123")
-    assert (parts.reply_text, parts.quoted_text, parts.method) == (
+    assert (parts.reply_text, parts.quoted_text, parts.signature, parts.method) == (
         "See you.",
-        "-- \nKim\nPhone 123",
+        "",
+        "Kim\nPhone 123",
         "signature",
     )
 

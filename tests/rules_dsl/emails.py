@@ -36,6 +36,7 @@ class FakeEmail:
     size: int = 0
     date: datetime | None = None
     folder: str = "INBOX"
+    kind: str = "normal"
     headers: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
     def header(self, name: str) -> Sequence[str]:
@@ -65,5 +66,6 @@ def make_email(data: Mapping[str, Any]) -> FakeEmail:
         size=data.get("size", 0),
         date=datetime.fromisoformat(date) if date else None,
         folder=data.get("folder", "INBOX"),
+        kind=data.get("kind", "normal"),
         headers={k: tuple(v) for k, v in data.get("headers", {}).items()},
     )

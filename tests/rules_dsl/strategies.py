@@ -36,11 +36,12 @@ def conditions(draw: st.DrawFn) -> Condition:
     info = FIELDS[draw(st.sampled_from(sorted(FIELDS)))]
     op = draw(st.sampled_from(info.operators))
     kind = value_type(info.name, op)
+    words = st.sampled_from(info.choices) if info.choices else texts
     value = draw({
         "none": st.none(),
-        "string": texts,
+        "string": words,
         "regex": regexes,
-        "list": st.lists(texts, min_size=1, max_size=3).map(tuple),
+        "list": st.lists(words, min_size=1, max_size=3).map(tuple),
         "size": st.integers(0, 10**13),
         "date": dates,
     }[kind])

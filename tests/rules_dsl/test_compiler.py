@@ -114,12 +114,14 @@ def test_compiled_rule_works_on_any_email_view_implementation() -> None:
         size: int = 0
         date: None = None
         folder: str = "INBOX"
+        kind: str = "bounce"
 
         def header(self, name: str) -> list[str]:
             return ["v"] if name.lower() == "x-a" else []
 
     view: EmailView = Minimal()
     assert compile(parse('header "X-A" equals "v" and subject equals "HI"'))(view) is True
+    assert compile(parse("kind is bounce"))(view) is True
 
 
 def test_server_searchable_gives_imap_criteria_for_plain_conjunctions() -> None:

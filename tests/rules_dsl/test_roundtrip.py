@@ -138,3 +138,11 @@ def test_nested_groups_keep_their_shape_through_text() -> None:
     a, b, c = (Condition("subject", "contains", v) for v in "abc")
     for node in (And((a, And((b, c)))), Or((Or((a, b)), c)), And((Or((a, b)), c))):
         assert parse(to_text(node)).root == node
+
+
+def test_kind_is_word_prints_in_its_canonical_equals_form() -> None:
+    from mailscanner.rules_dsl import parse, to_text
+
+    assert to_text(parse("kind is feedback")) == 'kind equals "feedback"'
+    assert to_text(parse("kind is not bounce")) == 'kind not equals "bounce"'
+    assert parse(to_text(parse("kind is delivery_report"))) == parse("kind is delivery_report")

@@ -186,10 +186,10 @@ async def test_a_failing_message_is_quarantined_and_the_rest_of_its_batch_commit
     # given: a reply whose processing fails (as a parser bug would), among good mail
     original = reply.extract_reply
 
-    def fragile(text: str, html: str | None = None) -> Any:
+    def fragile(text: str, html: str | None = None, **options: Any) -> Any:
         if "explode" in text:
             raise ValueError("cannot split this reply")
-        return original(text, html)
+        return original(text, html, **options)
 
     # both the batch planner and the per-message action split replies through this module;
     # parsing stays in this process, where the patch is (a parse process would not see it)

@@ -43,7 +43,7 @@ async def _start_date_to_scan_from(apps: object, editor: BaseSchemaEditor) -> No
 
 
 class Migration(migrations.Migration):
-    dependencies = [("models", "0003_oauth_providers")]
+    dependencies = [("models", "0005_api_tokens")]
 
     initial = False
 

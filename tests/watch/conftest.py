@@ -1,0 +1,1 @@
+from ..workers.fixtures import jobs_config, redis  # noqa: F401
