@@ -16,6 +16,7 @@ import strawberry
 from .. import models
 from ..schema.dry_run import DryRun, DryRunPick, DryRunScannerResult
 from ..schema.errors import ErrorCode, InputErrors
+from ..schema.limits import ITEMS
 from ..schema.rule import ConditionInput, RuleInput
 from ..schema.scanning import MailConnectionError
 from ..transport.errors import MailError
@@ -26,7 +27,7 @@ from .rule import parse_condition
 from .scanning import SERVER_TIMEOUT, _timeout_error
 from .validation import check_length
 
-MAX_RULE_IDS = 100
+MAX_RULE_IDS = ITEMS["Query.dryRunScanner(ruleIds:)"]
 
 
 def _condition(
