@@ -21,6 +21,17 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("scanner", metavar="SCANNER", help="scanner id or name")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    dry = parser.add_argument_group("dry run (reads the mailbox, changes nothing)")
+    dry.add_argument(
+        "--dry-run", action="store_true", help="show what a scan would do, message by message"
+    )
+    dry.add_argument(
+        "--limit", type=int, default=50, metavar="N", help="messages to look at (1-500)"
+    )
+    dry.add_argument("--folder", metavar="F", help="folder (default: the rules' first)")
+    dry.add_argument(
+        "--next", action="store_true", help="the messages the next scan reads, not the newest"
+    )
     parser.set_defaults(func=run)
 
 
@@ -116,4 +127,11 @@ async def scan_command(ref: str, quiet: bool, settings: Settings) -> int:
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_or_exit()
+    if args.dry_run:
+        from .dry_run import dry_run_command
+
+        return run_with_db(
+            settings,
+            lambda: dry_run_command(args.scanner, args.folder, args.limit, args.next, settings),
+        )
     return run_with_db(settings, lambda: scan_command(args.scanner, args.quiet, settings))

@@ -14,7 +14,15 @@ from .outbound_email import DeliveryStatus, OutboundEmail
 from .push_status import PushState, PushStatus
 from .rule import Rule
 from .scan_run import COUNT_NAMES, ScanRun, ScanRunStatus, empty_counts
-from .scanner import AuthType, Encryption, MicrosoftAuth, Protocol, Scanner, ScanType
+from .scanner import (
+    AuthType,
+    Encryption,
+    MicrosoftAuth,
+    Protocol,
+    Scanner,
+    ScanType,
+    StartFrom,
+)
 from .sequence import Sequence
 from .smtp_settings import SmtpAuth, SmtpSettings
 from .ticket import Ticket, TicketPriority, TicketStatus
@@ -26,7 +34,7 @@ __all__ = [
     "LabelledEnum", "MessageLog", "MessageOutcome", "MicrosoftAuth", "OAuthAccount",
     "OAuthAccountStatus", "OAuthAppSettings", "OAuthFlow", "OAuthProvider", "OutboundEmail",
     "Protocol", "PushState", "PushStatus", "Role", "Rule", "ScanRun", "ScanRunStatus",
-    "ScanType", "Scanner", "Sequence", "SideEffects", "SmtpAuth", "SmtpSettings",
+    "ScanType", "Scanner", "Sequence", "SideEffects", "SmtpAuth", "SmtpSettings", "StartFrom",
     "TICKET_COMMENT_TEMPLATE", "Ticket", "TicketPriority", "TicketStatus", "User",
     "describe_model", "empty_counts", "normalize_email",
 ]

@@ -18,6 +18,10 @@ class FolderState(Model):
     folder = fields.CharField(max_length=500)
     uidvalidity = fields.BigIntField()
     last_uid = fields.BigIntField(default=0)
+    # The folder's UIDNEXT when scanning it began (activation, else its first read): mail
+    # below it was there before (left alone with start from NOW, imported as history when
+    # the scanner imports history); 0 when not recorded.
+    start_uid = fields.BigIntField(default=0, db_default=0)
     # STATUS before the last successful scan of this folder (see watch/signature.py).
     status_signature = fields.CharField(max_length=200, null=True)
     updated_at = fields.DatetimeField(auto_now=True)

@@ -21,7 +21,7 @@ class ScanRunStatus(LabelledEnum):
 
 COUNT_NAMES = (
     "seen", "matched", "tickets_created", "tickets_updated", "comments_added",
-    "contacts_created", "moved", "deleted", "skipped", "errors",
+    "contacts_created", "moved", "deleted", "skipped", "errors", "imported",
 )
 
 

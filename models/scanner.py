@@ -7,6 +7,7 @@ from tortoise.models import Model
 
 from .. import crypto
 from .fields import LabelledEnum, labelled
+from .ticket import TicketStatus
 
 if TYPE_CHECKING:
     from .oauth_account import OAuthAccount
@@ -38,6 +39,12 @@ class Encryption(LabelledEnum):
 class ScanType(LabelledEnum):
     UNREAD = ("unread", "Only unread")
     ALL_SINCE_LAST_SCAN = ("all_since_last_scan", "All since last scan")
+
+
+class StartFrom(LabelledEnum):
+    ALL = ("all", "All mail (the scan type decides)")
+    NOW = ("now", "Only mail that arrives after activation")
+    DATE = ("date", "Mail received on or after a date")
 
 
 class Scanner(Model):
@@ -138,8 +145,37 @@ class Scanner(Model):
         ),
         "Push",
     )
-    scan_from = labelled(
-        fields.DatetimeField(null=True, description="First scan ignores older mail"), "Scan from"
+    start_from = labelled(
+        fields.CharEnumField(
+            StartFrom,
+            default=StartFrom.ALL,
+            db_default=StartFrom.ALL,  # for the rows that exist when the column is added
+            description=(
+                "Where scanning starts: all mail the scan type picks, only mail that arrives "
+                "after activation, or mail received on or after the start date. Fixed once "
+                "the scanner has been activated or scanned"
+            ),
+        ),
+        "Start from",
+    )
+    start_date = labelled(
+        fields.DateField(
+            null=True,
+            description="With start from date: mail received (IMAP INTERNALDATE) before it "
+            "is never read",
+        ),
+        "Start date",
+    )
+    import_history_as = labelled(
+        fields.CharEnumField(
+            TicketStatus,
+            null=True,
+            description=(
+                "Mail already in the mailbox when scanning starts becomes tickets with this "
+                "status and its original dates, without notifying anyone (empty: like new mail)"
+            ),
+        ),
+        "Import history as",
     )
     # Health, written by scans.
     last_scan_at = labelled(

@@ -38,6 +38,13 @@ class Sequence(Model):
         return int(row.value)
 
     @classmethod
+    async def peek(cls, name: str, connection: BaseDBAsyncClient) -> int:
+        """The counter's current value, read without locking or creating it (a dry run
+        predicts the next numbers; a real scan may take them first)."""
+        row = await cls.filter(name=name).using_db(connection).first()
+        return int(row.value) if row is not None else 0
+
+    @classmethod
     async def store(cls, name: str, value: int, connection: BaseDBAsyncClient) -> None:
         """Write the last value handed out after `reserve` (same transaction)."""
         await cls.filter(name=name).using_db(connection).update(value=value)

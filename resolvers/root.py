@@ -9,6 +9,7 @@ from typing import Any
 
 from strawberry.tools import merge_types
 
+from .dry_run import DryRunQueries
 from .email import EmailMutations, EmailQueries
 from .jobs import JobMutations, JobSubscriptions
 from .meta import MetaQueries
@@ -16,6 +17,7 @@ from .oauth import OAuthMutations, OAuthQueries
 from .people import PeopleMutations, PeopleQueries
 from .rule import RuleExplainQueries, RuleMutations, RuleQueries
 from .scanner import ScannerMutations, ScannerQueries
+from .scanner_start import ScannerStartMutations, ScannerStartQueries
 from .scanning import ScanningMutations, ScanningQueries
 from .ticket import TicketMutations, TicketQueries
 from .tokens import TokenMutations, TokenQueries
@@ -24,7 +26,9 @@ QUERIES: tuple[type, ...] = (
     TicketQueries,
     PeopleQueries,
     ScannerQueries,
+    ScannerStartQueries,
     ScanningQueries,
+    DryRunQueries,
     RuleQueries,
     RuleExplainQueries,
     MetaQueries,
@@ -36,6 +40,7 @@ MUTATIONS: tuple[type, ...] = (
     TicketMutations,
     PeopleMutations,
     ScannerMutations,
+    ScannerStartMutations,
     ScanningMutations,
     RuleMutations,
     OAuthMutations,

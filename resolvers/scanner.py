@@ -29,7 +29,7 @@ from .validation import (
 
 _PLAIN_FIELDS = ("name", "auth_type", "host", "port", "encryption", "validate_certificate",
                  "scan_type", "username", "mailbox_name", "microsoft_auth",
-                 "scan_interval_minutes", "scan_from", "push")
+                 "scan_interval_minutes", "start_from", "start_date", "push")
 _ACCOUNT_PROVIDER = {models.AuthType.MICROSOFT_OAUTH: models.OAuthProvider.MICROSOFT,
                      models.AuthType.GOOGLE_OAUTH: models.OAuthProvider.GOOGLE}
 
@@ -54,6 +54,7 @@ async def _validate(
         await _check_oauth(errors, data, creating, current, auth_type)
     if auth_type == models.AuthType.PASSWORD and creating:
         check_required(errors, "input.username", data.username)
+    await _check_start(data, current, errors)
     if data.name and not errors.errors:
         clash = models.Scanner.filter(name=data.name)
         if current is not None:
@@ -61,6 +62,32 @@ async def _validate(
         if await clash.exists():
             errors.add("input.name", ErrorCode.UNIQUE, "Another scanner already has this name")
     return errors
+
+
+async def _check_start(
+    data: ScannerInput, current: models.Scanner | None, errors: InputErrors
+) -> None:
+    """startFrom DATE needs a startDate (and only it uses one); neither changes once the
+    scanner has started (scanning/start.py says why)."""
+    from ..scanning.start import LOCKED, has_started
+
+    start_from = data.start_from or (current.start_from if current else models.StartFrom.ALL)
+    start_date = data.start_date if data.start_date is not None else (
+        current.start_date if current else None
+    )
+    if start_from == models.StartFrom.DATE and start_date is None:
+        errors.add("input.startDate", ErrorCode.REQUIRED, "startFrom DATE needs a startDate")
+    if data.start_date is not None and start_from != models.StartFrom.DATE:
+        errors.add(
+            "input.startDate", ErrorCode.INVALID, "startDate is used only with startFrom DATE"
+        )
+    changes = current is not None and (
+        (data.start_from is not None and data.start_from != current.start_from)
+        or (data.start_date is not None and data.start_date != current.start_date)
+    )
+    if changes and current is not None and await has_started(current):
+        field = "input.startFrom" if data.start_from is not None else "input.startDate"
+        errors.add(field, ErrorCode.START_LOCKED, LOCKED)
 
 
 async def _check_oauth(errors: InputErrors, data: ScannerInput, creating: bool,
@@ -116,20 +143,14 @@ async def _save(scanner: models.Scanner) -> ScannerResult:
     return ScannerPayload(scanner=ScannerType.from_model(scanner))
 
 
-async def _set_active(id: strawberry.ID, active: bool) -> ScannerResult:
+async def _deactivate(id: strawberry.ID) -> ScannerResult:
     scanner = await get_or_none(models.Scanner, id)
     if scanner is None:
         return not_found("Scanner", id)
-    if active and not await models.Rule.filter(scanner_id=scanner.id, active=True).exists():
-        errors = InputErrors()
-        errors.add(
-            "id", ErrorCode.INVALID, "Add at least one active rule before activating the scanner"
-        )
-        return errors.as_result()
-    scanner.active = active
+    scanner.active = False
     await scanner.save(update_fields=["active", "updated_at"])
     from ..workers.schedule import scanner_activation_changed
-    await scanner_activation_changed(scanner.id, active)
+    await scanner_activation_changed(scanner.id, False)
     return ScannerPayload(scanner=ScannerType.from_model(scanner))
 
 
@@ -183,10 +204,6 @@ class ScannerMutations:
         await notify_scanner_changed(int(scanner.id))
         return DeletePayload(id=id)
 
-    @strawberry.mutation(permission_classes=[IsAdmin], description="Start scheduled scanning")
-    async def activate_scanner(self, info: Info, id: strawberry.ID) -> ScannerResult:
-        return await _set_active(id, True)
-
     @strawberry.mutation(permission_classes=[IsAdmin], description="Stop scheduled scanning")
     async def deactivate_scanner(self, info: Info, id: strawberry.ID) -> ScannerResult:
-        return await _set_active(id, False)
+        return await _deactivate(id)

@@ -9,11 +9,12 @@ satisfied the positive test, i.e. the reason the condition is false.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from .ast import And, Condition, Node, Not, Rule
 from .catalog import FIELDS
-from .compiler import compile_rule
+from .compiler import CompiledRule, compile_rule
 from .extract import CF, TEXT_FIELDS, ExtractedFields, Groups, extract, key
 from .matchers import condition_pred, positive_op, string_test
 from .printer import condition_text, to_text
@@ -22,6 +23,12 @@ from .view import EmailView
 
 _MAX_SHOWN = 20  # values per condition
 _MAX_CHARS = 200  # characters per value
+# A dry run explains the same few rules on hundreds of messages: what depends only on a
+# node (its text, its predicate, its test) is built once per node, not once per message.
+_text = lru_cache(maxsize=4096)(to_text)
+_condition_text = lru_cache(maxsize=4096)(condition_text)
+_pred = lru_cache(maxsize=4096)(condition_pred)
+_test = lru_cache(maxsize=4096)(string_test)
 
 
 @dataclass
@@ -54,10 +61,12 @@ class Explanation:
         return out
 
 
-def explain(rule: Rule | Node | str | dict[str, Any],
+def explain(rule: Rule | Node | str | dict[str, Any] | CompiledRule,
             email: EmailView | ExtractedFields) -> Explanation:
-    """Explain `rule` (any form; validated) on `email` (or shared `extract(email)` values)."""
-    root = compile_rule(rule).rule.root
+    """Explain `rule` (any form, or compiled; validated) on `email` (or shared
+    `extract(email)` values)."""
+    compiled = rule if isinstance(rule, CompiledRule) else compile_rule(rule)
+    root = compiled.rule.root
     values = email if isinstance(email, ExtractedFields) else extract(email)
     return _node(root, values, "$")
 
@@ -67,16 +76,16 @@ def _node(node: Node, ef: ExtractedFields, path: str) -> Explanation:
         return _condition(node, ef, path)
     if isinstance(node, Not):
         child = _node(node.child, ef, f"{path}.not")
-        return Explanation("not", not child.result, to_text(node), path, [child])
+        return Explanation("not", not child.result, _text(node), path, [child])
     name = "and" if isinstance(node, And) else "or"
     children = [_node(c, ef, f"{path}.{name}[{i}]") for i, c in enumerate(node.children)]
     results = [c.result for c in children]
     result = all(results) if isinstance(node, And) else any(results)
-    return Explanation(name, result, to_text(node), path, children)
+    return Explanation(name, result, _text(node), path, children)
 
 
 def _condition(node: Condition, ef: ExtractedFields, path: str) -> Explanation:
-    out = Explanation("condition", condition_pred(node)(ef), condition_text(node), path)
+    out = Explanation("condition", _pred(node)(ef), _condition_text(node), path)
     kind = FIELDS[node.field].kind
     if kind in ("flag", "size", "date"):
         raw_value = ef[{"flag": "has_attachment"}.get(kind, node.field)]
@@ -89,7 +98,7 @@ def _condition(node: Condition, ef: ExtractedFields, path: str) -> Explanation:
         return out
     regex = op == "matches"
     compared = raw if node.case or regex else _groups(ef, key(node.field, node.header, CF))
-    test = string_test(node, op)
+    test = _test(node, op)
     for raw_group, cmp_group in zip(raw, compared, strict=True):
         out.matched += [_show(r) for r, c in zip(raw_group, cmp_group, strict=True) if test(c)]
     if regex:

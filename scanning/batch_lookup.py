@@ -100,10 +100,13 @@ async def load_lookups(
     domain: str,
     assignees: set[int],
     conn: BaseDBAsyncClient,
+    numbers: set[str] | frozenset[str] = frozenset(),
 ) -> Lookups:
-    """Everything `emails` may ask about, in at most six queries."""
+    """Everything `emails` may ask about, in at most six queries; `numbers` adds ticket
+    numbers found another way (the rules' custom ticket patterns)."""
     out = Lookups()
-    senders, refs, numbers, own = _keys(emails, prefix, domain)
+    senders, refs, subject_numbers, own = _keys(emails, prefix, domain)
+    numbers = subject_numbers | numbers
     if senders:
         for contact in await Contact.filter(email_normalized__in=senders).using_db(conn):
             out.contacts[contact.email_normalized] = contact

@@ -21,7 +21,7 @@ from ..mail.parsing import ParsedEmail
 from ..transport.imap import FetchedMessage
 from .actions.create_or_update_ticket import comment_text
 from .batch_lookup import reference_ids
-from .context import ScanConfig
+from .context import HistoryImport, ScanConfig
 from .duplicates import as_duplicate, dedupe_key, skip_counts
 from .parse_pool import run_in_pool
 from .process import (
@@ -71,6 +71,7 @@ class FetchBatch:
     fetched: Sequence[FetchedMessage]
     run_id: int | None
     reread_ids: set[str]
+    history: HistoryImport | None = None  # the folder's mail from before scanning began
     # Dedupe keys of messages processed in other folders -> that folder (duplicates.py).
     elsewhere: Mapping[str, str] = field(default_factory=dict)
 

@@ -4,7 +4,7 @@ Each table's new rows go in multi-row INSERT ... RETURNING statements (models/bu
 ids matched back by a unique key: contacts by normalized address, tickets by number,
 comments by (ticket, Message-ID) (comments without a Message-ID are inserted one by one;
 they are rare). Order follows the foreign keys: contacts, tickets (with the ticket
-counter), comments, attachments, then the updated existing tickets.
+counter), comments, attachments, then the updated existing tickets and bounced emails.
 """
 
 from __future__ import annotations
@@ -16,7 +16,16 @@ from typing import Any
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from ..mail.parsing import ParsedEmail
-from ..models import Attachment, Comment, CommentSource, Contact, Sequence, Ticket
+from ..models import (
+    Attachment,
+    Comment,
+    CommentSource,
+    Contact,
+    DeliveryStatus,
+    OutboundEmail,
+    Sequence,
+    Ticket,
+)
 from ..models.bulk import insert_models, insert_rows
 from .actions.create_or_update_ticket import attachment_rows
 
@@ -35,6 +44,7 @@ class NewComment:
     message_id: str | None
     quoted_text: str
     id: int | None = None
+    created_at: datetime | None = None  # imported history keeps its mail's date
 
 
 @dataclass
@@ -46,6 +56,8 @@ class Pending:
     comments: list[NewComment] = field(default_factory=list)
     attachments: list[tuple[Ticket, NewComment | None, ParsedEmail]] = field(default_factory=list)
     touched: dict[int, tuple[Ticket, bool]] = field(default_factory=dict)  # id -> fields changed?
+    failed: list[tuple[OutboundEmail, str]] = field(default_factory=list)  # bounced, error
+    dated: dict[int, Ticket] = field(default_factory=dict)  # id -> ticket with history news
     last_number: int | None = None  # the last ticket number handed out (counter reserved)
 
     def __bool__(self) -> bool:
@@ -54,6 +66,8 @@ class Pending:
             or self.tickets
             or self.comments
             or self.touched
+            or self.failed
+            or self.dated
             or self.last_number is not None
         )
 
@@ -74,6 +88,7 @@ def _comment_row(new: NewComment) -> dict[str, Any]:
         source=CommentSource.EMAIL,
         message_id=new.message_id,
         quoted_text=new.quoted_text,
+        created_at=new.created_at,  # None: now
     )
 
 
@@ -112,6 +127,8 @@ async def write_pending(pending: Pending, conn: BaseDBAsyncClient) -> None:
     if pending.comments:
         await _comments(pending.comments, conn)
     await insert_rows(Attachment, _attachment_rows(pending.attachments), conn)
+    for ticket in pending.dated.values():  # history: the last change is its mail's date
+        await Ticket.filter(id=ticket.id).using_db(conn).update(updated_at=ticket.updated_at)
     bumped = []
     for ticket, changed in pending.touched.values():
         if changed:
@@ -123,4 +140,7 @@ async def write_pending(pending: Pending, conn: BaseDBAsyncClient) -> None:
         await Ticket.filter(id__in=[t.id for t in bumped]).using_db(conn).update(updated_at=now)
         for ticket in bumped:
             ticket.updated_at = now
+    for sent, error in pending.failed:  # comment emails a bounce reported undelivered
+        sent.status, sent.last_error = DeliveryStatus.FAILED, error
+        await sent.save(using_db=conn, update_fields=["status", "last_error", "updated_at"])
     pending.__init__()  # type: ignore[misc]  # start over: everything above is written

@@ -9,9 +9,16 @@ from typing import Any
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from ..mail.parsing import ParsedEmail
-from ..models import Comment, Contact, Scanner, Ticket
+from ..models import Comment, Contact, Scanner, Ticket, TicketStatus
 
-__all__ = ["ActionOutcome", "Effect", "MessageContext", "ScanCache", "ScanConfig"]
+__all__ = [
+    "ActionOutcome",
+    "Effect",
+    "HistoryImport",
+    "MessageContext",
+    "ScanCache",
+    "ScanConfig",
+]
 
 # An IMAP side effect to apply after commit: {"op": "seen"} | {"op": "move", "folder": ...}
 # | {"op": "delete"}. Stored as JSON on the MessageLog row while pending.
@@ -44,6 +51,20 @@ class ScanConfig:
     parse_processes: int = 0  # worker processes that parse fetched mail (0: in this one)
 
 
+@dataclass(frozen=True)
+class HistoryImport:
+    """A folder's mail from before scanning began (UID below its start, when the scanner
+    imports history): it becomes tickets with `status` and their original dates, and no
+    event announces it (nobody is woken for mail years old)."""
+
+    status: TicketStatus
+    below_uid: int
+
+    def of(self, uid: int) -> TicketStatus | None:
+        """The status for message `uid` when it is history, else None."""
+        return self.status if uid < self.below_uid else None
+
+
 @dataclass
 class MessageContext:
     """One message inside its database transaction (`conn`); actions fill it in order."""
@@ -54,6 +75,7 @@ class MessageContext:
     conn: BaseDBAsyncClient
     # Why DB-writing actions must not run (auto-reply, bounce, our own mail); None = normal.
     automated: str | None = None
+    history: TicketStatus | None = None  # imported as history with this status (HistoryImport)
     contact: Contact | None = None
     ticket: Ticket | None = None
     comment: Comment | None = None

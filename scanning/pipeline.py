@@ -3,7 +3,8 @@
 Per folder:
   1. SELECT; finish side effects a crashed scan left pending (idempotent on the server);
   2. load the checkpoint, reset when UIDVALIDITY changed (then re-read, deduped by Message-ID);
-  3. UID SEARCH by scan type: UNSEEN, or UIDs above the checkpoint (first read: SINCE scan_from);
+  3. UID SEARCH by scan type: UNSEEN, or UIDs above the checkpoint; never below where scanning
+     began (start from NOW), only mail received SINCE the start date (start from DATE);
   4. per batch: drop UIDs that already have a log row, FETCH BODY.PEEK[] in the session
      thread, then parse, classify, match and decode it in a parse process (batch_prepare.py,
      parse_pool.py); a message already processed in another folder (the same Gmail message
@@ -28,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter, deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -51,7 +52,7 @@ from . import checkpoints
 from .batch import process_batch
 from .batch_prepare import FetchBatch, mark_duplicates, message_keys, prepare_batch
 from .connect import open_session
-from .context import ScanCache, ScanConfig
+from .context import HistoryImport, ScanCache, ScanConfig
 from .duplicates import dedupe_key, has_other_folders, processed_elsewhere
 from .effects import PendingEffects, apply_effects, finish_pending
 from .process import LoadedRule, Prepared, Processed, load_rules, process_message
@@ -59,7 +60,7 @@ from .progress import Progress
 from .signature import record_signature, signature, status_items
 from .transient import LoggedElsewhere, is_transient
 
-__all__ = ["BATCH_SIZE", "run_scan", "scan_config"]
+__all__ = ["BATCH_SIZE", "prepare_fetched", "run_scan", "scan_config"]
 
 logger = logging.getLogger(__name__)
 BATCH_SIZE = 200
@@ -131,6 +132,38 @@ async def _insert_rows(results: list[Processed]) -> None:
                 )
 
 
+async def prepare_fetched(
+    batch: Callable[[Mapping[str, str]], FetchBatch],
+    scanner_id: int,
+    folder: str,
+    other_folders: bool,
+) -> tuple[list[Processed | Prepared] | None, dict[str, str]]:
+    """Prepare fetched messages (`batch(elsewhere)` makes their FetchBatch) and find which
+    were processed in another folder already (duplicates.py): (prepared, elsewhere).
+    Shared by the scan and its dry run. `other_folders`: has the scanner logged mail from
+    another folder at all (if not, nothing is looked up)."""
+    if not other_folders:
+        return await prepare_batch(batch({})), {}
+    fetched = batch({}).fetched
+    # Server ids are known now, so the parse processes skip those duplicates themselves;
+    # Message-IDs only once parsed: those duplicates are marked after preparing.
+    server_keys = [k for m in fetched if (k := dedupe_key(m.server_id, None))]
+    elsewhere = dict(await processed_elsewhere(scanner_id, folder, server_keys))
+    prepared = await prepare_batch(batch(elsewhere))
+    if prepared is not None:
+        keys = message_keys(fetched, prepared)
+        pending = [k for k in keys.values() if k not in elsewhere and k.startswith("mid:")]
+        if pending:
+            elsewhere.update(await processed_elsewhere(scanner_id, folder, pending))
+            prepared = mark_duplicates(prepared, keys, elsewhere)
+    else:  # rare (a message failed to prepare): parse here, as the slow path will too
+        ids = [dedupe_key(None, parse_email(m.raw).message_id) for m in fetched
+               if m.server_id is None]
+        more = [k for k in ids if k is not None]
+        elsewhere.update(await processed_elsewhere(scanner_id, folder, more))
+    return prepared, elsewhere
+
+
 @dataclass(frozen=True)
 class _Fetched:
     """A fetched batch, prepared ahead (`prepared` is None when preparing failed)."""
@@ -154,6 +187,7 @@ class _FolderScan:
         self.folder, self.progress = folder, progress
         self.scanner_id = config.scanner.id
         self.left_uid: int | None = None  # lowest UID left unlogged for the next scan
+        self.history: HistoryImport | None = None  # set from the checkpoint in run()
 
     async def run(self) -> None:
         # Before SELECT (STATUS is not for the selected folder) and before SEARCH, so that
@@ -163,12 +197,13 @@ class _FolderScan:
         self.uidvalidity = status.uidvalidity
         done = await finish_pending(self.session, self.scanner_id, self.folder, status.uidvalidity)
         self.progress.add(done)
-        state, first = await checkpoints.load_checkpoint(
-            self.config.scanner, self.folder, status.uidvalidity
+        state, _ = await checkpoints.load_checkpoint(
+            self.config.scanner, self.folder, status.uidvalidity, status.uidnext
         )
-        criteria = checkpoints.search_criteria(self.config.scanner, state, first)
-        uids = await self.session.search(criteria)
-        uids = [u for u in uids if u > state.last_uid] if criteria[0] == "UID" else uids
+        uids = await checkpoints.pick(self.session, self.config.scanner, state)
+        imported = self.config.scanner.import_history_as
+        if imported is not None and state.start_uid:
+            self.history = HistoryImport(imported, state.start_uid)
         self.reread = await checkpoints.has_older_generation(
             self.scanner_id, self.folder, status.uidvalidity
         )
@@ -227,27 +262,12 @@ class _FolderScan:
         )
         fetched = await self.session.fetch([u for u in batch if u not in logged])
         reread = await self._reread_ids(fetched)
-        if not self.other_folders:
-            prepared = await prepare_batch(self._batch(fetched, reread, {}))
-            return _Fetched(fetched, reread, prepared, {})
-        # Server ids are known now, so the parse processes skip those duplicates themselves;
-        # Message-IDs only once parsed: those duplicates are marked after preparing.
-        server_keys = [k for m in fetched if (k := dedupe_key(m.server_id, None))]
-        elsewhere = dict(await processed_elsewhere(self.scanner_id, self.folder, server_keys))
-        prepared = await prepare_batch(self._batch(fetched, reread, elsewhere))
-        if prepared is not None:
-            keys = message_keys(fetched, prepared)
-            pending = [k for k in keys.values() if k not in elsewhere and k.startswith("mid:")]
-            if pending:
-                elsewhere.update(
-                    await processed_elsewhere(self.scanner_id, self.folder, pending)
-                )
-                prepared = mark_duplicates(prepared, keys, elsewhere)
-        else:  # rare (a message failed to prepare): parse here, as the slow path will too
-            ids = [dedupe_key(None, parse_email(m.raw).message_id) for m in fetched
-                   if m.server_id is None]
-            more = [k for k in ids if k is not None]
-            elsewhere.update(await processed_elsewhere(self.scanner_id, self.folder, more))
+        prepared, elsewhere = await prepare_fetched(
+            lambda seen: self._batch(fetched, reread, seen),
+            self.scanner_id,
+            self.folder,
+            self.other_folders,
+        )
         return _Fetched(fetched, reread, prepared, elsewhere)
 
     def _batch(
@@ -264,15 +284,15 @@ class _FolderScan:
             fetched,
             run_id=self.progress.run.id,
             reread_ids=reread,
+            history=self.history,
             elsewhere=elsewhere,
         )
 
     async def _reread_ids(self, fetched: list[FetchedMessage]) -> set[str]:
         if not self.reread:
             return set()
-        ids = [parse_email(m.raw).message_id or "" for m in fetched]
-        return await checkpoints.reread_message_ids(
-            self.scanner_id, self.folder, self.uidvalidity, ids
+        return await checkpoints.reread_ids(
+            self.scanner_id, self.folder, self.uidvalidity, (m.raw for m in fetched)
         )
 
     async def _commit_batch(self, batch: list[int], ahead: _Fetched) -> list[Processed]:
@@ -350,6 +370,7 @@ class _FolderScan:
                     message.raw,
                     run_id=self.progress.run.id,
                     reread_ids=reread,
+                    history=self.history.of(message.uid) if self.history else None,
                     server_id=message.server_id,
                     elsewhere=elsewhere,
                 )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -25,13 +25,14 @@ from ..models import (
     DeliveryStatus,
     MessageLog,
     MessageOutcome,
-    OutboundEmail,
     Rule,
     Scanner,
     SideEffects,
+    TicketStatus,
 )
 from ..outbound.threading import is_our_message_id
 from .actions.registry import ActionConfigError, run_action, validate_action
+from .bounces import NOT_OURS, bounce_error, bounced_email, delayed
 from .context import Effect, MessageContext, ScanConfig
 from .duplicates import dedupe_key, duplicate_fields, skip_counts
 from .transient import LoggedElsewhere, is_transient
@@ -65,10 +66,13 @@ class LoadedRule:
     error: str | None = None
 
 
-async def load_rules(scanner: Scanner) -> list[LoadedRule]:
-    """The scanner's active rules in order, compiled, their action configs validated."""
+async def load_rules(scanner: Scanner, ids: Collection[int] | None = None) -> list[LoadedRule]:
+    """The scanner's active rules in order, compiled, their action configs validated
+    (`ids`: these rules of the scanner instead, active or not, as a dry run tries them)."""
+    query = Rule.filter(scanner_id=scanner.id)
+    query = query.filter(active=True) if ids is None else query.filter(id__in=list(ids))
     loaded = []
-    for rule in await Rule.filter(scanner_id=scanner.id, active=True).order_by("sequence", "id"):
+    for rule in await query.order_by("sequence", "id"):
         folders = tuple(f for f in (rule.folders or []) if isinstance(f, str)) or (DEFAULT_FOLDER,)
         compiled: rules_dsl.CompiledRule | None = None
         try:
@@ -163,19 +167,14 @@ async def _handle_bounce(ctx: MessageContext) -> dict[str, Any] | None:
     info = ctx.email.bounce
     if info is None or not info.original_message_id:
         return None
-    mid = info.original_message_id
-    sent = await OutboundEmail.filter(message_id__in=[mid, f"<{mid}>"]).using_db(ctx.conn).first()
+    sent = await bounced_email(info, ctx.conn)
     if sent is None:
-        return {"type": "bounce", "outcome": "skipped", "detail": "not a reply we sent"}
+        return {"type": "bounce", "outcome": "skipped", "detail": NOT_OURS}
     if info.delayed:
         # A delay warning: the remote MTA keeps trying, so the email has not failed.
-        return {"type": "bounce", "outcome": "skipped",
-                "detail": f"outbound email {sent.id} delayed, not failed"}
+        return {"type": "bounce", "outcome": "skipped", "detail": delayed(sent)}
     sent.status = DeliveryStatus.FAILED
-    recipients = ", ".join(info.recipients)
-    sent.last_error = f"Bounced ({info.status or 'delivery failed'})" + (
-        f" for {recipients}" if recipients else ""
-    )
+    sent.last_error = bounce_error(info)
     await sent.save(using_db=ctx.conn, update_fields=["status", "last_error", "updated_at"])
     ctx.events.append(
         (
@@ -213,13 +212,16 @@ async def _run_matched(
     fields: dict[str, Any],
     existing: MessageLog | None,
     conn: BaseDBAsyncClient | None,
+    history: TicketStatus | None,
 ) -> Processed:
     if conn is None:
         async with in_transaction() as own:
             return await _act(
-                config, email, folder, automated, matched, fields, existing, own, False
+                config, email, folder, automated, matched, fields, existing, own, False, history
             )
-    return await _act(config, email, folder, automated, matched, fields, existing, conn, True)
+    return await _act(
+        config, email, folder, automated, matched, fields, existing, conn, True, history
+    )
 
 
 async def _act(
@@ -232,10 +234,12 @@ async def _act(
     existing: MessageLog | None,
     conn: BaseDBAsyncClient,
     defer_log: bool,
+    history: TicketStatus | None = None,
 ) -> Processed:
     """Run the matched rules' actions on `conn`; the log row is saved there too, or, in the
-    pipeline's batch transaction (`defer_log`), bulk-inserted with the batch's other rows."""
-    ctx = MessageContext(config, email, folder, conn, automated=automated)
+    pipeline's batch transaction (`defer_log`), bulk-inserted with the batch's other rows.
+    History (`history`, see context.HistoryImport) announces nothing."""
+    ctx = MessageContext(config, email, folder, conn, automated=automated, history=history)
     records: list[dict[str, Any]] = []
     if email.kind == "bounce" and (bounce := await _handle_bounce(ctx)) is not None:
         records.append(bounce)
@@ -267,7 +271,8 @@ async def _act(
     log = _log_row(fields, existing)
     if not defer_log:
         await log.save(using_db=conn)
-    return Processed(int(fields["uid"]), log, not defer_log, effects, ctx.counts, ctx.events)
+    events = [] if history else ctx.events
+    return Processed(int(fields["uid"]), log, not defer_log, effects, ctx.counts, events)
 
 
 def acted_row(
@@ -433,12 +438,13 @@ async def act_prepared(
     folder: str,
     conn: BaseDBAsyncClient,
     existing: MessageLog | None = None,
+    history: TicketStatus | None = None,
 ) -> Processed:
     """Run a prepared message's actions on `conn` (the batch transaction); raises on failure.
     The log row comes back unsaved for the batch's bulk insert."""
     p = prepared
     return await _act(
-        config, p.email, folder, p.automated, p.matched, p.fields, existing, conn, True
+        config, p.email, folder, p.automated, p.matched, p.fields, existing, conn, True, history
     )
 
 
@@ -460,10 +466,11 @@ async def process_message(
     reread_ids: set[str] | frozenset[str] = frozenset(),
     existing: MessageLog | None = None,
     conn: BaseDBAsyncClient | None = None,
+    history: TicketStatus | None = None,
     server_id: str | None = None,
     elsewhere: Mapping[str, str] = _NOWHERE,
 ) -> Processed:
-    """Process one fetched message.
+    """Process one fetched message (`history`: imported as history with this status).
 
     Without `conn` its writes commit in their own transaction and a failing message is
     quarantined, except that a transient database failure (`transient.is_transient`) is
@@ -490,7 +497,7 @@ async def process_message(
             return prepared
         p = prepared
         return await _run_matched(
-            config, p.email, folder, p.automated, p.matched, p.fields, existing, conn
+            config, p.email, folder, p.automated, p.matched, p.fields, existing, conn, history
         )
     except Exception as exc:  # noqa: BLE001 — one bad message never aborts the scan
         if conn is not None or is_transient(exc):

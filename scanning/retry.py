@@ -8,7 +8,7 @@ from dataclasses import replace
 from tortoise.transactions import in_transaction
 
 from .. import events
-from ..models import MessageLog, MessageOutcome, Scanner
+from ..models import FolderState, MessageLog, MessageOutcome, Scanner, TicketStatus
 from ..settings import Settings, load_settings
 from ..transport.errors import MailError
 from .connect import open_session
@@ -23,6 +23,16 @@ logger = logging.getLogger(__name__)
 
 class RetryError(ValueError):
     """The log row cannot be retried (not quarantined, or its raw message is gone)."""
+
+
+async def _history(scanner: Scanner, log: MessageLog) -> TicketStatus | None:
+    """The import status when the message is history (below its folder's start)."""
+    if scanner.import_history_as is None:
+        return None
+    state = await FolderState.filter(
+        scanner_id=scanner.id, folder=log.folder, uidvalidity=log.uidvalidity
+    ).first()
+    return scanner.import_history_as if state and int(log.uid) < state.start_uid else None
 
 
 async def retry_message(
@@ -53,6 +63,7 @@ async def retry_message(
         raw,
         run_id=log.scan_run_id,  # type: ignore[attr-defined]
         existing=log,
+        history=await _history(scanner, log),
     )
     if not result.saved:
         async with in_transaction() as conn:

@@ -5,11 +5,15 @@
 2. the ticket number in the subject (`TT123`, `[TT123]`, `Re: Sv: AW: Fwd: TT123`);
 3. the action's custom regex (RE2) over subject then text body; its group is the number;
 4. optionally, the same subject once reply prefixes are stripped.
+
+The batch planner (planner.py) asks the same questions of its batch lookups and takes the
+regex and subject steps from here, so both paths find the same ticket.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import re2
@@ -25,6 +29,9 @@ __all__ = [
     "find_ticket",
     "normalize_subject",
     "number_pattern",
+    "regex_numbers",
+    "subject_candidates",
+    "subject_key",
 ]
 
 _REPLY_PREFIX = re.compile(
@@ -94,6 +101,35 @@ async def _by_numbers(numbers: list[str], conn: BaseDBAsyncClient) -> Ticket | N
     return None
 
 
+def regex_numbers(email: ParsedEmail, regex: str, prefix: str) -> Iterator[str]:
+    """Ticket numbers a custom pattern finds: its first match in the subject, then in the
+    text body (read only when asked for: a generator, as decoding the body costs)."""
+    compiled = compile_ticket_regex(regex)
+    for part in ("subject", "text_body"):
+        m = compiled.search(getattr(email, part) or "")
+        if m is not None:
+            captured = m.group(1) if compiled.groups else m.group(0)
+            if captured:
+                yield _as_number(captured, prefix)
+
+
+SUBJECT_CANDIDATES = 50  # newest tickets whose title contains the subject, compared exactly
+
+
+def subject_key(subject: str) -> tuple[str, str] | None:
+    """(normalized subject, the part a title must contain) for subject matching; None when
+    the subject is empty once reply prefixes are gone."""
+    wanted = normalize_subject(subject)
+    return (wanted, wanted[:100]) if wanted else None
+
+
+async def subject_candidates(core: str, conn: BaseDBAsyncClient, limit: int) -> list[Ticket]:
+    """Stored tickets whose title contains `core`, newest first."""
+    if limit <= 0:
+        return []
+    return await Ticket.filter(title__icontains=core).using_db(conn).order_by("-id").limit(limit)
+
+
 async def find_ticket(
     email: ParsedEmail,
     *,
@@ -113,21 +149,12 @@ async def find_ticket(
     if numbers and (ticket := await _by_numbers(numbers, conn)) is not None:
         return TicketMatch(ticket, "subject_number")
     if regex:
-        compiled = compile_ticket_regex(regex)
-        for text in (email.subject, email.text_body):
-            m = compiled.search(text or "")
-            if m is not None:
-                captured = m.group(1) if compiled.groups else m.group(0)
-                if captured and (ticket := await _by_numbers([_as_number(captured, prefix)], conn)):
-                    return TicketMatch(ticket, "regex")
-    if match_subject:
-        wanted = normalize_subject(email.subject)
-        if wanted:
-            core = wanted[:100]
-            candidates = await (
-                Ticket.filter(title__icontains=core).using_db(conn).order_by("-id").limit(50)
-            )
-            for ticket in candidates:
-                if normalize_subject(ticket.title) == wanted:
-                    return TicketMatch(ticket, "subject")
+        for number in regex_numbers(email, regex, prefix):
+            if ticket := await _by_numbers([number], conn):
+                return TicketMatch(ticket, "regex")
+    if match_subject and (key := subject_key(email.subject)) is not None:
+        wanted, core = key
+        for ticket in await subject_candidates(core, conn, SUBJECT_CANDIDATES):
+            if normalize_subject(ticket.title) == wanted:
+                return TicketMatch(ticket, "subject")
     return None

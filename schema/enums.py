@@ -16,6 +16,7 @@ from ..models import (
     ScanRunStatus,
     ScanType,
     SmtpAuth,
+    StartFrom,
     TicketPriority,
     TicketStatus,
 )
@@ -29,6 +30,7 @@ AuthTypeEnum = strawberry.enum(AuthType, name="AuthType")
 ProtocolEnum = strawberry.enum(Protocol, name="MailProtocol")
 EncryptionEnum = strawberry.enum(Encryption, name="Encryption")
 ScanTypeEnum = strawberry.enum(ScanType, name="ScanType")
+StartFromEnum = strawberry.enum(StartFrom, name="StartFrom")
 ScanRunStatusEnum = strawberry.enum(ScanRunStatus, name="ScanRunStatus")
 MessageOutcomeEnum = strawberry.enum(MessageOutcome, name="MessageOutcome")
 DeliveryStatusEnum = strawberry.enum(DeliveryStatus, name="DeliveryStatus")

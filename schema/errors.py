@@ -26,6 +26,7 @@ class ErrorCode(Enum):
     INVALID_TEMPLATE = "invalid_template"
     CONNECTION_FAILED = "connection_failed"
     CONFLICT = "conflict"
+    START_LOCKED = "start_locked"
 
 
 @strawberry.type(description="One problem with one input field")

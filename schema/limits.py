@@ -77,6 +77,8 @@ TEXT: dict[str, int] = {
     "Query.explainRule(conditionText:)": RULE_TEXT_CHARS,
     "Query.explainRule(rawEmail:)": 25 * 1024 * 1024,
     "Query.explainRule(folder:)": _column(models.FolderState, "folder"),
+    "Query.dryRunScanner(conditionText:)": RULE_TEXT_CHARS,
+    "Query.dryRunScanner(folder:)": _column(models.FolderState, "folder"),
     "ConditionInput.field": 100,
     "ConditionInput.header": 200,
     "ConditionInput.op": 50,
@@ -101,5 +103,6 @@ ITEMS: dict[str, int] = {
     "ConditionInput.and": 1000,
     "ConditionInput.or": 1000,
     "Mutation.reorderRules(ruleIds:)": MAX_RULES_PER_SCANNER,
+    "Query.dryRunScanner(ruleIds:)": 100,
     "EmailTemplateInput.sendTo": 10,
 }

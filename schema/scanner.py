@@ -1,7 +1,7 @@
 """Mail scanners (one mailbox each). The password is input-only: the output says `hasPassword`."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 
 import strawberry
@@ -14,6 +14,8 @@ from .enums import (
     ProtocolEnum,
     PushStateEnum,
     ScanTypeEnum,
+    StartFromEnum,
+    TicketStatusEnum,
 )
 from .errors import NotFoundError, ValidationError
 from .rule import RuleType
@@ -84,7 +86,15 @@ class ScannerType:
     push: bool = strawberry.field(
         description="Watch the mailbox (IMAP IDLE) so new mail is scanned within seconds"
     )
-    scan_from: datetime | None
+    start_from: StartFromEnum = strawberry.field(  # type: ignore[valid-type]
+        description="Where scanning starts; fixed once the scanner was activated or scanned"
+    )
+    start_date: date | None = strawberry.field(
+        description="With startFrom DATE: mail received before this day is never read"
+    )
+    import_history_as: TicketStatusEnum | None = strawberry.field(  # type: ignore[valid-type]
+        description="Mail there before scanning began becomes tickets with this status"
+    )
     health: ScannerHealthType
     row_id: strawberry.Private[int]
 
@@ -103,7 +113,9 @@ class ScannerType:
             scan_type=m.scan_type, username=m.username, has_password=m.has_password,
             mailbox_name=m.mailbox_name, microsoft_auth=m.microsoft_auth,
             oauth_account_id=strawberry.ID(str(oauth_id)) if oauth_id else None,
-            scan_interval_minutes=m.scan_interval_minutes, push=m.push, scan_from=m.scan_from,
+            scan_interval_minutes=m.scan_interval_minutes, push=m.push,
+            start_from=m.start_from, start_date=m.start_date,
+            import_history_as=m.import_history_as,
             health=ScannerHealthType(last_scan_at=m.last_scan_at, last_success_at=m.last_success_at,
                                      last_error=m.last_error, failure_count=m.failure_count,
                                      scanner_row_id=m.id),
@@ -134,7 +146,17 @@ class ScannerInput:
         default=None,
         description="Watch the mailbox with IMAP IDLE (default on); one connection per folder",
     )
-    scan_from: datetime | None = None
+    start_from: StartFromEnum | None = strawberry.field(  # type: ignore[valid-type]
+        default=None,
+        description=(
+            "ALL: the scan type alone decides (default); NOW: only mail arriving after "
+            "activation; DATE: only mail received on or after startDate. Cannot change once "
+            "the scanner was activated or scanned"
+        ),
+    )
+    start_date: date | None = strawberry.field(
+        default=None, description="For startFrom DATE (IMAP INTERNALDATE, whole days)"
+    )
 
 
 @strawberry.type

@@ -78,6 +78,9 @@ class ScanCounts:
     deleted: int
     skipped: int
     errors: int
+    imported: int = strawberry.field(
+        description="Mail from before scanning began, imported as history (importHistoryAs)"
+    )
 
     @classmethod
     def from_dict(cls, counts: dict[str, int]) -> ScanCounts:

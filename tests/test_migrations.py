@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+from tortoise import Tortoise
 from tortoise.cli.cli import tortoise_cli_context
 from tortoise.migrations.autodetector import MigrationAutodetector
 
@@ -26,6 +27,63 @@ def test_the_migrations_describe_the_models_exactly() -> None:
         return [f"{w.app_label}.{w.name}" for w in writers]
 
     assert asyncio.run(pending()) == [], f"models changed without a migration; run: {MAKE}"
+
+
+def test_a_scanner_that_had_scan_from_starts_from_its_date_after_0006(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Migration 0006 replaces `scan_from` by `start_from`/`start_date`, keeping what a
+    scanner had (and back again on downgrade); on the database the run uses."""
+    if database_url == "sqlite":
+        url = f"sqlite://{tmp_path / 'migrated.sqlite3'}"
+    else:
+        url = database_url.rpartition("/")[0] + f"/mailscanner_0006_{os.getpid()}"
+
+    async def scenario() -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        if database_url != "sqlite":
+            admin = await asyncpg.connect(PG_ADMIN_DSN)
+            await admin.execute(f'DROP DATABASE IF EXISTS "{url.rpartition("/")[2]}"')
+            await admin.execute(f'CREATE DATABASE "{url.rpartition("/")[2]}"')
+            await admin.close()
+        await run_migrations(url, target="models.0002_lz4_text")
+        await _sql(url, [
+            "INSERT INTO ms_scanner (name, active, auth_type, host, protocol, encryption,"
+            " validate_certificate, scan_type, username, scan_interval_minutes, scan_from,"
+            " failure_count, created_at, updated_at) VALUES"
+            f" ('{name}', false, 'password', 'imap.example.com', 'imap', 'ssl', true, 'unread',"
+            f" 'u', 5, {scan_from}, 0, '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+            for name, scan_from in (("dated", "'2026-03-04 05:06:07+00:00'"), ("plain", "NULL"))
+        ])
+        await run_migrations(url)
+        after = await _sql(url, ["SELECT name, start_from, start_date FROM ms_scanner"])
+        await run_migrations(url, target="models.0002_lz4_text")
+        back = await _sql(url, ["SELECT name, scan_from FROM ms_scanner"])
+        if database_url != "sqlite":
+            admin = await asyncpg.connect(PG_ADMIN_DSN)
+            await admin.execute(f'DROP DATABASE "{url.rpartition("/")[2]}" WITH (FORCE)')
+            await admin.close()
+        return after, back
+
+    after, back = asyncio.run(scenario())
+    assert sorted((n, f, str(d)) for n, f, d in after) == [
+        ("dated", "date", "2026-03-04"),
+        ("plain", "all", "None"),
+    ]
+    assert sorted((n, str(d)[:10]) for n, d in back) == [("dated", "2026-03-04"), ("plain", "None")]
+
+
+async def _sql(url: str, statements: list[str]) -> list[tuple[Any, ...]]:
+    """Run statements on `url` outside Tortoise; the last one's rows."""
+    await Tortoise.init(config=tortoise_config(url), _enable_global_fallback=True)
+    try:
+        conn = Tortoise.get_connection("default")
+        rows: list[tuple[Any, ...]] = []
+        for sql in statements:
+            _, found = await conn.execute_query(sql)
+            rows = [tuple(r.values()) if hasattr(r, "values") else tuple(r) for r in found]
+        return rows
+    finally:
+        await Tortoise.close_connections()
 
 
 async def _upgrade_keeps_microsoft_accounts(url: str, execute: Any, indexes_sql: str) -> None:

@@ -25,7 +25,7 @@ import ssl
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any, Literal, Protocol, TypeVar
 
 import imapclient
@@ -39,6 +39,7 @@ __all__ = [
     "ImapSession",
     "ImapSettings",
     "MailboxSession",
+    "MessageMeta",
     "SEEN",
     "DELETED",
 ]
@@ -80,6 +81,20 @@ class FolderStatus:
 
 
 @dataclass(frozen=True)
+class MessageMeta:
+    """What FETCH tells about a message without reading it."""
+
+    uid: int
+    size: int
+    arrived: datetime  # INTERNALDATE, UTC
+    flags: tuple[bytes, ...]
+
+
+META_ITEMS = [b"RFC822.SIZE", b"INTERNALDATE", b"FLAGS"]
+META_CHUNK = 2000  # UIDs per FETCH command: servers cap the command line (Dovecot 64 kB)
+
+
+@dataclass(frozen=True)
 class FetchedMessage:
     uid: int
     raw: bytes
@@ -94,9 +109,11 @@ class MailboxSession(Protocol):
     async def capabilities(self) -> tuple[str, ...]: ...
     async def list_folders(self) -> list[FolderInfo]: ...
     async def select(self, folder: str) -> FolderStatus: ...
+    async def examine(self, folder: str) -> FolderStatus: ...
     async def status(self, folder: str, items: Sequence[str]) -> dict[str, int]: ...
     async def search(self, criteria: list[Any]) -> list[int]: ...
     async def fetch(self, uids: Sequence[int]) -> list[FetchedMessage]: ...
+    async def fetch_meta(self, uids: Sequence[int]) -> list[MessageMeta]: ...
     async def add_flags(self, uids: Sequence[int], flags: Iterable[bytes]) -> None: ...
     async def move(self, uids: Sequence[int], folder: str) -> None: ...
     async def delete(self, uids: Sequence[int]) -> None: ...
@@ -210,25 +227,30 @@ class ImapSession:
         return bool(await self._call(self._client.has_capability, "X-GM-EXT-1"))
 
     async def select(self, folder: str) -> FolderStatus:
-        def run() -> FolderStatus:
-            try:
-                info = self._client.select_folder(folder)
-            except imapclient.exceptions.IMAPClientError as exc:
-                if not self._client.folder_exists(folder):
-                    raise ImapProtocolError(
-                        f"The folder {folder!r} does not exist on the server.",
-                        code=ErrorCode.FOLDER_NOT_FOUND,
-                    ) from exc
-                raise
-            self._selected = folder
-            return FolderStatus(
-                folder,
-                int(info[b"UIDVALIDITY"]),
-                int(info.get(b"UIDNEXT", 0)),
-                int(info.get(b"EXISTS", 0)),
-            )
+        return await self._call(self._select, folder, False)
 
-        return await self._call(run)
+    async def examine(self, folder: str) -> FolderStatus:
+        """Open the folder read-only (IMAP EXAMINE): nothing in it can change, not even
+        the \\Recent flags a SELECT clears (dry runs and previews look with this)."""
+        return await self._call(self._select, folder, True)
+
+    def _select(self, folder: str, readonly: bool) -> FolderStatus:
+        try:
+            info = self._client.select_folder(folder, readonly=readonly)
+        except imapclient.exceptions.IMAPClientError as exc:
+            if not self._client.folder_exists(folder):
+                raise ImapProtocolError(
+                    f"The folder {folder!r} does not exist on the server.",
+                    code=ErrorCode.FOLDER_NOT_FOUND,
+                ) from exc
+            raise
+        self._selected = folder
+        return FolderStatus(
+            folder,
+            int(info[b"UIDVALIDITY"]),
+            int(info.get(b"UIDNEXT", 0)),
+            int(info.get(b"EXISTS", 0)),
+        )
 
     async def status(self, folder: str, items: Sequence[str]) -> dict[str, int]:
         """STATUS of a folder (not the selected one, RFC 3501), e.g. {"UIDNEXT": 7}."""
@@ -265,6 +287,22 @@ class ImapSession:
             return []
         with_msgid = await self._has_gmail_extensions()
         return await self._call(_fetch_raw, self._client._imap, list(uids), with_msgid)
+
+    async def fetch_meta(self, uids: Sequence[int]) -> list[MessageMeta]:
+        """Size, arrival time (INTERNALDATE) and flags, without the messages, in UID order."""
+        out: list[MessageMeta] = []
+        for i in range(0, len(uids), META_CHUNK):
+            answer = await self._call(
+                self._client.fetch, list(uids[i : i + META_CHUNK]), META_ITEMS
+            )
+            for uid, data in answer.items():
+                if b"INTERNALDATE" not in data:
+                    continue  # expunged meanwhile by another client
+                # imapclient gives local time without a zone (normalise_times): make it UTC
+                arrived: datetime = data[b"INTERNALDATE"].astimezone(UTC)
+                size = int(data.get(b"RFC822.SIZE", 0))
+                out.append(MessageMeta(int(uid), size, arrived, tuple(data.get(b"FLAGS", ()))))
+        return sorted(out, key=lambda m: m.uid)
 
     async def add_flags(self, uids: Sequence[int], flags: Iterable[bytes]) -> None:
         if uids:

@@ -3,11 +3,15 @@
 Config: `set` (fields on create: status, priority, category, assignee_id), `set_on_update`
 (same keys, applied when a reply arrives), `reopen` (a reply reopens a closed ticket),
 `regex` (custom ticket-number pattern, RE2), `match_subject` (same subject = same ticket).
+Mail imported as history (context.HistoryImport) opens tickets with the import's status and
+its own date, and a history reply only adds its comment, dated: no field changes, no reopen,
+no events.
 """
 
 from __future__ import annotations
 
 from collections.abc import Container
+from datetime import UTC, datetime
 from typing import Any
 
 import re2
@@ -181,6 +185,18 @@ def new_ticket(email: ParsedEmail, number: str, sender: Contact | None, **extra:
     )
 
 
+def mail_date(email: ParsedEmail) -> datetime:
+    """When the mail was written, for mail imported as history: its Date header, never
+    later than now (a wrong clock), now when it has none."""
+    now = datetime.now(UTC)
+    return min(email.date, now) if email.date is not None else now
+
+
+def as_history(ticket: Ticket, status: TicketStatus, when: datetime) -> None:
+    """A ticket opened from history: the import's status, the mail's date."""
+    ticket.status, ticket.created_at, ticket.updated_at = status, when, when
+
+
 def updated_detail(comment_id: int | None, number: str, how: str, changed: list[str]) -> str:
     """The log detail of a reply added to a ticket."""
     suffix = f"; {', '.join(changed)} changed" if changed else ""
@@ -212,18 +228,25 @@ async def _update(
         source=CommentSource.EMAIL,
         message_id=mid,
         quoted_text=quoted,
+        **({"created_at": mail_date(email)} if ctx.history else {}),
     )
     await comment.save(using_db=ctx.conn)
     ctx.comment = comment
     await _store_attachments(ctx, email, ticket, comment)
-    users = await _existing_users(ctx, config["set_on_update"])
-    changed = apply_update_fields(ticket, config, users)
-    await ticket.save(using_db=ctx.conn)  # bumps updated_at: the ticket has news
+    changed: list[str] = []
+    if ctx.history:  # old news: the ticket's state stays, its last change is the mail's date
+        ticket.updated_at = max(ticket.updated_at, comment.created_at)
+        await Ticket.filter(id=ticket.id).using_db(ctx.conn).update(updated_at=ticket.updated_at)
+        ctx.counts["imported"] += 1
+    else:
+        users = await _existing_users(ctx, config["set_on_update"])
+        changed = apply_update_fields(ticket, config, users)
+        await ticket.save(using_db=ctx.conn)  # bumps updated_at: the ticket has news
+        ctx.events.append(("comment_added", ticket.id, {"comment_id": comment.id}))
+        if changed:
+            ctx.events.append(("ticket_updated", ticket.id, {"fields": changed}))
     ctx.counts["comments_added"] += 1
     ctx.counts["tickets_updated"] += 1
-    ctx.events.append(("comment_added", ticket.id, {"comment_id": comment.id}))
-    if changed:
-        ctx.events.append(("ticket_updated", ticket.id, {"fields": changed}))
     return ActionOutcome("done", updated_detail(comment.id, ticket.number, how, changed))
 
 
@@ -233,11 +256,18 @@ async def _create(ctx: MessageContext, config: dict[str, Any]) -> ActionOutcome:
     number = await Ticket.allocate_number(ctx.config.ticket_prefix, ctx.conn)
     ticket = new_ticket(email, number, contact, contact=contact)
     apply_fields(ticket, config["set"], await _existing_users(ctx, config["set"]))
+    if ctx.history:
+        as_history(ticket, ctx.history, mail_date(email))
     await ticket.save(using_db=ctx.conn)
+    if ctx.history:  # save() stamps updated_at with now
+        await Ticket.filter(id=ticket.id).using_db(ctx.conn).update(updated_at=ticket.created_at)
+        ticket.updated_at = ticket.created_at
+        ctx.counts["imported"] += 1
+    else:
+        ctx.events.append(("ticket_created", ticket.id, {"number": ticket.number}))
     ctx.ticket = ticket
     stored = await _store_attachments(ctx, email, ticket, None)
     ctx.counts["tickets_created"] += 1
-    ctx.events.append(("ticket_created", ticket.id, {"number": ticket.number}))
     return ActionOutcome("done", created_detail(ticket.number, stored))
 
 

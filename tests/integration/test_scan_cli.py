@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mailscanner.cli import build_parser
+from mailscanner.cli.dry_run import dry_run_command
 from mailscanner.cli.scan import scan_command
 from mailscanner.models import ScanRun, Ticket
 from mailscanner.settings import Settings
@@ -41,3 +42,23 @@ async def test_a_failed_scan_by_id_exits_non_zero_with_the_reason(
     assert await scan_command(str(scanner.id), True, db) == 1
     assert "rejected the login" in capsys.readouterr().err
     assert await scan_command("no such scanner", True, db) == 2
+
+
+async def test_a_dry_run_prints_what_the_scan_would_do_and_changes_nothing(
+    db: Settings, imap_user: ImapUser, capsys: pytest.CaptureFixture[str]
+) -> None:
+    imap_user.append("INBOX", [mail("Printer on fire"), mail("Invoice 7")])
+    scanner = await make_scanner(imap_user, name="Support mailbox")
+    await add_rule(scanner, 'subject contains "invoice"', [{"type": "delete_message"}])
+    await add_rule(scanner, "size > 0", [{"type": "create_or_update_ticket"}])
+    args = build_parser().parse_args(["scan", "Support mailbox", "--dry-run", "--limit", "5"])
+    assert args.dry_run and args.limit == 5 and args.folder is None
+    assert await dry_run_command("Support mailbox", None, 5, False, db) == 0
+    out = capsys.readouterr().out
+    assert "would create ticket TT1" in out and "would delete" in out
+    assert "2 message(s)" in out and "nothing was changed" in out
+    assert not await Ticket.exists() and not await ScanRun.exists()
+    assert imap_user.uids("INBOX") == [1, 2]
+    # a folder the mailbox lacks: a one-line error and exit code 2
+    assert await dry_run_command("Support mailbox", "Nope", 5, False, db) == 2
+    assert "folder" in capsys.readouterr().err

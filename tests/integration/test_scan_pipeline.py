@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import cast
 
 import pytest
@@ -20,6 +20,7 @@ from mailscanner.models import (
     ScanRunStatus,
     ScanType,
     SideEffects,
+    StartFrom,
     Ticket,
     TicketPriority,
     TicketStatus,
@@ -77,14 +78,15 @@ async def test_all_since_last_scan_reads_read_mail_once_and_then_only_newer_uids
     assert state.last_uid == max(imap_user.uids("INBOX"))
 
 
-async def test_first_all_since_scan_honours_scan_from(db: Settings, imap_user: ImapUser) -> None:
+async def test_first_all_since_scan_honours_start_date(db: Settings, imap_user: ImapUser) -> None:
     with imap_user.client() as c:
         c.append("INBOX", mail("ancient"), msg_time=datetime(2020, 1, 1, tzinfo=UTC))
         c.append("INBOX", mail("recent"), msg_time=datetime(2026, 11, 1, tzinfo=UTC))
     scanner = await make_scanner(
         imap_user,
         scan_type=ScanType.ALL_SINCE_LAST_SCAN,
-        scan_from=datetime(2026, 1, 1, tzinfo=UTC),
+        start_from=StartFrom.DATE,
+        start_date=date(2026, 1, 1),
     )
     await add_rule(scanner, "size > 0", [TICKET])
     await run_scan(scanner.id, settings=db)

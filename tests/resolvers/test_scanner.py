@@ -31,7 +31,7 @@ ACTIVATE = """
 mutation($id: ID!) { activateScanner(id: $id) {
   __typename
   ... on ValidationError { errors { field code message } }
-  ... on ScannerPayload { scanner { active } } } }
+  ... on ScannerActivated { scanner { active } } } }
 """
 
 SCANNERS = "{ scanners { id name hasPassword health { failureCount lastError } } }"

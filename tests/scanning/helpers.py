@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from typing import Any
 
-from mailscanner import rules_dsl
+from mailscanner import events, rules_dsl
 from mailscanner.models import Encryption, Rule, Scanner, ScanType
 
 from ..fixtures.dovecot import ImapUser
@@ -72,13 +75,14 @@ def mail(
     message_id: str | None = None,
     headers: dict[str, str] | None = None,
     attachments: list[tuple[str, bytes, str]] | None = None,
+    date: datetime | None = None,
 ) -> bytes:
     """An RFC 5322 message as bytes (CRLF), with a unique Message-ID unless given."""
     msg = EmailMessage()
     msg["From"] = sender
     msg["To"] = to
     msg["Subject"] = subject
-    msg["Date"] = format_datetime(datetime(2026, 11, 20, 10, 0, tzinfo=UTC))
+    msg["Date"] = format_datetime(date or datetime(2026, 11, 20, 10, 0, tzinfo=UTC))
     msg["Message-ID"] = message_id or make_msgid(domain="customer.example")
     for name, value in (headers or {}).items():
         msg[name] = value
@@ -87,3 +91,34 @@ def mail(
         maintype, _, subtype = ctype.partition("/")
         msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
     return bytes(msg).replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+@contextlib.asynccontextmanager
+async def ticket_events() -> AsyncIterator[list[dict[str, Any]]]:
+    """Collect the ticket events published (in this process) while the block runs."""
+    heard: list[dict[str, Any]] = []
+    ready = asyncio.Event()
+
+    async def collect() -> None:
+        stream = events.subscribe(events.TICKETS_CHANNEL)
+        waiting = asyncio.ensure_future(stream.__anext__())
+        ready.set()
+        try:
+            while True:
+                heard.append(await waiting)
+                waiting = asyncio.ensure_future(stream.__anext__())
+        finally:
+            waiting.cancel()
+            with contextlib.suppress(BaseException):
+                await waiting
+            await stream.aclose()  # type: ignore[attr-defined]
+
+    task = asyncio.ensure_future(collect())
+    await ready.wait()
+    try:
+        yield heard
+    finally:
+        await asyncio.sleep(0.05)  # events published just before the end arrive
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

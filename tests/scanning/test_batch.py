@@ -142,10 +142,10 @@ async def test_attachments_small_and_too_big_to_decode_ahead_are_stored_intact(
     assert titles[stored["big.bin"].ticket_id] == "Big scan"  # type: ignore[attr-defined]
 
 
-async def test_mail_the_batch_cannot_plan_runs_in_between_and_numbers_stay_gapless(
+async def test_subject_matching_sees_tickets_planned_earlier_in_the_batch_numbers_gapless(
     db: Settings, imap_user: ImapUser, one_by_one_calls: list[int]
 ) -> None:
-    # given: subject matching (run per message) between mails the batch plans itself
+    # given: a reply matched by its subject to a ticket the same batch opens
     imap_user.append(
         "INBOX",
         [
