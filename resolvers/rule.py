@@ -169,6 +169,7 @@ class RuleQueries:
                 kind=f.kind,
                 multi=f.multi,
                 help=f.help,
+                choices=list(f.choices),
                 operators=[
                     RuleOperatorType(name=o, phrase=OPERATORS[o].phrase, label=OPERATORS[o].label)
                     for o in f.operators

@@ -90,6 +90,10 @@ class RuleFieldType:
     multi: bool
     help: str
     operators: list[RuleOperatorType]
+    choices: list[str] = strawberry.field(
+        description="The values a `choice` field takes (e.g. kind: normal, bounce, ...); "
+        "empty for free-form fields"
+    )
 
 
 @strawberry.type(name="RuleCheck", description="A valid condition in both forms")

@@ -181,3 +181,21 @@ async def test_folders_are_checked_against_the_live_mailbox(api: Api, imap_user:
     good = await _rule(api, str(scanner.id), conditionText='subject contains "x"',
                        folders=["INBOX", "Archive/2026"])
     assert good["rule"]["folders"] == ["INBOX", "Archive/2026"]
+
+
+RULE_FIELDS = "{ ruleFields { name kind multi choices operators { name phrase } } }"
+
+
+async def test_rule_fields_list_what_a_rule_builder_needs_including_the_kinds_of_mail(
+    api: Api,
+) -> None:
+    # when a rule-builder UI asks which fields and operators exist
+    fields = {f["name"]: f for f in (await api.gql(RULE_FIELDS))["ruleFields"]}
+    # then free-form fields come with their operators and no fixed values ...
+    assert "contains" in {o["name"] for o in fields["subject"]["operators"]}
+    assert fields["subject"]["choices"] == []
+    # ... and `kind` lists the values a condition may compare it with
+    assert fields["kind"]["kind"] == "choice"
+    assert set(fields["kind"]["choices"]) == {
+        "normal", "auto_reply", "bounce", "delivery_report", "feedback"
+    }
