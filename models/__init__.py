@@ -10,7 +10,7 @@ from .folder_state import FolderState
 from .message_log import MessageLog, MessageOutcome, SideEffects
 from .oauth_account import OAuthAccount, OAuthAccountStatus, OAuthProvider
 from .oauth_app import OAuthAppSettings, OAuthFlow
-from .outbound_email import DeliveryStatus, OutboundEmail
+from .outbound_email import DeliveryReason, DeliveryStatus, OutboundEmail
 from .push_status import PushState, PushStatus
 from .rule import Rule
 from .scan_run import COUNT_NAMES, ScanRun, ScanRunStatus, empty_counts
@@ -30,7 +30,8 @@ from .user import Role, User
 
 __all__ = [
     "Account", "ApiToken", "Attachment", "AuthType", "COUNT_NAMES", "Comment", "CommentSource",
-    "Contact", "DeliveryStatus", "EmailTemplate", "Encryption", "FieldInfo", "FolderState",
+    "Contact", "DeliveryReason", "DeliveryStatus", "EmailTemplate", "Encryption", "FieldInfo",
+    "FolderState",
     "LabelledEnum", "MessageLog", "MessageOutcome", "MicrosoftAuth", "OAuthAccount",
     "OAuthAccountStatus", "OAuthAppSettings", "OAuthFlow", "OAuthProvider", "OutboundEmail",
     "Protocol", "PushState", "PushStatus", "Role", "Rule", "ScanRun", "ScanRunStatus",

@@ -19,6 +19,14 @@ class DeliveryStatus(LabelledEnum):
     FAILED = ("failed", "Failed")
 
 
+class DeliveryReason(LabelledEnum):
+    """Why a comment's email was not sent; the delivery's `last_error` says it in words."""
+
+    NO_RECIPIENT = ("no_recipient", "Nobody to send to")
+    TEMPLATE_LIMIT = ("template_limit", "The template exceeded a render limit")
+    TEMPLATE_ERROR = ("template_error", "The template failed to render")
+
+
 class OutboundEmail(Model):
     """An email to send (the outbox). Rendered when queued, sent at most once by a job."""
 
@@ -43,6 +51,11 @@ class OutboundEmail(Model):
     attempts = labelled(fields.IntField(default=0, description="Send attempts so far"), "Attempts")
     last_error = labelled(
         fields.TextField(null=True, description="Why the last attempt failed"), "Error"
+    )
+    reason = labelled(
+        fields.CharEnumField(DeliveryReason, max_length=32, null=True,
+                             description="Why the email was not sent (with status failed)"),
+        "Reason",
     )
     next_attempt_at = fields.DatetimeField(null=True)
     sent_at = labelled(

@@ -3,6 +3,10 @@
 `queue_comment_email` runs inside the addComment transaction, so the comment and its email
 commit together or not at all; the caller enqueues the send job after the commit. Rendering
 happens here (the mail shows the ticket as it was when the agent wrote), sending later.
+It runs in an isolated process under hard limits (render.py), so the event loop stays free
+and the wait is bounded; a template that fails there, or a ticket nobody can be emailed
+about, gives a FAILED row whose `reason` and `last_error` say why: the comment is saved and
+the agent sees that the customer was not told.
 """
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ from tortoise.expressions import Q
 from ..mail.reply import DEFAULT_MARKER
 from ..models.comment import Comment, CommentSource
 from ..models.email_template import TICKET_COMMENT_TEMPLATE, EmailTemplate
-from ..models.outbound_email import DeliveryStatus, OutboundEmail
+from ..models.outbound_email import DeliveryReason, DeliveryStatus, OutboundEmail
 from ..models.ticket import Ticket
 from .compose import (
     MAX_REFERENCES,
@@ -25,6 +29,7 @@ from .compose import (
     normalize_message_id,
     trim_references,
 )
+from .render import render_isolated
 from .template_tags import TICKET_NO_TAG, tag_values
 from .templates import (
     DEFAULT_COMMENT_BODY,
@@ -33,8 +38,8 @@ from .templates import (
     RenderContext,
     RenderedEmail,
     TemplateError,
+    TemplateLimitError,
     ensure_default_templates,
-    render_email,
 )
 from .threading import make_message_id
 
@@ -141,19 +146,19 @@ async def _thread_ids(ticket: Ticket, connection: BaseDBAsyncClient) -> list[str
     return trim_references(ids)
 
 
-def _render(template: EmailTemplate | None, ctx: RenderContext, number: str) -> RenderedEmail:
+async def _render(template: EmailTemplate | None, ctx: RenderContext,
+                  number: str) -> RenderedEmail:
     subject, body = DEFAULT_COMMENT_SUBJECT, DEFAULT_COMMENT_BODY
     if template is not None:
         subject, body = template.subject, template.body
-    try:
-        mail = render_email(subject, body, ctx)
-    except TemplateError as exc:
-        # A broken custom template must not silence the conversation: fall back, loudly.
-        logger.warning("ticket %s: template failed (%s); using the default", number, exc.message)
-        mail = render_email(DEFAULT_COMMENT_SUBJECT, DEFAULT_COMMENT_BODY, ctx)
+    mail = await render_isolated(subject, body, ctx)
     if number not in mail.subject:  # replies must find the ticket even if the admin forgot
         mail = RenderedEmail(f"[{number}] {mail.subject}".strip(), mail.text, mail.html)
     return mail
+
+
+NO_RECIPIENT_TEXT = ("Not sent: the ticket has no contact with a valid email address "
+                     "(and no other recipient the template sends to).")
 
 
 async def queue_comment_email(comment: Comment, author: User | None,
@@ -162,8 +167,9 @@ async def queue_comment_email(comment: Comment, author: User | None,
     """Render the "ticket comment changed" mail for `comment` and add it to the outbox.
 
     Call inside the transaction that saved the comment (pass its connection); enqueue
-    `send_outbound(outbound.id)` after the commit. Returns None for internal comments,
-    comments that came in by email, an inactive template, or when nobody can receive it.
+    `send_outbound(outbound.id)` after the commit when the row is QUEUED. Returns None for
+    internal comments, comments that came in by email and an inactive template; a FAILED
+    row (reason NO_RECIPIENT, TEMPLATE_LIMIT or TEMPLATE_ERROR) when nothing can be sent.
     """
     if comment.internal or comment.source == CommentSource.EMAIL:
         return None
@@ -173,16 +179,33 @@ async def queue_comment_email(comment: Comment, author: User | None,
     if template is not None and not template.active:
         return None
     recipients = _recipients(ticket, list(template.send_to if template else ["contact_email"]))
-    if not recipients:
-        return None
-    mail = _render(template, await _context(ticket, author, connection), ticket.number)
     thread = await _thread_ids(ticket, connection)
-    return await OutboundEmail.create(
-        using_db=connection, ticket=ticket, comment=comment,
+    row = OutboundEmail(
+        ticket=ticket, comment=comment,
         message_id=make_message_id(ticket.number, f"c{comment.id}", _domain(settings)),
         in_reply_to=thread[-1] if thread else None, references=thread, recipients=recipients,
-        subject=mail.subject, text_body=mail.text, html_body=mail.html,
+        subject=f"[{ticket.number}] {ticket.title}"[:998], text_body="", html_body="",
         status=DeliveryStatus.QUEUED)
+    if not recipients:
+        _failed(row, DeliveryReason.NO_RECIPIENT, NO_RECIPIENT_TEXT)
+    else:
+        try:
+            mail = await _render(template, await _context(ticket, author, connection),
+                                 ticket.number)
+        except TemplateError as exc:
+            logger.warning("ticket %s: comment email not sent: %s", ticket.number, exc.message)
+            reason = (DeliveryReason.TEMPLATE_LIMIT if isinstance(exc, TemplateLimitError)
+                      else DeliveryReason.TEMPLATE_ERROR)
+            _failed(row, reason, f"Not sent: {exc.message} Fix the \"Ticket comment changed\" "
+                                 "template.")
+        else:
+            row.subject, row.text_body, row.html_body = mail.subject, mail.text, mail.html
+    await row.save(using_db=connection)
+    return row
+
+
+def _failed(row: OutboundEmail, reason: DeliveryReason, message: str) -> None:
+    row.status, row.reason, row.last_error = DeliveryStatus.FAILED, reason, message
 
 
 def due_filter(now: dt.datetime) -> Q:

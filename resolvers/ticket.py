@@ -162,8 +162,12 @@ class TicketMutations:
             outbound = await queue_comment_email(comment, principal.user, conn,
                                                  settings=info.context.settings)
         # After commit: a job that starts before the commit would not find its row.
-        if outbound is not None:
+        if outbound is not None and outbound.status == models.DeliveryStatus.QUEUED:
             from ..workers.queue import get_queue
             await get_queue().enqueue("send_outbound", outbound.id, job_id=f"send:{outbound.id}")
         await events.publish_ticket_event("comment_added", ticket.id, comment_id=comment.id)
+        if outbound is not None and outbound.status == models.DeliveryStatus.FAILED:
+            await events.publish_ticket_event(
+                "comment_email_failed", ticket.id, comment_id=comment.id,
+                outbound_id=outbound.id, reason=outbound.last_error)
         return CommentPayload(comment=CommentType.from_model(comment))

@@ -24,6 +24,8 @@ class ErrorCode(Enum):
     INVALID_ACTION = "invalid_action"
     INVALID_FOLDER = "invalid_folder"
     INVALID_TEMPLATE = "invalid_template"
+    TEMPLATE_LIMIT = "template_limit"
+    TIMEOUT = "timeout"
     CONNECTION_FAILED = "connection_failed"
     CONFLICT = "conflict"
     START_LOCKED = "start_locked"

@@ -7,7 +7,13 @@ from typing import Annotated, Any
 import strawberry
 
 from .. import models
-from .enums import CommentSourceEnum, DeliveryStatusEnum, TicketPriorityEnum, TicketStatusEnum
+from .enums import (
+    CommentSourceEnum,
+    DeliveryReasonEnum,
+    DeliveryStatusEnum,
+    TicketPriorityEnum,
+    TicketStatusEnum,
+)
 from .errors import NotFoundError, ValidationError
 from .people import AccountType, ContactType, UserType
 
@@ -22,11 +28,14 @@ class EmailDeliveryType:
     sent_at: datetime | None
     last_error: str | None
     message_id: str
+    reason: DeliveryReasonEnum | None = strawberry.field(  # type: ignore[valid-type]
+        description="Why it was not sent (FAILED): no recipient, or the template failed")
 
     @classmethod
     def from_model(cls, m: models.OutboundEmail) -> EmailDeliveryType:
         return cls(status=m.status, recipients=list(m.recipients), attempts=m.attempts,
-                   sent_at=m.sent_at, last_error=m.last_error, message_id=m.message_id)
+                   sent_at=m.sent_at, last_error=m.last_error, message_id=m.message_id,
+                   reason=m.reason)
 
 
 @strawberry.type(name="Comment", description="One message of a ticket's conversation")
@@ -59,7 +68,8 @@ class CommentType:
         return ContactType.from_model(row) if row else None
 
     @strawberry.field(
-        description="Email delivery of this comment to the customer; null if none was sent"
+        description="Email delivery of this comment to the customer; null for internal and "
+        "email comments and while the template is inactive"
     )
     async def delivery(self, info: strawberry.Info[Any, Any]) -> EmailDeliveryType | None:
         row = await info.context.loaders.outbound_by_comment.load(self.row_id)
