@@ -47,7 +47,8 @@ POOL_SIZE = 2          # concurrent isolated calls per process; more wait for a 
 START_TIMEOUT_S = 60.0  # a new worker imports the project's modules before its first call
 # Imported by each worker before it says it is ready, so that no call pays for imports
 # inside its own time budget.
-PRELOAD = ("mailscanner.outbound.templates", "mailscanner.rules_dsl", "mailscanner.mail.parsing")
+PRELOAD = ("mailscanner.outbound.render", "mailscanner.resolvers.rule_work",
+           "mailscanner.mail.parsing")
 
 
 class Limit(enum.Enum):

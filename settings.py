@@ -36,6 +36,8 @@ class Settings:
     max_request_bytes: int = 1024 * 1024  # larger HTTP bodies get 413 before any parsing
     max_response_bytes: int = 8 * 1024 * 1024  # larger GraphQL answers become a typed error
     request_timeout: float = 30.0  # seconds to send a request's head, and then its body
+    message_budget_seconds: float = 10.0  # CPU to parse and match one mail, then quarantined
+    resolver_budget_seconds: float = 10.0  # CPU for checkRule/explainRule, then TIMEOUT
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -131,6 +133,20 @@ def _bounded_int(env: Mapping[str, str], name: str, default: int, low: int, high
     return int(raw)
 
 
+def _bounded_seconds(env: Mapping[str, str], name: str, default: float, low: float,
+                     high: float) -> float:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not low <= value <= high:  # also refuses nan and inf
+        raise ConfigError(f"{name}: must be a number of seconds from {low:g} to {high:g}")
+    return value
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read the configuration; raise ConfigError with one line naming the bad variable."""
     env = os.environ if env is None else env
@@ -152,4 +168,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_response_bytes=_bounded_int(env, "MAILSCANNER_MAX_RESPONSE_BYTES", 8 * 1024 * 1024,
                                         64 * 1024, 1024 * 1024 * 1024),
         request_timeout=float(_bounded_int(env, "MAILSCANNER_REQUEST_TIMEOUT", 30, 1, 3600)),
+        message_budget_seconds=_bounded_seconds(env, "MAILSCANNER_MESSAGE_BUDGET_SECONDS", 10.0,
+                                                0.01, 3600),
+        resolver_budget_seconds=_bounded_seconds(env, "MAILSCANNER_RESOLVER_BUDGET_SECONDS",
+                                                 10.0, 0.01, 3600),
     )
