@@ -49,6 +49,9 @@ class ScanConfig:
     sender_address: str = ""  # SmtpSettings.sender_address: mail from it is our own
     cache: ScanCache | None = None
     parse_processes: int = 0  # worker processes that parse fetched mail (0: in this one)
+    # CPU seconds to parse and match one mail (budget.py); 0: no budget, and with
+    # parse_processes=0 parsing then stays in this process (tests that patch it use that)
+    message_budget_s: float = 0.0
 
 
 @dataclass(frozen=True)

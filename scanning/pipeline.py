@@ -55,7 +55,7 @@ from .connect import open_session
 from .context import HistoryImport, ScanCache, ScanConfig
 from .duplicates import dedupe_key, has_other_folders, processed_elsewhere
 from .effects import PendingEffects, apply_effects, finish_pending
-from .process import LoadedRule, Prepared, Processed, load_rules, process_message
+from .process import LoadedRule, Prepared, Processed, Unlogged, load_rules, process_message
 from .progress import Progress
 from .signature import record_signature, signature, status_items
 from .transient import LoggedElsewhere, is_transient
@@ -85,6 +85,7 @@ async def scan_config(scanner: Scanner, settings: Settings) -> ScanConfig:
         sender_address=smtp.sender_address if smtp else "",
         cache=ScanCache(),
         parse_processes=settings.parse_processes,
+        message_budget_s=settings.message_budget_seconds,
     )
 
 
@@ -187,6 +188,9 @@ class _FolderScan:
         self.folder, self.progress = folder, progress
         self.scanner_id = config.scanner.id
         self.left_uid: int | None = None  # lowest UID left unlogged for the next scan
+        # Messages past their budget (budget.py), quarantined by the parse process: never
+        # parsed again here, whichever path the batch takes.
+        self.timed_out: dict[int, Unlogged] = {}
         self.history: HistoryImport | None = None  # set from the checkpoint in run()
 
     async def run(self) -> None:
@@ -286,6 +290,7 @@ class _FolderScan:
             reread_ids=reread,
             history=self.history,
             elsewhere=elsewhere,
+            timed_out=self.timed_out,
         )
 
     async def _reread_ids(self, fetched: list[FetchedMessage]) -> set[str]:
@@ -360,6 +365,10 @@ class _FolderScan:
         results = []
         uncached = replace(self.config, cache=None)
         for message in fetched:
+            late = self.timed_out.get(message.uid)
+            if late is not None:
+                results.append(late.logged())
+                continue
             try:
                 result = await process_message(
                     uncached,

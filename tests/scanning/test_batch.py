@@ -52,7 +52,9 @@ def one_by_one_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 async def test_one_batch_makes_one_contact_per_new_sender_and_threads_replies_into_it(
     db: Settings, imap_user: ImapUser, one_by_one_calls: list[int], parse_processes: int
 ) -> None:
-    db = replace(db, parse_processes=parse_processes)
+    # parse_processes=0 without a budget: parsed in this process (with one: in a process)
+    db = replace(db, parse_processes=parse_processes,
+                 message_budget_seconds=db.message_budget_seconds if parse_processes else 0)
     # given: a new sender's first mail, a reply to it and a second mail, all in one batch
     ann = "Ann Example <ann@example.com>"
     imap_user.append(
@@ -115,7 +117,9 @@ async def test_one_batch_makes_one_contact_per_new_sender_and_threads_replies_in
 async def test_attachments_small_and_too_big_to_decode_ahead_are_stored_intact(
     db: Settings, imap_user: ImapUser, parse_processes: int
 ) -> None:
-    db = replace(db, parse_processes=parse_processes)
+    # parse_processes=0 without a budget: parsed in this process (with one: in a process)
+    db = replace(db, parse_processes=parse_processes,
+                 message_budget_seconds=db.message_budget_seconds if parse_processes else 0)
     # given: one attachment decoded ahead (in the parse process) and one above that limit,
     # decoded later from the raw message the parse process did not send back
     small = bytes(range(256)) * 40
@@ -194,7 +198,7 @@ async def test_a_failing_message_is_quarantined_and_the_rest_of_its_batch_commit
     # both the batch planner and the per-message action split replies through this module;
     # parsing stays in this process, where the patch is (a parse process would not see it)
     monkeypatch.setattr(create_or_update_ticket, "extract_reply", fragile)
-    db = replace(db, parse_processes=0)
+    db = replace(db, parse_processes=0, message_budget_seconds=0)
     imap_user.append(
         "INBOX",
         [
@@ -247,7 +251,8 @@ async def test_a_message_whose_rules_fail_to_evaluate_is_quarantined_alone(
         return original(rules, email, folder)
 
     monkeypatch.setattr(process, "_matching", fragile)
-    db = replace(db, parse_processes=0)  # matching runs here, where the patch is
+    # matching runs here, where the patch is (no budget: a budget needs a process)
+    db = replace(db, parse_processes=0, message_budget_seconds=0)
     imap_user.append("INBOX", [mail("before"), mail("poison"), mail("after")])
     scanner = await make_scanner(imap_user)
     await add_rule(scanner, "size > 0", [CONTACT, TICKET])
