@@ -64,3 +64,25 @@ async def test_a_message_past_its_budget_is_quarantined_unread_and_the_scan_goes
     assert again.status == ScanRunStatus.SUCCEEDED
     assert await Ticket.all().count() == 2
     assert await MessageLog.filter(subject="slow").count() == 1
+
+
+async def test_retrying_a_timed_out_message_reads_it_within_the_budget_again(
+    db: Settings, imap_user: ImapUser
+) -> None:
+    from mailscanner.scanning.retry import retry_message
+
+    # given: the slow message quarantined by a scan with a tight budget
+    imap_user.append("INBOX", [slow_mail()])
+    scanner = await make_scanner(imap_user)
+    await add_rule(scanner, "size > 0", [CONTACT, TICKET])
+    await run_scan(scanner.id, settings=replace(db, message_budget_seconds=BUDGET_S))
+    slow = await MessageLog.get(subject="slow")
+    # when: retried with the same budget, it is read in a parse process and stays put
+    same = await retry_message(slow.id, settings=replace(db, message_budget_seconds=BUDGET_S))
+    assert same.outcome == MessageOutcome.QUARANTINED
+    assert same.reason is not None and same.reason.startswith("TIMEOUT")
+    assert await Ticket.all().count() == 0
+    # and after the admin raised the budget, the retry makes its ticket
+    done = await retry_message(slow.id, settings=replace(db, message_budget_seconds=60))
+    assert done.outcome == MessageOutcome.PROCESSED
+    assert cast("list[str]", await Ticket.all().values_list("title", flat=True)) == ["slow"]
