@@ -113,13 +113,20 @@ def _vm_bytes() -> int:
         return int(fh.read().split()[0]) * resource.getpagesize()
 
 
+def _soft(wanted: int, hard: int) -> int:
+    return wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+
+
 def _set_limits(cpu_s: float, memory_mb: int) -> None:
+    """Limits relative to what this long-lived worker has used so far (RLIMIT_CPU counts
+    the process's whole life; the soft limits only, so that the next call may raise them)."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     used = usage.ru_utime + usage.ru_stime
     _, cpu_hard = resource.getrlimit(resource.RLIMIT_CPU)
-    resource.setrlimit(resource.RLIMIT_CPU, (math.ceil(used + cpu_s), cpu_hard))
+    resource.setrlimit(resource.RLIMIT_CPU, (_soft(math.ceil(used + cpu_s), cpu_hard), cpu_hard))
     _, as_hard = resource.getrlimit(resource.RLIMIT_AS)
-    resource.setrlimit(resource.RLIMIT_AS, (_vm_bytes() + memory_mb * 1024 * 1024, as_hard))
+    memory = _vm_bytes() + memory_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (_soft(memory, as_hard), as_hard))
 
 
 def _run(fn: Callable[..., Any], args: tuple[Any, ...]) -> tuple[int, Any]:
