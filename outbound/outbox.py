@@ -13,8 +13,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from tortoise import Tortoise
 from tortoise.expressions import Q
 
 from ..mail.reply import DEFAULT_MARKER
@@ -55,6 +57,7 @@ __all__ = [
     "delivery_for_comment",
     "ensure_default_templates",
     "queue_comment_email",
+    "render_ahead",
     "sweep_outbound",
 ]
 
@@ -105,8 +108,9 @@ def _author_name(comment: Comment) -> str:
     return "Support" if comment.source == CommentSource.CRM else "Customer"
 
 
-async def _context(ticket: Ticket, author: User | None,
-                   connection: BaseDBAsyncClient) -> RenderContext:
+async def _context(ticket: Ticket, author: User | None, connection: BaseDBAsyncClient,
+                   new: CommentView | None = None) -> RenderContext:
+    """What the template sees; `new` is the comment about to be saved (render_ahead)."""
     comments = await (Comment.filter(ticket_id=ticket.id, internal=False)
                       .using_db(connection).select_related("author_user", "author_contact")
                       .order_by("-created_at", "-id").limit(MAX_COMMENTS_IN_MAIL))
@@ -124,6 +128,8 @@ async def _context(ticket: Ticket, author: User | None,
         objects[name] = {k.split("-", 1)[1]: v for k, v in module_values.items()}
     values[TICKET_NO_TAG] = ticket.number
     views = tuple(CommentView(_author_name(c), c.created_at, c.body) for c in comments)
+    if new is not None:
+        views = (new, *views[:MAX_COMMENTS_IN_MAIL - 1])
     return RenderContext(values=values, comments=views, marker=DEFAULT_MARKER, objects=objects)
 
 
@@ -161,24 +167,71 @@ NO_RECIPIENT_TEXT = ("Not sent: the ticket has no contact with a valid email add
                      "(and no other recipient the template sends to).")
 
 
+@dataclass(frozen=True)
+class Rendering:
+    """A rendered comment email, or why it could not be rendered."""
+
+    mail: RenderedEmail | None = None
+    reason: DeliveryReason | None = None
+    error: str = ""
+
+
+async def _rendering(template: EmailTemplate | None, ctx: RenderContext,
+                     number: str) -> Rendering:
+    try:
+        return Rendering(mail=await _render(template, ctx, number))
+    except TemplateError as exc:
+        logger.warning("ticket %s: comment email not sent: %s", number, exc.message)
+        reason = (DeliveryReason.TEMPLATE_LIMIT if isinstance(exc, TemplateLimitError)
+                  else DeliveryReason.TEMPLATE_ERROR)
+        return Rendering(reason=reason, error=f"Not sent: {exc.message} Fix the \"Ticket "
+                                              "comment changed\" template.")
+
+
+async def _ticket_and_template(ticket_id: int, connection: BaseDBAsyncClient,
+                               ) -> tuple[Ticket, EmailTemplate | None, list[str]] | None:
+    """The ticket, the active template and the recipients; None if the template is off."""
+    ticket = await Ticket.get(id=ticket_id).using_db(connection)  # type: ignore[attr-defined]
+    await ticket.fetch_related("contact", "account", "assignee", using_db=connection)
+    template = await EmailTemplate.filter(key=TICKET_COMMENT_TEMPLATE).using_db(connection).first()
+    if template is not None and not template.active:
+        return None
+    return ticket, template, _recipients(ticket,
+                                         list(template.send_to if template else ["contact_email"]))
+
+
+async def render_ahead(ticket_id: int, author: User, body: str) -> Rendering | None:
+    """Render the email of a comment `author` is about to add, before its transaction, so
+    that no database transaction (on SQLite: the whole database) waits on a template.
+    None when nothing would be rendered (template inactive, nobody to send to)."""
+    connection = Tortoise.get_connection("default")
+    found = await _ticket_and_template(ticket_id, connection)
+    if found is None or not found[2]:
+        return None
+    ticket, template, _ = found
+    new = CommentView(author.name, dt.datetime.now(dt.UTC), body)
+    return await _rendering(template, await _context(ticket, author, connection, new),
+                            ticket.number)
+
+
 async def queue_comment_email(comment: Comment, author: User | None,
                               connection: BaseDBAsyncClient, *,
-                              settings: Settings | None = None) -> OutboundEmail | None:
+                              settings: Settings | None = None,
+                              rendering: Rendering | None = None) -> OutboundEmail | None:
     """Render the "ticket comment changed" mail for `comment` and add it to the outbox.
 
     Call inside the transaction that saved the comment (pass its connection); enqueue
     `send_outbound(outbound.id)` after the commit when the row is QUEUED. Returns None for
     internal comments, comments that came in by email and an inactive template; a FAILED
     row (reason NO_RECIPIENT, TEMPLATE_LIMIT or TEMPLATE_ERROR) when nothing can be sent.
+    `rendering`: the mail rendered before the transaction (`render_ahead`).
     """
     if comment.internal or comment.source == CommentSource.EMAIL:
         return None
-    ticket = await Ticket.get(id=comment.ticket_id).using_db(connection)  # type: ignore[attr-defined]
-    await ticket.fetch_related("contact", "account", "assignee", using_db=connection)
-    template = await EmailTemplate.filter(key=TICKET_COMMENT_TEMPLATE).using_db(connection).first()
-    if template is not None and not template.active:
+    found = await _ticket_and_template(comment.ticket_id, connection)  # type: ignore[attr-defined]
+    if found is None:
         return None
-    recipients = _recipients(ticket, list(template.send_to if template else ["contact_email"]))
+    ticket, template, recipients = found
     thread = await _thread_ids(ticket, connection)
     row = OutboundEmail(
         ticket=ticket, comment=comment,
@@ -189,16 +242,13 @@ async def queue_comment_email(comment: Comment, author: User | None,
     if not recipients:
         _failed(row, DeliveryReason.NO_RECIPIENT, NO_RECIPIENT_TEXT)
     else:
-        try:
-            mail = await _render(template, await _context(ticket, author, connection),
-                                 ticket.number)
-        except TemplateError as exc:
-            logger.warning("ticket %s: comment email not sent: %s", ticket.number, exc.message)
-            reason = (DeliveryReason.TEMPLATE_LIMIT if isinstance(exc, TemplateLimitError)
-                      else DeliveryReason.TEMPLATE_ERROR)
-            _failed(row, reason, f"Not sent: {exc.message} Fix the \"Ticket comment changed\" "
-                                 "template.")
+        if rendering is None:
+            rendering = await _rendering(
+                template, await _context(ticket, author, connection), ticket.number)
+        if rendering.mail is None:
+            _failed(row, rendering.reason or DeliveryReason.TEMPLATE_ERROR, rendering.error)
         else:
+            mail = rendering.mail
             row.subject, row.text_body, row.html_body = mail.subject, mail.text, mail.html
     await row.save(using_db=connection)
     return row

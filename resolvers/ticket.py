@@ -154,13 +154,17 @@ class TicketMutations:
             return errors.as_result()
         principal = info.context.principal
         assert principal is not None  # guaranteed by IsAgent
-        from ..outbound.outbox import queue_comment_email
+        from ..outbound.outbox import queue_comment_email, render_ahead
+        # Rendered before the transaction (in an isolated process, at most 2 s): no
+        # transaction, and on SQLite no other request, waits on a template.
+        rendering = None if internal else await render_ahead(ticket.id, principal.user, body)
         async with in_transaction() as conn:
             comment = await models.Comment.create(
                 using_db=conn, ticket=ticket, body=body, internal=internal,
                 author_user_id=principal.user.id, source=models.CommentSource.CRM)
             outbound = await queue_comment_email(comment, principal.user, conn,
-                                                 settings=info.context.settings)
+                                                 settings=info.context.settings,
+                                                 rendering=rendering)
         # After commit: a job that starts before the commit would not find its row.
         if outbound is not None and outbound.status == models.DeliveryStatus.QUEUED:
             from ..workers.queue import get_queue

@@ -172,6 +172,27 @@ async def test_a_hostile_template_stored_anyway_fails_the_delivery_not_the_comme
     assert await models.OutboundEmail.filter(status=models.DeliveryStatus.SENT).count() == 0
 
 
+async def test_requests_that_use_the_database_are_answered_while_a_comment_renders(
+        api: Api, job_queue: Any) -> None:
+    # given: a hostile template stored directly, and a ticket with a contact
+    template = await _comment_template()
+    template.body = NESTED_LOOPS
+    await template.save()
+    contact = await models.Contact.create(name="Eve", email="eve@example.com")
+    ticket = await models.Ticket.create(number="TT9", title="Help", contact=contact)
+    commenting = asyncio.ensure_future(api.gql(
+        ADD_COMMENT, {"ticketId": str(ticket.id), "body": "On it"}, token="agent"))
+    # when: the database is asked, again and again, while the comment's email renders
+    for _ in range(5):
+        listed = await api.gql("{ tickets { totalCount } }", token="agent")
+        assert listed["tickets"]["totalCount"] == 1
+    # then: all those answers came first (no transaction, and on SQLite no lock, was held
+    # while the template rendered)
+    assert not commenting.done()
+    delivery = (await commenting)["addComment"]["comment"]["delivery"]
+    assert delivery["reason"] == "TEMPLATE_LIMIT"
+
+
 async def test_a_comment_on_a_ticket_without_contact_says_no_recipient(api: Api) -> None:
     ticket = await models.Ticket.create(number="TT6", title="Walk-in")
     data = await api.gql(ADD_COMMENT, {"ticketId": str(ticket.id), "body": "Noted"},
