@@ -2,11 +2,12 @@
 
 `queue_comment_email` runs inside the addComment transaction, so the comment and its email
 commit together or not at all; the caller enqueues the send job after the commit. Rendering
-happens here (the mail shows the ticket as it was when the agent wrote), sending later.
-It runs in an isolated process under hard limits (render.py), so the event loop stays free
-and the wait is bounded; a template that fails there, or a ticket nobody can be emailed
-about, gives a FAILED row whose `reason` and `last_error` say why: the comment is saved and
-the agent sees that the customer was not told.
+happens now (the mail shows the ticket as it was when the agent wrote), sending later.
+addComment renders just before its transaction (`render_ahead`), in an isolated process
+under hard limits (render.py): the event loop stays free, the wait is bounded, and no
+transaction waits on a template. A template that fails there, or a ticket nobody can be
+emailed about, gives a FAILED row whose `reason` and `last_error` say why: the comment is
+saved and the agent sees that the customer was not told.
 """
 from __future__ import annotations
 
