@@ -16,7 +16,6 @@ import asyncio
 import statistics
 import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx2

@@ -24,10 +24,10 @@ from ..mail.parsing import ParsedEmail
 from ..transport.imap import FetchedMessage
 from .actions.create_or_update_ticket import comment_text
 from .batch_lookup import reference_ids
-from .budget import MessageTimeout, cpu_budget, deadline_for, timed_out
+from .budget import MessageTimeout, cpu_budget, crash_reason, deadline_for, timed_out
 from .context import HistoryImport, ScanConfig
 from .duplicates import as_duplicate, dedupe_key, skip_counts
-from .parse_pool import WorkTimedOut, run_in_pool
+from .parse_pool import WorkerDied, WorkTimedOut, run_in_pool
 from .process import (
     LoadedRule,
     Prepared,
@@ -164,32 +164,39 @@ def _prepare_chunk(batch: FetchBatch) -> list[_Result]:
     return out
 
 
-def _timed_out(batch: FetchBatch, message: FetchedMessage) -> Unlogged:
+def _timed_out(batch: FetchBatch, message: FetchedMessage, reason: str | None = None) -> Unlogged:
     return timed_out(batch.config, batch.folder, batch.uidvalidity, message.uid, message.raw,
-                     batch.run_id, message.server_id)
+                     batch.run_id, message.server_id, reason)
 
 
 async def _run_chunk(chunk: FetchBatch, processes: int) -> list[_Result]:
     """A chunk in a parse process. A process that does not answer by the chunk's deadline
-    (a message stuck in one C call, which the CPU timer cannot interrupt) is killed, and
-    the chunk is redone one message per call: the message that times out alone is the one
-    quarantined."""
+    (a message stuck in one C call, which the CPU timer cannot interrupt) or that dies is
+    killed or replaced, and the chunk is redone one message per call: the message that
+    times out (or kills its process) alone is the one quarantined. Only when no parse
+    process can run at all is the chunk read here, as without a budget."""
     budget = chunk.config.message_budget_s
     if budget <= 0:
         return await run_in_pool(processes, _prepare_chunk, chunk)
     try:
-        return await run_in_pool(processes, _prepare_chunk, chunk,
+        return await run_in_pool(processes, _prepare_chunk, chunk, fallback=False,
                                  timeout=deadline_for(len(chunk.fetched), budget))
-    except WorkTimedOut:
+    except (WorkTimedOut, WorkerDied):
         pass
+    except Exception:  # noqa: BLE001 — cannot start processes or pickle: as without a budget
+        return await run_in_pool(processes, _prepare_chunk, chunk)
     out: list[_Result] = []
     for message in chunk.fetched:
         one = replace(chunk, fetched=[message])
         try:
-            out.extend(await run_in_pool(processes, _prepare_chunk, one,
+            out.extend(await run_in_pool(processes, _prepare_chunk, one, fallback=False,
                                          timeout=deadline_for(1, budget)))
         except WorkTimedOut:
             out.append(_TimedOut(_timed_out(chunk, message)))
+        except WorkerDied as exc:
+            out.append(_TimedOut(_timed_out(chunk, message, crash_reason(str(exc)))))
+        except Exception:  # noqa: BLE001 — read again later, in this process
+            out.append(None)
     return out
 
 

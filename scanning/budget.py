@@ -24,7 +24,8 @@ from ..mail.parsing import parse_email
 from .context import ScanConfig
 from .process import Unlogged, _row, quarantine_row
 
-__all__ = ["MessageTimeout", "cpu_budget", "deadline_for", "timed_out", "timeout_reason"]
+__all__ = ["MessageTimeout", "cpu_budget", "crash_reason", "deadline_for", "timed_out",
+           "timeout_reason"]
 
 TIMEOUT = "TIMEOUT"
 HEADERS_BUDGET_S = 1.0  # to read subject and sender for the log row of a timed-out mail
@@ -74,10 +75,15 @@ def deadline_for(messages: int, budget_s: float) -> float:
     return messages * budget_s * 2 + 10.0
 
 
+def crash_reason(detail: str) -> str:
+    return (f"CRASHED: the parse process died reading this message ({detail}); it was left "
+            "unread and kept for a retry")
+
+
 def timed_out(config: ScanConfig, folder: str, uidvalidity: int, uid: int, raw: bytes,
-              run_id: int | None, server_id: str | None) -> Unlogged:
-    """The quarantine log row of a message past its budget; its subject and sender when
-    the headers can be read quickly."""
+              run_id: int | None, server_id: str | None, reason: str | None = None) -> Unlogged:
+    """The quarantine log row of a message past its budget (or that `reason` says); its
+    subject and sender when the headers can be read quickly."""
     email = None
     try:
         with cpu_budget(HEADERS_BUDGET_S):
@@ -86,6 +92,6 @@ def timed_out(config: ScanConfig, folder: str, uidvalidity: int, uid: int, raw: 
     except (MessageTimeout, Exception):  # noqa: BLE001 — the row is written without them
         email = None
     fields = _row(config, email, folder, uidvalidity, uid, run_id, server_id)
-    reason = timeout_reason(config.message_budget_s)
+    reason = reason or timeout_reason(config.message_budget_s)
     return Unlogged(uid, quarantine_row(fields, raw, reason),
                     Counter(errors=1))
