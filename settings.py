@@ -32,7 +32,7 @@ class Settings:
     public_url: str
     ticket_prefix: str = "TT"
     message_id_domain: str = "mailscanner.local"
-    parse_processes: int = 0  # processes a scan parses mail in (0: the scan's own)
+    parse_processes: int = 0  # processes a scan parses mail in (0: one, for the budget)
     max_request_bytes: int = 1024 * 1024  # larger HTTP bodies get 413 before any parsing
     max_response_bytes: int = 8 * 1024 * 1024  # larger GraphQL answers become a typed error
     request_timeout: float = 30.0  # seconds to send a request's head, and then its body
