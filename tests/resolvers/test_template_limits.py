@@ -145,11 +145,13 @@ async def test_saving_the_comment_template_without_its_tags_warns(api: Api) -> N
     assert fixed["warnings"] == []
 
 
+@pytest.mark.parametrize(("body", "limit"), [(NESTED_LOOPS, "time"),
+                                             (RECURSIVE_MACRO, "recursion")])
 async def test_a_hostile_template_stored_anyway_fails_the_delivery_not_the_comment(
-        api: Api, job_queue: Any) -> None:
+        api: Api, job_queue: Any, body: str, limit: str) -> None:
     # given: a hostile template written to the database directly (older version, SQL)
     template = await _comment_template()
-    template.body = "$helpdesk-comments$" + NESTED_LOOPS
+    template.body = "$helpdesk-comments$" + body
     await template.save()
     contact = await models.Contact.create(name="Eve", email="eve@example.com")
     ticket = await models.Ticket.create(number="TT5", title="Help", contact=contact)
@@ -162,7 +164,7 @@ async def test_a_hostile_template_stored_anyway_fails_the_delivery_not_the_comme
     assert comment["body"] == "On it"
     assert comment["delivery"]["status"] == "FAILED"
     assert comment["delivery"]["reason"] == "TEMPLATE_LIMIT"
-    assert "exceeds the time" in comment["delivery"]["lastError"]
+    assert f"exceeds the {limit}" in comment["delivery"]["lastError"]
     # and a later comment is saved too, and so is its failure
     again = await api.gql(ADD_COMMENT, {"ticketId": str(ticket.id), "body": "Still on it"},
                           token="agent")
