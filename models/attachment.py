@@ -43,7 +43,8 @@ class Attachment(Model):
     content_id = fields.CharField(max_length=255, null=True)  # for cid: references in HTML
     inline = fields.BooleanField(default=False)
     storage = fields.CharField(
-        max_length=16, default="local", description="Blob store backend holding the bytes"
+        max_length=16, default="local", db_default="local",
+        description="Blob store backend holding the bytes",
     )
     storage_key = fields.CharField(
         max_length=255, null=True, db_index=True,

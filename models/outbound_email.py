@@ -45,7 +45,7 @@ class OutboundEmail(Model):
         fields.TextField(null=True, description="Why the last attempt failed"), "Error"
     )
     # `attempts` when the email was last resent: automatic retries count from there.
-    resent_at_attempt = fields.IntField(default=0)
+    resent_at_attempt = fields.IntField(default=0, db_default=0)
     next_attempt_at = fields.DatetimeField(null=True)
     sent_at = labelled(
         fields.DatetimeField(null=True, description="When the SMTP server accepted it"), "Sent at"

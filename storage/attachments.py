@@ -172,3 +172,18 @@ async def release_blobs(
     for key in gone:
         await asyncio.to_thread(policy.store.delete, key)
     return gone
+
+
+async def read_bytes(attachment: Attachment, policy: AttachmentPolicy) -> bytes:
+    """A stored attachment's whole content (for composing a mail, tests); skipped files and
+    missing blobs raise BlobError. Streaming readers use `policy.store.open` instead."""
+    from .blobs import BlobError
+
+    if not attachment.storage_key:
+        raise BlobError(f"attachment {attachment.id} was skipped: no bytes are kept")
+
+    def read() -> bytes:
+        with policy.store.open(str(attachment.storage_key)) as fh:
+            return fh.read()
+
+    return await asyncio.to_thread(read)
