@@ -78,7 +78,9 @@ class GraphQLView(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = SessionHandler
 
     def __init__(self, schema: Any, settings: Settings, **kwargs: Any) -> None:
-        super().__init__(schema, graphql_ide="graphiql",
+        # Multipart (file uploads, for addComment's attachments) needs a Bearer token like any
+        # execution, so a cross-site form post (which cannot set the header) executes nothing.
+        super().__init__(schema, graphql_ide="graphiql", multipart_uploads_enabled=True,
                          subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,), **kwargs)
         self.settings = settings
         self.sessions = SessionRegistry()
@@ -223,6 +225,15 @@ def shorten_errors(errors: list[Any]) -> list[Any]:
         out.append({"message": f"{len(errors) - MAX_ERRORS} more errors not shown",
                     "extensions": {"code": "TOO_MANY_ERRORS"}})
     return out
+
+
+async def authenticate_header(header: str | None) -> Principal:
+    """The principal of an HTTP `Authorization` header, or RequestRejected (401 JSON) for a
+    missing, malformed, unknown, revoked or expired token. For routes beside /graphql."""
+    if header is None:
+        raise RequestRejected(401, _UNAUTHENTICATED, codes.UNAUTHENTICATED,
+                              {"WWW-Authenticate": _WWW_AUTHENTICATE})
+    return await _authenticate_header(header)
 
 
 async def _authenticate_header(header: str) -> Principal:

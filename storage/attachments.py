@@ -100,7 +100,7 @@ def _row(att: ParsedAttachment, policy: AttachmentPolicy) -> dict[str, Any]:
         content_type=att.content_type[:255],
         size=att.size,
         sha256=att.sha256 if reason is None else "",
-        content_id=(att.content_id or None) and att.content_id[:255],  # type: ignore[index]
+        content_id=att.content_id[:255] if att.content_id else None,
         inline=att.inline,
         storage=policy.store.name,
         storage_key=None,
@@ -164,10 +164,11 @@ async def release_blobs(
     keys = list(keys)
     if not keys:
         return []
-    used = set(
-        await Attachment.filter(storage_key__in=keys, storage=policy.store.name)
+    found: list[Any] = await (
+        Attachment.filter(storage_key__in=keys, storage=policy.store.name)
         .using_db(conn).values_list("storage_key", flat=True)
     )
+    used = {str(k) for k in found}
     gone = [k for k in keys if k not in used]
     for key in gone:
         await asyncio.to_thread(policy.store.delete, key)
