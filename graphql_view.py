@@ -90,14 +90,17 @@ class GraphQLView(GraphQL[Context, None]):
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
+        request = Request(scope=scope, receive=receive)
         try:
-            response = await self.run(Request(scope=scope, receive=receive))
+            response = await self.run(request)
         except HTTPException as exc:  # strawberry's own refusals, made GraphQL-shaped
             response = codes.error_response(
                 exc.status_code, excerpt(exc.reason), _STATUS_CODES.get(exc.status_code,
                                                                          codes.BAD_REQUEST))
         except RequestRejected as exc:
             response = exc.response()
+        finally:
+            await request.close()  # uploaded files: their spooled temporary files go now
         await response(scope, receive, send)
 
     async def render_graphql_ide(self, request: Request) -> Response:
