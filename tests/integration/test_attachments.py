@@ -144,6 +144,7 @@ def _customer_mail(big: bytes) -> bytes:
     msg.set_content("The invoice is attached; the error is in the screenshot.\n")
     msg.add_alternative('<p>The error:</p><img src="cid:shot@ann">', subtype="html")
     html = msg.get_payload()[1]  # type: ignore[index]
+    assert isinstance(html, EmailMessage)
     html.add_related(PNG, maintype="image", subtype="png", cid="<shot@ann>",
                      filename="screenshot.png")
     msg.add_attachment(PDF, maintype="application", subtype="pdf", filename="Rechnung für Nov.pdf")
