@@ -4,7 +4,9 @@ store, listing what was skipped, and deleting a blob with its last reference.
 Order of writes: the blob first, then the row (in the caller's transaction), so a row never
 names missing bytes. A rolled-back transaction can leave an unreferenced blob behind;
 `sweep_unreferenced` removes those. Deleting rows goes through `delete_attachments`, which
-removes each blob no remaining row references (the query at delete time is the refcount).
+removes each blob no remaining row references (the query at delete time is the refcount),
+unless it was put within the grace period: a concurrent transaction may be about to commit
+a row naming it (every put renews the blob, even of bytes already stored).
 """
 from __future__ import annotations
 
@@ -34,6 +36,7 @@ __all__ = [
     "skipped_reason",
     "store_stream",
     "stored_count",
+    "sweep_unreferenced",
 ]
 
 logger = logging.getLogger(__name__)
@@ -43,10 +46,14 @@ READ_CHUNK = 1 << 20
 
 @dataclass(frozen=True)
 class AttachmentPolicy:
-    """Where attachment bytes go and the size above which a file is skipped."""
+    """Where attachment bytes go and the size above which a file is skipped.
+
+    `grace_seconds`: a blob put this recently is never deleted (a transaction inserting a
+    row that names it may not have committed yet); `sweep_unreferenced` takes it later."""
 
     store: BlobStore
     max_bytes: int = DEFAULT_MAX_BYTES
+    grace_seconds: float = 600.0
 
 
 def policy_for(settings: Settings) -> AttachmentPolicy:
@@ -169,10 +176,26 @@ async def release_blobs(
         .using_db(conn).values_list("storage_key", flat=True)
     )
     used = {str(k) for k in found}
-    gone = [k for k in keys if k not in used]
-    for key in gone:
-        await asyncio.to_thread(policy.store.delete, key)
+    gone = []
+    for key in (k for k in keys if k not in used):
+        age = await asyncio.to_thread(policy.store.age, key)
+        if age is not None and age >= policy.grace_seconds:
+            await asyncio.to_thread(policy.store.delete, key)
+            gone.append(key)
     return gone
+
+
+async def sweep_unreferenced(policy: AttachmentPolicy, batch: int = 500) -> int:
+    """Delete blobs no attachment row references and older than the grace period: left by a
+    transaction that rolled back after its files were stored, or kept young by a release.
+    Reads the store's keys in batches; returns how many blobs went."""
+    keys = await asyncio.to_thread(lambda: list(policy.store.keys()))
+    removed = 0
+    for start in range(0, len(keys), batch):
+        removed += len(await release_blobs(keys[start:start + batch], policy))
+    if removed:
+        logger.info("removed %s unreferenced attachment blob(s)", removed)
+    return removed
 
 
 async def read_bytes(attachment: Attachment, policy: AttachmentPolicy) -> bytes:

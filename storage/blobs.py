@@ -16,7 +16,8 @@ import contextlib
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
@@ -68,6 +69,15 @@ class BlobStore(Protocol):
     def exists(self, key: str) -> bool:
         ...
 
+    def age(self, key: str) -> float | None:
+        """Seconds since the blob was last put (a put of stored bytes renews it), None if
+        missing. Deleters leave young blobs alone: a row naming one may be committing."""
+        ...
+
+    def keys(self) -> Iterator[str]:
+        """Every stored key (for the sweep of unreferenced blobs)."""
+        ...
+
     def delete(self, key: str) -> None:
         """Remove the blob; a missing one is fine (deleting is idempotent)."""
         ...
@@ -89,8 +99,11 @@ class LocalBlobStore:
     def put(self, chunks: Iterable[bytes], sha256: str | None = None) -> StoredBlob:
         if sha256 is not None and is_key(sha256):
             target = self._file(sha256)
-            if target.exists():
+            try:
+                os.utime(target)  # renewed: a concurrent release or sweep leaves it alone
                 return StoredBlob(sha256, target.stat().st_size, sha256)
+            except FileNotFoundError:
+                pass
         digest = hashlib.sha256()
         size = 0
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -107,6 +120,7 @@ class LocalBlobStore:
             target = self._file(key)
             target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             os.replace(tmp, target)  # atomic: the same bytes may land twice, never half
+            os.utime(target)  # mkstemp's mtime is when the write began
         except OSError as exc:
             raise BlobError(f"cannot store a blob in {self.root}: {exc.strerror}") from exc
         finally:
@@ -131,6 +145,19 @@ class LocalBlobStore:
 
     def exists(self, key: str) -> bool:
         return is_key(key) and self._file(key).exists()
+
+    def age(self, key: str) -> float | None:
+        try:
+            return max(0.0, time.time() - self._file(key).stat().st_mtime)
+        except FileNotFoundError:
+            return None
+
+    def keys(self) -> Iterator[str]:
+        if not self.root.is_dir():
+            return
+        for path in self.root.glob("??/??/*"):
+            if is_key(path.name):
+                yield path.name
 
     def delete(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError):

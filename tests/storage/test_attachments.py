@@ -1,6 +1,8 @@
 """Attachment rows over the blob store: skipped files listed, shared blobs, deletion."""
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 from mailscanner.mail.parsing import parse_email
@@ -10,7 +12,9 @@ from mailscanner.storage.attachments import (
     AttachmentPolicy,
     delete_attachments,
     parsed_rows,
+    release_blobs,
     skipped_note,
+    sweep_unreferenced,
 )
 from mailscanner.storage.blobs import LocalBlobStore
 
@@ -27,8 +31,8 @@ BINHEX_MAIL = (
 )
 
 
-def _policy(tmp_path: Path, limit: int = 1024) -> AttachmentPolicy:
-    return AttachmentPolicy(LocalBlobStore(tmp_path / "blobs"), limit)
+def _policy(tmp_path: Path, limit: int = 1024, grace: float = 0.0) -> AttachmentPolicy:
+    return AttachmentPolicy(LocalBlobStore(tmp_path / "blobs"), limit, grace)
 
 
 async def test_an_undecodable_part_is_listed_skipped_and_the_log_note_names_it(
@@ -66,3 +70,26 @@ async def test_deleting_the_last_reference_deletes_the_blob_and_not_before(
     # when / then: the last reference goes, and the blob with it
     assert await delete_attachments([pdfs[1].id], policy) == 1
     assert not policy.store.exists(key)
+
+
+async def test_a_blob_put_within_the_grace_period_outlives_a_release_until_the_sweep(
+    db: Settings, tmp_path: Path
+) -> None:
+    # given: a blob just stored for a row whose transaction has not committed (none yet)
+    policy = _policy(tmp_path, grace=600)
+    referenced = policy.store.put([b"kept by a row"])
+    ticket = await Ticket.create(number="TT1", title="a")
+    await Attachment.create(ticket=ticket, filename="a.txt", storage_key=referenced.key)
+    fresh = policy.store.put([b"row still committing"])
+    # when / then: releasing it keeps it, it is too young
+    assert await release_blobs([fresh.key], policy) == []
+    assert policy.store.exists(fresh.key)
+    # when: both blobs are older than the grace period and the sweep runs
+    old = time.time() - 3600
+    for key in (fresh.key, referenced.key):
+        path = policy.store.path(key)
+        assert path is not None
+        os.utime(path, (old, old))
+    assert await sweep_unreferenced(policy) == 1
+    # then: the unreferenced one went, the referenced one stays
+    assert not policy.store.exists(fresh.key) and policy.store.exists(referenced.key)
