@@ -100,14 +100,23 @@ def skipped_note(email: ParsedEmail, max_bytes: int) -> str:
     return f"; {len(skipped)} attachment(s) skipped: {items}{more}"
 
 
+def clean_text(value: str, limit: int = 255) -> str:
+    """Header text fit for any database and any header: no control characters (PostgreSQL
+    refuses NUL, CR/LF would split a header), no lone surrogates, at most `limit` long."""
+    kept = "".join(
+        c for c in value if c >= " " and c != "\x7f" and not "\ud800" <= c <= "\udfff"
+    )
+    return kept.strip()[:limit]
+
+
 def _row(att: ParsedAttachment, policy: AttachmentPolicy) -> dict[str, Any]:
     reason = skipped_reason(att, policy.max_bytes)
     row: dict[str, Any] = dict(
-        filename=(att.filename or "attachment")[:255],
-        content_type=att.content_type[:255],
+        filename=clean_text(att.filename or "") or "attachment",
+        content_type=clean_text(att.content_type) or "application/octet-stream",
         size=att.size,
         sha256=att.sha256 if reason is None else "",
-        content_id=att.content_id[:255] if att.content_id else None,
+        content_id=clean_text(att.content_id) or None if att.content_id else None,
         inline=att.inline,
         storage=policy.store.name,
         storage_key=None,

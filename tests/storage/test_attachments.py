@@ -93,3 +93,18 @@ async def test_a_blob_put_within_the_grace_period_outlives_a_release_until_the_s
     assert await sweep_unreferenced(policy) == 1
     # then: the unreferenced one went, the referenced one stays
     assert not policy.store.exists(fresh.key) and policy.store.exists(referenced.key)
+
+
+async def test_control_characters_in_a_mail_s_file_name_never_reach_the_database(
+    db: Settings, tmp_path: Path
+) -> None:
+    raw = (b"From: a@example.com\r\nSubject: x\r\nMIME-Version: 1.0\r\n"
+           b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain"
+           b"\r\n\r\nhi\r\n--b\r\nContent-Type: application/pdf\r\nContent-ID: <x\x00y>\r\n"
+           b"Content-Disposition: attachment; filename*=utf-8''a%00b%0D%0A.pdf\r\n\r\nzz\r\n"
+           b"--b--\r\n")
+    ticket = await Ticket.create(number="TT1", title="x")
+    rows = await parsed_rows([(parse_email(raw), ticket.id, None)], _policy(tmp_path))
+    await Attachment.bulk_create([Attachment(**r) for r in rows])
+    row = await Attachment.get()
+    assert (row.filename, row.content_id) == ("ab.pdf", "xy")
