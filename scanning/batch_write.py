@@ -21,6 +21,7 @@ from ..models import (
     Comment,
     CommentSource,
     Contact,
+    DeliveryAttempt,
     DeliveryStatus,
     OutboundEmail,
     Sequence,
@@ -147,4 +148,7 @@ async def write_pending(
     for sent, error in pending.failed:  # comment emails a bounce reported undelivered
         sent.status, sent.last_error = DeliveryStatus.FAILED, error
         await sent.save(using_db=conn, update_fields=["status", "last_error", "updated_at"])
+        await DeliveryAttempt.create(  # the history shows the bounce after the accepted send
+            using_db=conn, outbound_email_id=sent.id, number=sent.attempts,
+            status=DeliveryStatus.FAILED, error=error)
     pending.__init__()  # type: ignore[misc]  # start over: everything above is written

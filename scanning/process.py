@@ -22,6 +22,7 @@ from tortoise.transactions import in_transaction
 from .. import rules_dsl
 from ..mail.parsing import ParsedEmail, parse_email
 from ..models import (
+    DeliveryAttempt,
     DeliveryStatus,
     MessageLog,
     MessageOutcome,
@@ -176,6 +177,9 @@ async def _handle_bounce(ctx: MessageContext) -> dict[str, Any] | None:
     sent.status = DeliveryStatus.FAILED
     sent.last_error = bounce_error(info)
     await sent.save(using_db=ctx.conn, update_fields=["status", "last_error", "updated_at"])
+    await DeliveryAttempt.create(  # the history shows the bounce after the accepted send
+        using_db=ctx.conn, outbound_email_id=sent.id, number=sent.attempts,
+        status=DeliveryStatus.FAILED, error=sent.last_error)
     ctx.events.append(
         (
             "comment_email_failed",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from mailscanner.models import (
+    DeliveryAttempt,
     DeliveryStatus,
     MessageLog,
     MessageOutcome,
@@ -119,3 +120,7 @@ async def test_a_delay_warning_leaves_the_comment_email_sent_and_a_failure_fails
     await failed.refresh_from_db()
     assert delayed.status == DeliveryStatus.SENT and not delayed.last_error
     assert failed.status == DeliveryStatus.FAILED and "5.1.1" in (failed.last_error or "")
+    # and the failed one's delivery history says it bounced (resendCommentEmail may follow)
+    [bounced] = await DeliveryAttempt.filter(outbound_email_id=failed.id)
+    assert bounced.status == DeliveryStatus.FAILED and bounced.error == failed.last_error
+    assert not await DeliveryAttempt.filter(outbound_email_id=delayed.id).exists()
