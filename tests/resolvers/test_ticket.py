@@ -116,7 +116,8 @@ async def test_a_ticket_with_many_comments_is_read_in_capped_pages(api: Api) -> 
     from mailscanner.models import Comment, Ticket
     from mailscanner.schema.limits import MAX_COMMENTS
     ticket = await Ticket.create(number="TT1", title="long thread")
-    await Comment.bulk_create([Comment(ticket=ticket, body=f"c{i}") for i in range(MAX_COMMENTS + 5)])
+    await Comment.bulk_create(
+        [Comment(ticket=ticket, body=f"c{i}") for i in range(MAX_COMMENTS + 5)])
     variables: dict[str, object] = {"n": "TT1", "first": None, "last": None, "offset": 0}
     # when read without a page size: the oldest MAX_COMMENTS, and the count of all
     whole = (await api.gql(COMMENTS, variables))["ticket"]
