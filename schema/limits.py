@@ -22,6 +22,7 @@ MAX_RULES_PER_SCANNER = 500
 PAGE_SIZE = 100  # `first:` of every connection (schema/pagination.py)
 MAX_UPLOAD_FILES = 10  # files per addComment; their total size is bounded by settings
 FILENAME_CHARS = 255  # an uploaded file's name (ms_attachment.filename)
+MAX_COMMENTS = 200  # comments of one ticket per request (Ticket.comments first:/last:)
 
 
 def _column(model: type[Model], field: str) -> int:
