@@ -110,3 +110,11 @@ def test_harmless_types_are_kept_and_names_always_give_a_header() -> None:
         "filename*=UTF-8''attachment"
     assert content_disposition("日本語.txt").endswith(
         "filename*=UTF-8''%E6%97%A5%E6%9C%AC%E8%AA%9E.txt")
+
+
+async def test_head_gives_the_headers_without_the_bytes(api: Api) -> None:
+    row = await _file(api)
+    response = await api.client.head(f"/attachments/{row.id}", headers=_auth(api))
+    assert response.status_code == 200 and response.content == b""
+    assert response.headers["content-length"] == str(len(DATA))
+    assert response.headers["etag"] == f'"{hashlib.sha256(DATA).hexdigest()}"'
