@@ -8,6 +8,7 @@ import pytest
 
 from mailscanner.attachments_http import content_disposition, safe_content_type
 from mailscanner.models import Attachment, SkippedReason, Ticket
+from mailscanner.settings import Settings
 from mailscanner.storage.attachments import policy_for
 
 from .resolvers.conftest import Api, api  # noqa: F401
@@ -15,10 +16,9 @@ from .resolvers.conftest import Api, api  # noqa: F401
 DATA = bytes(range(256)) * 64  # 16 KiB
 
 
-async def _file(api: Api, filename: str = "report.pdf", content_type: str = "application/pdf",
-                data: bytes = DATA) -> Attachment:
-    settings = api.client._transport.app.state.settings  # type: ignore[attr-defined]
-    blob = policy_for(settings).store.put([data])
+async def _file(db: Settings, filename: str = "report.pdf",
+                content_type: str = "application/pdf", data: bytes = DATA) -> Attachment:
+    blob = policy_for(db).store.put([data])
     ticket = await Ticket.get_or_none(number="TT1") or await Ticket.create(number="TT1", title="t")
     return await Attachment.create(ticket=ticket, filename=filename, content_type=content_type,
                                    size=blob.size, sha256=blob.sha256, storage_key=blob.key)
@@ -28,8 +28,8 @@ def _auth(api: Api) -> dict[str, str]:
     return {"Authorization": f"Bearer {api.agent_token}"}
 
 
-async def test_without_a_token_it_is_401_json_and_with_a_bad_one_too(api: Api) -> None:
-    row = await _file(api)
+async def test_without_a_token_it_is_401_json_and_with_a_bad_one_too(api: Api, db: Settings) -> None:
+    row = await _file(db)
     response = await api.client.get(f"/attachments/{row.id}")
     assert response.status_code == 401
     assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
@@ -57,8 +57,8 @@ async def test_a_skipped_file_has_nothing_to_download(api: Api) -> None:
     assert "skipped" in response.json()["errors"][0]["message"]
 
 
-async def test_the_bytes_come_with_etag_length_and_a_safe_disposition(api: Api) -> None:
-    row = await _file(api, filename='evil"\r\nX-Injected: 1.pdf')
+async def test_the_bytes_come_with_etag_length_and_a_safe_disposition(api: Api, db: Settings) -> None:
+    row = await _file(db, filename='evil"\r\nX-Injected: 1.pdf')
     response = await api.client.get(f"/attachments/{row.id}", headers=_auth(api))
     assert response.status_code == 200 and response.content == DATA
     assert response.headers["etag"] == f'"{hashlib.sha256(DATA).hexdigest()}"'
@@ -74,8 +74,8 @@ async def test_the_bytes_come_with_etag_length_and_a_safe_disposition(api: Api) 
     assert again.status_code == 304 and again.content == b""
 
 
-async def test_a_range_request_gets_206_with_just_those_bytes(api: Api) -> None:
-    row = await _file(api)
+async def test_a_range_request_gets_206_with_just_those_bytes(api: Api, db: Settings) -> None:
+    row = await _file(db)
     response = await api.client.get(f"/attachments/{row.id}",
                                     headers={**_auth(api), "Range": "bytes=100-199"})
     assert response.status_code == 206
@@ -93,9 +93,9 @@ async def test_a_range_request_gets_206_with_just_those_bytes(api: Api) -> None:
                                       "application/javascript", "text/xml", "not a type",
                                       "TEXT/HTML; charset=utf-8"])
 async def test_what_a_browser_would_run_is_served_as_octet_stream(
-    api: Api, declared: str
+    api: Api, db: Settings, declared: str
 ) -> None:
-    row = await _file(api, filename="page.html", content_type=declared, data=b"<script>x</script>")
+    row = await _file(db, filename="page.html", content_type=declared, data=b"<script>x</script>")
     response = await api.client.get(f"/attachments/{row.id}", headers=_auth(api))
     assert response.headers["content-type"] == "application/octet-stream"
     assert response.headers["x-content-type-options"] == "nosniff"
@@ -112,8 +112,8 @@ def test_harmless_types_are_kept_and_names_always_give_a_header() -> None:
         "filename*=UTF-8''%E6%97%A5%E6%9C%AC%E8%AA%9E.txt")
 
 
-async def test_head_gives_the_headers_without_the_bytes(api: Api) -> None:
-    row = await _file(api)
+async def test_head_gives_the_headers_without_the_bytes(api: Api, db: Settings) -> None:
+    row = await _file(db)
     response = await api.client.head(f"/attachments/{row.id}", headers=_auth(api))
     assert response.status_code == 200 and response.content == b""
     assert response.headers["content-length"] == str(len(DATA))
