@@ -28,7 +28,9 @@ def _auth(api: Api) -> dict[str, str]:
     return {"Authorization": f"Bearer {api.agent_token}"}
 
 
-async def test_without_a_token_it_is_401_json_and_with_a_bad_one_too(api: Api, db: Settings) -> None:
+async def test_without_a_token_it_is_401_json_and_with_a_bad_one_too(
+    api: Api, db: Settings
+) -> None:
     row = await _file(db)
     response = await api.client.get(f"/attachments/{row.id}")
     assert response.status_code == 401
@@ -57,7 +59,9 @@ async def test_a_skipped_file_has_nothing_to_download(api: Api) -> None:
     assert "skipped" in response.json()["errors"][0]["message"]
 
 
-async def test_the_bytes_come_with_etag_length_and_a_safe_disposition(api: Api, db: Settings) -> None:
+async def test_the_bytes_come_with_etag_length_and_a_safe_disposition(
+    api: Api, db: Settings
+) -> None:
     row = await _file(db, filename='evil"\r\nX-Injected: 1.pdf')
     response = await api.client.get(f"/attachments/{row.id}", headers=_auth(api))
     assert response.status_code == 200 and response.content == DATA
