@@ -17,6 +17,7 @@ class DeliveryStatus(LabelledEnum):
     SENDING = ("sending", "Sending")
     SENT = ("sent", "Sent")
     FAILED = ("failed", "Failed")
+    BOUNCED = ("bounced", "Bounced")  # accepted by the SMTP server, then reported undelivered
 
 
 class OutboundEmail(Model):

@@ -1,6 +1,6 @@
 """resendCommentEmail: queue a failed comment email again, exactly once per request.
 
-One conditional UPDATE (status FAILED -> QUEUED) decides: of two agents pressing "resend"
+One conditional UPDATE (status FAILED or BOUNCED -> QUEUED) decides: of two agents pressing "resend"
 at once, one wins and the other is told it is in progress. The row keeps its attempt count
 (the send job fences on it) and records `resent_at_attempt`, from which the new round's
 automatic retries count; the attempt history (`delivery { history }`) keeps every try.
@@ -21,14 +21,15 @@ from .context import Info
 from .permissions import IsAgent
 
 _BUSY = {DeliveryStatus.QUEUED: "is still queued", DeliveryStatus.SENDING: "is being sent"}
+RESENDABLE = (DeliveryStatus.FAILED, DeliveryStatus.BOUNCED)
 
 
 @strawberry.type
 class DeliveryMutations:
     @strawberry.mutation(permission_classes=[IsAgent], description=(
-        "Send a comment's email again after it FAILED (permanent SMTP error, bounce), e.g. "
-        "once the SMTP settings or the contact's address are fixed. Refused while it is "
-        "queued or sending, and once it was SENT."))
+        "Send a comment's email again after it FAILED (permanent SMTP error, retries "
+        "exhausted) or BOUNCED, e.g. once the SMTP settings or the contact's address are "
+        "fixed. Refused while it is queued or sending, and once it was SENT."))
     async def resend_comment_email(self, info: Info,
                                    comment_id: strawberry.ID) -> ResendCommentEmailResult:
         comment = await get_or_none(models.Comment, comment_id)
@@ -42,7 +43,7 @@ class DeliveryMutations:
         if row.status == DeliveryStatus.SENT:
             return ResendRefusedError(message="The email was already sent",
                                       code=ResendRefusal.ALREADY_SENT, status=row.status)
-        if row.status != DeliveryStatus.FAILED:
+        if row.status not in RESENDABLE:
             return ResendRefusedError(message=f"The email {_BUSY[row.status]}",
                                       code=ResendRefusal.IN_PROGRESS, status=row.status)
         recipients = await current_recipients(comment.ticket_id)  # type: ignore[attr-defined]
@@ -50,7 +51,7 @@ class DeliveryMutations:
             return ResendRefusedError(
                 message="The ticket has nobody to email now: give its contact an address",
                 code=ResendRefusal.NO_RECIPIENT, status=row.status)
-        won = await models.OutboundEmail.filter(id=row.id, status=DeliveryStatus.FAILED).update(
+        won = await models.OutboundEmail.filter(id=row.id, status=row.status).update(
             status=DeliveryStatus.QUEUED, next_attempt_at=None, last_error=None,
             recipients=recipients, resent_at_attempt=F("attempts"))
         if not won:

@@ -146,9 +146,9 @@ async def write_pending(
         for ticket in bumped:
             ticket.updated_at = now
     for sent, error in pending.failed:  # comment emails a bounce reported undelivered
-        sent.status, sent.last_error = DeliveryStatus.FAILED, error
+        sent.status, sent.last_error = DeliveryStatus.BOUNCED, error
         await sent.save(using_db=conn, update_fields=["status", "last_error", "updated_at"])
         await DeliveryAttempt.create(  # the history shows the bounce after the accepted send
             using_db=conn, outbound_email_id=sent.id, number=sent.attempts,
-            status=DeliveryStatus.FAILED, error=error)
+            status=DeliveryStatus.BOUNCED, error=error)
     pending.__init__()  # type: ignore[misc]  # start over: everything above is written

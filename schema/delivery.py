@@ -13,7 +13,7 @@ from .ticket import CommentPayload
 
 @strawberry.enum(description="Why a comment's email cannot be resent now")
 class ResendRefusal(Enum):
-    ALREADY_SENT = "already_sent"  # the server accepted it; a bounce would make it FAILED
+    ALREADY_SENT = "already_sent"  # the server accepted it; a bounce would make it BOUNCED
     IN_PROGRESS = "in_progress"  # queued or being sent (also: another resend won the race)
     NOT_EMAILED = "not_emailed"  # internal, from email, or nobody could receive it
     NO_RECIPIENT = "no_recipient"  # the ticket has nobody to send it to now

@@ -115,7 +115,7 @@ async def _not_claimed(ctx: dict[str, Any], outbound_id: int, now: dt.datetime) 
         return "missing"
     if row.status == DeliveryStatus.SENT:
         return "already-sent"
-    if row.status == DeliveryStatus.FAILED:
+    if row.status in (DeliveryStatus.FAILED, DeliveryStatus.BOUNCED):
         return "failed"
     if row.status == DeliveryStatus.QUEUED and row.next_attempt_at is not None:
         _retry_under_arq(ctx, (row.next_attempt_at - now).total_seconds())

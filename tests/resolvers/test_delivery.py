@@ -86,15 +86,19 @@ async def test_two_agents_resending_at_once_send_one_email(
     assert (row.status, row.attempts, row.resent_at_attempt) == (DeliveryStatus.SENT, 2, 1)
 
 
-async def test_a_resend_goes_to_the_contact_s_corrected_address(
+async def test_a_bounced_email_is_resent_to_the_contact_s_corrected_address(
     api: Api, outbox_scene: OutboxScene, queue: InProcessQueue
 ) -> None:
+    # given: the email was accepted, then bounced: the contact's address was wrong
     comment, outbound = await outbox_scene.comment()
     assert outbound is not None
-    await OutboundEmail.filter(id=outbound.id).update(status=DeliveryStatus.FAILED, attempts=1)
+    await OutboundEmail.filter(id=outbound.id).update(status=DeliveryStatus.BOUNCED, attempts=1)
     outbox_scene.contact.email = "eve@example.org"
     await outbox_scene.contact.save()
+    # when
     assert (await _resend(api, comment.id))["__typename"] == "CommentPayload"
     await queue.join()
+    # then
     [mail] = await outbox_scene.server.wait_for(1)
     assert mail.rcpt_tos == ["eve@example.org"]
+    assert (await OutboundEmail.get(id=outbound.id)).status == DeliveryStatus.SENT
