@@ -332,7 +332,8 @@ class Planner:
             preview += f", dated {ticket.created_at:%Y-%m-%d} (history)"
         if stored:
             preview += f" with {stored} attachment(s)"
-        return "done", created_detail(ticket.number, stored, skipped_note(email, limit)), preview
+        skipped = skipped_note(email, limit)
+        return "done", created_detail(ticket.number, stored, skipped), preview + skipped
 
     # -- bounces, IMAP effects --------------------------------------------------------
     async def bounce(self, msg: PlannedMessage) -> PlannedAction | None:
