@@ -43,7 +43,7 @@ class DeliveryAttemptType:
     number: int
     at: datetime = strawberry.field(description="When the attempt ended")
     status: DeliveryStatusEnum = strawberry.field(  # type: ignore[valid-type]
-        description="SENT, FAILED, or QUEUED (a temporary failure, retried later)")
+        description="SENT, FAILED, BOUNCED, or QUEUED (a temporary failure, retried later)")
     error: str | None
 
     @classmethod
