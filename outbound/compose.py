@@ -109,7 +109,8 @@ def build_message(*, sender_address: str, sender_name: str, recipients: list[str
         msg.add_alternative(html_body, subtype="html")
     for filename, content_type, data in attachments:
         maintype, _, subtype = content_type.partition("/")
-        if maintype == "text" or not subtype:  # bytes as sent, never re-encoded as text
+        if not maintype or not subtype:
             maintype, subtype = "application", "octet-stream"
+        # Bytes go out base64-encoded whatever the type, so a text file arrives byte for byte.
         msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
     return msg

@@ -209,6 +209,7 @@ async def test_an_uploaded_file_reaches_the_customer_as_a_mime_attachment(desk: 
     assert sent["signed form.pdf"].get_content_type() == "application/pdf"
     assert sent["signed form.pdf"].get_payload(decode=True) == form
     assert sent["notes.txt"].get_payload(decode=True) == b"line 1\nline 2\n"
+    assert sent["notes.txt"].get_content_type() == "text/plain"
     assert "The signed form is attached." in str(mail.message.get_body(("plain",)))
 
 
