@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -28,10 +29,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AttachmentPolicy",
+    "clean_text",
     "default_policy",
     "delete_attachments",
     "parsed_rows",
     "policy_for",
+    "read_bytes",
+    "release_blobs",
     "skipped_note",
     "skipped_reason",
     "store_stream",
@@ -62,9 +66,7 @@ def policy_for(settings: Settings) -> AttachmentPolicy:
 
 def default_policy() -> AttachmentPolicy:
     """The policy the environment configures, for code paths given no settings."""
-    import os
-
-    from ..settings import blob_dir_from_env
+    from ..settings import blob_dir_from_env  # late: settings is not needed otherwise
 
     raw = os.environ.get("MAILSCANNER_MAX_ATTACHMENT_BYTES", "")
     limit = int(raw) if raw.strip().isdigit() else DEFAULT_MAX_BYTES
