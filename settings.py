@@ -38,12 +38,20 @@ class Settings:
     request_timeout: float = 30.0  # seconds to send a request's head, and then its body
     message_budget_seconds: float = 10.0  # CPU to parse and match one mail, then quarantined
     resolver_budget_seconds: float = 10.0  # CPU for checkRule/explainRule, then TIMEOUT
+    # Larger attachments are listed as skipped (TOO_LARGE), and larger uploads refused.
+    max_attachment_bytes: int = 25 * 1024 * 1024
+    attachments_dir: Path | None = None  # the local blob store; None: <data_dir>/attachments
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def embedded(self) -> bool:
         """True when no Redis is configured: jobs run inside the API process."""
         return self.redis_url is None
+
+    @property
+    def blob_dir(self) -> Path:
+        """Where the local blob store keeps attachment bytes."""
+        return self.attachments_dir or self.data_dir / "attachments"
 
     @property
     def is_sqlite(self) -> bool:
@@ -172,4 +180,23 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
                                                 0.01, 3600),
         resolver_budget_seconds=_bounded_seconds(env, "MAILSCANNER_RESOLVER_BUDGET_SECONDS",
                                                  10.0, 0.01, 3600),
+        max_attachment_bytes=_bounded_int(env, "MAILSCANNER_MAX_ATTACHMENT_BYTES",
+                                          25 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+        attachments_dir=attachments_dir_from_env(env),
     )
+
+
+def attachments_dir_from_env(env: Mapping[str, str] | None = None) -> Path | None:
+    """MAILSCANNER_ATTACHMENTS_DIR, if set (read alone by the migration that moves the
+    stored bytes, which must not create a secret key as load_settings() may)."""
+    env = os.environ if env is None else env
+    raw = env.get("MAILSCANNER_ATTACHMENTS_DIR")
+    return Path(raw).expanduser() if raw else None
+
+
+def blob_dir_from_env(env: Mapping[str, str] | None = None) -> Path:
+    """The local blob folder the environment configures, without other side effects than
+    creating the data folder."""
+    env = os.environ if env is None else env
+    return attachments_dir_from_env(env) or _data_dir(env) / "attachments"
+

@@ -8,7 +8,7 @@ from mailscanner.models.outbound_email import DeliveryReason
 
 
 class Migration(migrations.Migration):
-    dependencies = [("models", "0006_start_from")]
+    dependencies = [("models", "0009_attachments")]
 
     initial = False
 

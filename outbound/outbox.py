@@ -59,6 +59,7 @@ __all__ = [
     "ensure_default_templates",
     "queue_comment_email",
     "render_ahead",
+    "rerender_comment_email",
     "sweep_outbound",
 ]
 
@@ -215,6 +216,19 @@ async def render_ahead(ticket_id: int, author: User, body: str) -> Rendering | N
                             ticket.number)
 
 
+async def rerender_comment_email(comment: Comment) -> Rendering | None:
+    """Render a saved comment's email again (a resend of one that was never rendered:
+    nobody to send to then, or the template failed); None when the template is inactive."""
+    connection = Tortoise.get_connection("default")
+    found = await _ticket_and_template(comment.ticket_id, connection)  # type: ignore[attr-defined]
+    if found is None:
+        return None
+    ticket, template, _ = found
+    await comment.fetch_related("author_user")
+    return await _rendering(template, await _context(ticket, comment.author_user, connection),
+                            ticket.number)
+
+
 async def queue_comment_email(comment: Comment, author: User | None,
                               connection: BaseDBAsyncClient, *,
                               settings: Settings | None = None,
@@ -286,3 +300,12 @@ async def deliveries_for_comments(comment_ids: list[int]) -> list[OutboundEmail 
 async def delivery_for_comment(comment_id: int) -> OutboundEmail | None:
     """The comment's email delivery state (None: it was never emailed)."""
     return (await deliveries_for_comments([comment_id]))[0]
+
+
+async def current_recipients(ticket_id: int) -> list[str]:
+    """Who the ticket's comment emails go to now (for a resend after the contact's address
+    was fixed): the template's `send_to` applied to the ticket as it is."""
+    ticket = await Ticket.get(id=ticket_id)
+    await ticket.fetch_related("contact", "assignee")
+    template = await EmailTemplate.filter(key=TICKET_COMMENT_TEMPLATE).first()
+    return _recipients(ticket, list(template.send_to if template else ["contact_email"]))

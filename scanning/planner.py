@@ -26,15 +26,16 @@ from ..models import Account, Contact, Ticket, normalize_email
 from ..models import Sequence as NumberSequence
 from ..models.bulk import new_row
 from ..outbound.threading import ticket_number_from_message_id
+from ..storage.attachments import skipped_note, stored_count
 from .actions.create_or_update_ticket import (
     apply_fields,
     apply_update_fields,
     as_history,
+    attachment_policy,
     comment_text,
     created_detail,
     mail_date,
     new_ticket,
-    storable_attachments,
     updated_detail,
 )
 from .batch_lookup import PLANNED_KEY, Lookups, load_lookups, reference_ids
@@ -291,9 +292,10 @@ class Planner:
             preview += f", dated {comment.created_at:%Y-%m-%d} (history)"
         if changed:
             preview += "; would set" + _fields({n: getattr(ticket, n) for n in changed})
+        skipped = skipped_note(email, attachment_policy(self.config).max_bytes)
         return (
             "done",
-            lambda: updated_detail(comment.id, ticket.number, how, changed),
+            lambda: updated_detail(comment.id, ticket.number, how, changed, skipped),
             preview,
         )
 
@@ -319,7 +321,8 @@ class Planner:
         self.created.append(ticket)
         msg.ticket = ticket
         self.pending.attachments.append((ticket, None, email))
-        stored = len(storable_attachments(email))
+        limit = attachment_policy(self.config).max_bytes
+        stored = stored_count(email, limit)
         msg.counts["tickets_created"] += 1
         msg.events.append(lambda: ("ticket_created", ticket.id, {"number": ticket.number}))
         shown = [*config["set"], *(["status"] if msg.history else [])]
@@ -329,7 +332,8 @@ class Planner:
             preview += f", dated {ticket.created_at:%Y-%m-%d} (history)"
         if stored:
             preview += f" with {stored} attachment(s)"
-        return "done", created_detail(ticket.number, stored), preview
+        skipped = skipped_note(email, limit)
+        return "done", created_detail(ticket.number, stored, skipped), preview + skipped
 
     # -- bounces, IMAP effects --------------------------------------------------------
     async def bounce(self, msg: PlannedMessage) -> PlannedAction | None:

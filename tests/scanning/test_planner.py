@@ -105,7 +105,7 @@ async def test_patterns_subjects_and_bounces_are_decided_alike_on_both_paths(
         "type": "bounce", "outcome": "done", "detail": f"outbound email {sent.id} marked failed"
     }
     await sent.refresh_from_db()
-    assert sent.status == DeliveryStatus.FAILED and "5.1.1" in (sent.last_error or "")
+    assert sent.status == DeliveryStatus.BOUNCED and "5.1.1" in (sent.last_error or "")
 
 
 async def test_history_is_imported_alike_on_both_paths(
