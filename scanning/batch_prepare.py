@@ -14,6 +14,7 @@ yielding between messages so the other batch's round trips are answered promptly
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -38,6 +39,8 @@ from .process import (
 from .ticket_matching import number_pattern
 
 __all__ = ["FetchBatch", "mark_duplicates", "message_keys", "prepare_batch"]
+
+logger = logging.getLogger(__name__)
 
 MIN_CHUNK = 25  # messages per worker call: fewer cost more in pickling than they save
 DECODED_ATTACHMENTS = 4 << 20  # per message: decoded ahead up to this total, else later
@@ -181,8 +184,12 @@ async def _run_chunk(chunk: FetchBatch, processes: int) -> list[_Result]:
     try:
         return await run_in_pool(processes, _prepare_chunk, chunk, fallback=False,
                                  timeout=deadline_for(len(chunk.fetched), budget))
-    except (WorkTimedOut, WorkerDied):
-        pass
+    except WorkTimedOut as exc:
+        logger.warning("a parse process timed out (%s); its %d message(s) are read again one "
+                       "at a time", exc, len(chunk.fetched))
+    except WorkerDied as exc:
+        logger.warning("a parse process died (%s); its %d message(s) are read again one at a "
+                       "time", exc, len(chunk.fetched))
     except Exception:  # noqa: BLE001 — cannot start processes or pickle: as without a budget
         return await run_in_pool(processes, _prepare_chunk, chunk)
     out: list[_Result] = []
