@@ -5,7 +5,7 @@ A `Planner` holds the lookups of a batch (batch_lookup.py) and the rows planned 
 the per-message actions (actions/) would run them against committed rows: the sender's
 contact found or planned, the ticket it continues found (Message-ID, ticket number, custom
 pattern, same subject: ticket_matching.py) or a new one planned with the next number, a
-bounce's comment email marked failed, moves and deletes recorded as IMAP effects. Each
+bounce's comment email marked bounced, moves and deletes recorded as IMAP effects. Each
 action is recorded twice: as the log row will say it once the rows exist (`detail`, which
 may need their ids) and as a dry run says it (`preview`: "would create ticket TT13"); the
 decisions are data (plan.py).
@@ -337,7 +337,7 @@ class Planner:
 
     # -- bounces, IMAP effects --------------------------------------------------------
     async def bounce(self, msg: PlannedMessage) -> PlannedAction | None:
-        """A bounce's comment email is marked failed (process._handle_bounce's decision)."""
+        """A bounce's comment email is marked bounced (process._handle_bounce's decision)."""
         info = msg.prepared.email.bounce
         if info is None or not info.original_message_id:
             return None
@@ -360,7 +360,7 @@ class Planner:
         )
         return PlannedAction(
             {**record, "outcome": "done"},
-            f"outbound email {sent.id} marked failed",
+            f"outbound email {sent.id} marked bounced",
             f"would mark comment email {sent.id} as failed: {error}",
         )
 

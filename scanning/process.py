@@ -191,7 +191,7 @@ async def _handle_bounce(ctx: MessageContext) -> dict[str, Any] | None:
     return {
         "type": "bounce",
         "outcome": "done",
-        "detail": f"outbound email {sent.id} marked failed",
+        "detail": f"outbound email {sent.id} marked bounced",
     }
 
 
