@@ -156,7 +156,7 @@ async def test_the_upgrade_keeps_authorized_microsoft_accounts_on_postgresql() -
         await admin.close()
 
 
-def test_0009_moves_stored_attachment_bytes_to_the_blob_store_and_back(
+def test_0007_moves_stored_attachment_bytes_to_the_blob_store_and_back(
     tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Rows that held their bytes get a blob (identical files share one) and lose the
@@ -165,7 +165,7 @@ def test_0009_moves_stored_attachment_bytes_to_the_blob_store_and_back(
     if database_url == "sqlite":
         url = f"sqlite://{tmp_path / 'migrated.sqlite3'}"
     else:
-        url = database_url.rpartition("/")[0] + f"/mailscanner_0009_{os.getpid()}"
+        url = database_url.rpartition("/")[0] + f"/mailscanner_0007_{os.getpid()}"
     pdf, png = b"%PDF-1.4 " + bytes(range(256)), b"\x89PNG " + bytes(range(255, -1, -1))
 
     def literal(data: bytes) -> str:

@@ -8,7 +8,7 @@ from mailscanner.models.outbound_email import DeliveryReason
 
 
 class Migration(migrations.Migration):
-    dependencies = [("models", "0009_attachments")]
+    dependencies = [("models", "0007_attachments")]
 
     initial = False
 
