@@ -78,13 +78,26 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().on_headers_complete()
 
 
+class Server(uvicorn.Server):
+    """uvicorn that tells running jobs to stop (ops/shutdown.py) as soon as SIGTERM arrives,
+    while it drains its connections, rather than only when the lifespan ends."""
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        from .ops import shutdown
+        shutdown.request()
+        super().handle_exit(sig, frame)
+
+
 def server_config(app: Any, settings: Settings, *, host: str, port: int,
                   log_level: str = "info") -> uvicorn.Config:
     protocol = type("HttpProtocol", (BoundedHttpToolsProtocol,),
                     {"head_timeout": settings.request_timeout})
     config = uvicorn.Config(
         app, host=host, port=port, log_level=log_level, http=protocol,
-        timeout_keep_alive=KEEP_ALIVE_SECONDS, ws_max_size=settings.max_request_bytes)
+        timeout_keep_alive=KEEP_ALIVE_SECONDS, ws_max_size=settings.max_request_bytes,
+        # Half the shutdown budget for open requests and WebSockets, the rest for the jobs.
+        timeout_graceful_shutdown=max(1, int(settings.shutdown_seconds / 2)),
+        log_config=None)
     access = logging.getLogger("uvicorn.access")
     if not any(isinstance(f, ShortPaths) for f in access.filters):
         access.addFilter(ShortPaths())

@@ -36,6 +36,9 @@ class Settings:
     max_request_bytes: int = 1024 * 1024  # larger HTTP bodies get 413 before any parsing
     max_response_bytes: int = 8 * 1024 * 1024  # larger GraphQL answers become a typed error
     request_timeout: float = 30.0  # seconds to send a request's head, and then its body
+    metrics: str = "api"  # off | api (GET /metrics on the API) | a port of its own
+    log_format: str | None = None  # json | text; None: text on a terminal, else JSON
+    shutdown_seconds: float = 30.0  # SIGTERM: the work in hand gets this long, then cancelled
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -131,6 +134,20 @@ def _bounded_int(env: Mapping[str, str], name: str, default: int, low: int, high
     return int(raw)
 
 
+def _metrics(env: Mapping[str, str]) -> str:
+    raw = (env.get("MAILSCANNER_METRICS") or "api").strip().lower()
+    if raw in ("off", "api") or (raw.isdigit() and 1 <= int(raw) <= 65535):
+        return raw
+    raise ConfigError("MAILSCANNER_METRICS: must be off, api or a port number (1-65535)")
+
+
+def _log_format(env: Mapping[str, str]) -> str | None:
+    raw = (env.get("MAILSCANNER_LOG_FORMAT") or "").strip().lower()
+    if raw not in ("", "json", "text"):
+        raise ConfigError("MAILSCANNER_LOG_FORMAT: must be json or text")
+    return raw or None
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read the configuration; raise ConfigError with one line naming the bad variable."""
     env = os.environ if env is None else env
@@ -152,4 +169,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_response_bytes=_bounded_int(env, "MAILSCANNER_MAX_RESPONSE_BYTES", 8 * 1024 * 1024,
                                         64 * 1024, 1024 * 1024 * 1024),
         request_timeout=float(_bounded_int(env, "MAILSCANNER_REQUEST_TIMEOUT", 30, 1, 3600)),
+        metrics=_metrics(env),
+        log_format=_log_format(env),
+        shutdown_seconds=float(_bounded_int(env, "MAILSCANNER_SHUTDOWN_SECONDS", 30, 1, 3600)),
     )

@@ -19,6 +19,7 @@ from strawberry.types import ExecutionContext
 from ..http_errors import excerpt
 from .common import PublicError
 from .input_guard import InputGuard
+from .observability import OperationMetrics
 from .root import Mutation, Query, Subscription
 
 MAX_DEPTH = 10
@@ -52,6 +53,7 @@ class Schema(strawberry.Schema):
 
 def build_schema() -> strawberry.Schema:
     extensions: list[Any] = [
+        OperationMetrics,
         lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
         lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),

@@ -22,6 +22,7 @@ import multiprocessing
 import os
 import pickle
 import select
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -71,6 +72,10 @@ def _exit_with(pid: int) -> None:
 
 def _serve(conn: Connection, scan_pid: int) -> None:
     """A worker's life: one call at a time, answered on its own pipe."""
+    # A stop signal sent to the whole process group (Ctrl-C, systemd's KillMode) is for the
+    # scan process, which finishes its batch with us; we exit with it (_exit_with).
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _exit_with(scan_pid)
     while True:
         try:
