@@ -72,9 +72,9 @@ def _exit_with(pid: int) -> None:
 
 def _serve(conn: Connection, scan_pid: int) -> None:
     """A worker's life: one call at a time, answered on its own pipe."""
-    # A stop signal sent to the whole process group (Ctrl-C, systemd's KillMode) is for the
-    # scan process, which finishes its batch with us; we exit with it (_exit_with).
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # Ctrl-C reaches the whole process group, but it is for the scan process, which then
+    # finishes its batch with us; we exit with it (_exit_with). SIGTERM stays deadly:
+    # multiprocessing ends daemonic children with it when the scan process exits.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _exit_with(scan_pid)
     while True:
