@@ -12,7 +12,16 @@ measured by the scan around them.
 """
 from __future__ import annotations
 
+import bisect
+import itertools
+import math
+import threading
+from collections.abc import Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics_core import HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -33,10 +42,47 @@ SCAN_RUNS = Counter(
 SCAN_SECONDS = Histogram(
     "mailscanner_scan_duration_seconds", "Wall time of a scan run, by status",
     ["status"], buckets=_SCAN_BUCKETS, registry=REGISTRY)
-STAGE_SECONDS = Histogram(
+
+
+class BatchHistogram(Collector):
+    """A histogram fed a batch at a time: `count` observations of one value cost one bucket
+    lookup, not `count` (prometheus_client's Histogram observes one value per call, about
+    1.5 µs each: 600 calls per 200-mail batch was the bulk of what metrics cost a scan)."""
+
+    def __init__(self, name: str, documentation: str, label: str,
+                 buckets: tuple[float, ...]) -> None:
+        self.name, self.documentation, self.label = name, documentation, label
+        self.bounds = (*buckets, math.inf)
+        self._lock = threading.Lock()
+        self._series: dict[str, tuple[list[int], list[float]]] = {}  # value -> counts, [sum]
+
+    def observe(self, label_value: str, value: float, count: int = 1) -> None:
+        index = bisect.bisect_left(self.bounds, value)
+        with self._lock:
+            counts, total = self._series.setdefault(
+                label_value, ([0] * len(self.bounds), [0.0]))
+            counts[index] += count
+            total[0] += value * count
+
+    def collect(self) -> Iterator[Metric]:
+        family = HistogramMetricFamily(self.name, self.documentation, labels=[self.label])
+        with self._lock:
+            series = {k: (list(c), t[0]) for k, (c, t) in self._series.items()}
+        for label_value, (counts, total) in sorted(series.items()):
+            cumulative = list(itertools.accumulate(counts))
+            family.add_metric(
+                [label_value],
+                [(floatToGoString(b), float(n)) for b, n in zip(self.bounds, cumulative,
+                                                                 strict=True)],
+                total)
+        yield family
+
+
+STAGE_SECONDS = BatchHistogram(
     "mailscanner_message_stage_seconds", "Time per message in each scan stage: fetch (IMAP), "
     "parse (parse, classify, match), write (the database transaction); measured per batch "
-    "and divided among its messages", ["stage"], buckets=_STAGE_BUCKETS, registry=REGISTRY)
+    "and divided among its messages", "stage", _STAGE_BUCKETS)
+REGISTRY.register(STAGE_SECONDS)
 IMAP_ERRORS = Counter(
     "mailscanner_imap_connection_errors", "IMAP connections or logins that failed, by error "
     "code (HOST_NOT_FOUND, LOGIN_REJECTED, TLS_ERROR, ...)", ["code"], registry=REGISTRY)
@@ -87,9 +133,5 @@ def skip_reason(reason: str | None) -> str:
 
 def observe_stage(stage: str, seconds: float, messages: int) -> None:
     """Record a batch's time in `stage` as `messages` observations of the per-message mean."""
-    if messages <= 0:
-        return
-    histogram = STAGE_SECONDS.labels(stage)
-    share = seconds / messages
-    for _ in range(messages):
-        histogram.observe(share)
+    if messages > 0:
+        STAGE_SECONDS.observe(stage, seconds / messages, messages)

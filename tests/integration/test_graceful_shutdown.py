@@ -117,7 +117,7 @@ async def test_sigterm_mid_scan_hands_the_run_to_the_next_worker_losing_and_doub
     assert not await MessageLog.filter(
         scanner_id=scanner.id, side_effects=SideEffects.PENDING).exists()
     victim_log = next(p for p in tmp_path.glob("worker*.log")
-                      if any(e.get("message", "").__contains__("stopped for shutdown")
+                      if any("stopped for shutdown" in str(e.get("message"))
                              for e in _log_entries(p)))
     assert any(e.get("scan_run_id") == run.id and e.get("scanner_id") == scanner.id
                for e in _log_entries(victim_log))

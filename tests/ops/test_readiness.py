@@ -24,8 +24,7 @@ from mailscanner.settings import Settings, load_settings
 from ..conftest import PG_ADMIN_DSN, _pg_url
 from ..fixtures.dovecot import ImapUser
 from ..scanning.helpers import make_scanner
-from ..workers.cluster import shared_database_url, shared_db  # noqa: F401
-from ..workers.cluster import wait_until
+from ..workers.cluster import shared_database_url, shared_db, wait_until  # noqa: F401
 from ..workers.fixtures import REDIS_URL
 from .tcp_proxy import TcpProxy
 
