@@ -21,7 +21,6 @@ from collections.abc import Iterator
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics_core import HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
-from prometheus_client.utils import floatToGoString
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -72,10 +71,15 @@ class BatchHistogram(Collector):
             cumulative = list(itertools.accumulate(counts))
             family.add_metric(
                 [label_value],
-                [(floatToGoString(b), float(n)) for b, n in zip(self.bounds, cumulative,
+                [(_le(b), float(n)) for b, n in zip(self.bounds, cumulative,
                                                                  strict=True)],
                 total)
         yield family
+
+
+def _le(bound: float) -> str:
+    """A bucket bound as Prometheus writes it ("+Inf", "0.005")."""
+    return "+Inf" if bound == math.inf else repr(float(bound))
 
 
 STAGE_SECONDS = BatchHistogram(
