@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import cast
 
+import httpx2
 import pytest
 from arq.connections import ArqRedis
 
@@ -27,6 +28,8 @@ from mailscanner.settings import Settings
 from mailscanner.workers.config import JobsConfig
 
 from ..fixtures.dovecot import ImapUser
+from ..fixtures.smtp import free_port
+from ..ops.metrics_text import parse, value
 from ..scanning.helpers import SEEN, TICKET, add_rule, mail, make_scanner
 from ..workers.cluster import (  # noqa: F401
     WorkerCluster,
@@ -83,7 +86,9 @@ async def test_sigterm_mid_scan_hands_the_run_to_the_next_worker_losing_and_doub
                                for i in range(TOTAL)])
     scanner = await make_scanner(imap_user, scan_interval_minutes=1)
     await add_rule(scanner, "size > 0", [TICKET])
-    cluster.start(2)
+    ports = [free_port(), free_port()]
+    for port in ports:  # each worker process serves its own metrics
+        cluster.start(1, "--metrics-port", str(port))
     lock_key = jobs_config.scan_lock_key(scanner.id)
 
     async def scan_in_flight() -> bool:
@@ -132,6 +137,16 @@ async def test_sigterm_mid_scan_hands_the_run_to_the_next_worker_losing_and_doub
     assert resumed.processed == TOTAL and resumed.counts["tickets_created"] == TOTAL
     survivor = next(p for p in cluster.procs if p.pid != victim_pid)
     assert survivor.poll() is None
+    # and the survivor's own metrics count the part of the scan it did
+    port = ports[cluster.procs.index(survivor)]
+    scraped = await asyncio.to_thread(
+        httpx2.get, f"http://127.0.0.1:{port}/metrics", timeout=10)
+    samples = parse(scraped.text)
+    assert value(samples, "mailscanner_messages_processed_total", scanner_id=str(scanner.id),
+                 outcome="ticket_created", reason="") == TOTAL - done_by_victim
+    assert value(samples, "mailscanner_scan_runs_total", scanner_id=str(scanner.id),
+                 status="succeeded") == 1
+    assert value(samples, "mailscanner_shutting_down") == 0
     # and every mail was processed exactly once: one log row, one ticket, marked read
     await Scanner.filter(id=scanner.id).update(active=False)
     uids = imap_user.uids("INBOX")

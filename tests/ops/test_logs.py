@@ -1,0 +1,91 @@
+"""The JSON log format: one object per line, context fields from where the work started."""
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+
+import pytest
+
+from mailscanner.ops import logs
+from mailscanner.ops.logs import JsonFormatter, log_context
+
+
+def _logger(stream: io.StringIO) -> logging.Logger:
+    logger = logging.getLogger(f"mailscanner.test.{id(stream)}")
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    return logger
+
+
+def _lines(stream: io.StringIO) -> list[dict[str, object]]:
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+async def test_a_line_carries_the_context_of_the_block_and_of_the_tasks_it_starts() -> None:
+    stream = io.StringIO()
+    log = _logger(stream)
+
+    async def per_message(uid: int) -> None:
+        with log_context(uid=uid):
+            log.info("message %s done", uid)
+
+    # when a scan logs, and two tasks it starts log with their own uid
+    with log_context(scanner_id=3, scan_run_id=41, request_id="r-1", ticket=None):
+        log.info("scan started")
+        await asyncio.gather(per_message(7), per_message(8))
+    log.info("outside")
+    # then every line has the standard fields and the context in force where it was written
+    first, seven, eight, outside = _lines(stream)
+    assert first["message"] == "scan started" and first["level"] == "INFO"
+    assert first["logger"] == log.name and str(first["time"]).endswith("Z")
+    assert {k: first[k] for k in ("scanner_id", "scan_run_id", "request_id")} == {
+        "scanner_id": 3, "scan_run_id": 41, "request_id": "r-1"}
+    assert "ticket" not in first and "uid" not in first  # None leaves a field out
+    assert (seven["uid"], eight["uid"]) == (7, 8) and seven["scan_run_id"] == 41
+    assert set(outside) == {"time", "level", "logger", "message"}
+
+
+def test_newlines_and_tracebacks_stay_inside_one_json_line() -> None:
+    stream = io.StringIO()
+    log = _logger(stream)
+    try:
+        raise ValueError("bad\nvalue")
+    except ValueError:
+        log.exception("failed: %s", "two\nlines")
+    # then the output is one line, which parses, with the traceback in exc_info
+    assert len(stream.getvalue().splitlines()) == 1
+    (entry,) = _lines(stream)
+    assert entry["message"] == "failed: two\nlines" and entry["level"] == "ERROR"
+    assert "ValueError: bad" in str(entry["exc_info"])
+
+
+def test_the_format_defaults_to_text_on_a_terminal_and_json_otherwise(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sys.stderr.isatty", lambda: True)
+    assert logs.resolve_format(None) == "text"
+    monkeypatch.setattr("sys.stderr.isatty", lambda: False)
+    assert logs.resolve_format(None) == "json"
+    assert logs.resolve_format("text") == "text"
+
+
+def test_configure_replaces_its_own_handler_and_leaves_others() -> None:
+    root = logging.getLogger()
+    other = logging.NullHandler()
+    root.addHandler(other)
+    level = root.level
+    try:
+        logs.configure("warning", "json")
+        logs.configure("info", "text")
+        ours = [h for h in root.handlers if h.get_name() == "mailscanner"]
+        assert len(ours) == 1 and not isinstance(ours[0].formatter, JsonFormatter)
+        assert other in root.handlers and root.level == logging.INFO
+    finally:
+        for handler in [h for h in root.handlers if h.get_name() == "mailscanner"]:
+            root.removeHandler(handler)
+        root.removeHandler(other)
+        root.setLevel(level)
