@@ -79,6 +79,10 @@ def _query(db_file: str, sql: str) -> list[tuple[object, ...]]:
         return conn.execute(sql).fetchall()
 
 
+def _count(db_file: str, sql: str) -> int:
+    return int(str(_query(db_file, sql)[0][0]))
+
+
 def _wait_for(check: object, what: str, log: Path, limit: float = 90) -> None:
     deadline = time.monotonic() + limit
     while not check():  # type: ignore[operator]
@@ -120,7 +124,7 @@ async def test_sigterm_to_serve_mid_scan_and_the_next_start_finishes_the_same_ru
         assert answer.get("errors") is None, answer
 
         def in_flight() -> bool:
-            return 0 < _query(db_file, "SELECT count(*) FROM ms_message_log")[0][0] < TOTAL
+            return 0 < _count(db_file, "SELECT count(*) FROM ms_message_log") < TOTAL
 
         await asyncio.to_thread(_wait_for, in_flight, "the scan to be under way", log)
         serve.proc.send_signal(signal.SIGTERM)
@@ -136,7 +140,7 @@ async def test_sigterm_to_serve_mid_scan_and_the_next_start_finishes_the_same_ru
     # and the scan stopped between batches: the run is left RUNNING, nothing half done
     ((run_id, status),) = _query(db_file, "SELECT id, status FROM ms_scan_run")
     assert status == "running"
-    done = _query(db_file, "SELECT count(*) FROM ms_message_log")[0][0]
+    done = _count(db_file, "SELECT count(*) FROM ms_message_log")
     assert 0 < done < TOTAL
     assert _query(db_file, "SELECT count(*) FROM ms_message_log WHERE side_effects = 'pending'"
                   ) == [(0,)]
