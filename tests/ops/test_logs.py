@@ -89,3 +89,16 @@ def test_configure_replaces_its_own_handler_and_leaves_others() -> None:
             root.removeHandler(handler)
         root.removeHandler(other)
         root.setLevel(level)
+
+
+def test_access_log_lines_hide_oauth_codes_in_the_query_string() -> None:
+    from mailscanner.http_server import ShortPaths
+
+    record = logging.LogRecord(
+        "uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "GET", "/oauth/google/callback?state=s3cr3t-state&code=4/0AbCdEf"
+         "&scope=mail", "1.1", 200), None)
+    assert ShortPaths().filter(record)
+    line = record.getMessage()
+    assert "s3cr3t-state" not in line and "4/0AbCdEf" not in line
+    assert "state=***&code=***&scope=mail" in line
