@@ -421,14 +421,17 @@ def observability(on: bool, log_path: Path) -> Iterator[None]:
             handler.close()
             root.setLevel(logging.WARNING)
         return
-    saved = (pipeline.record_messages, pipeline.record_run, pipeline.stage)
+    saved = (pipeline.record_messages, pipeline.record_run, pipeline.stage,
+             pipeline.observe_stage)
     pipeline.record_messages = lambda *a, **k: None  # type: ignore[assignment]
     pipeline.record_run = lambda *a, **k: None  # type: ignore[assignment]
     pipeline.stage = lambda *a, **k: contextlib.nullcontext()  # type: ignore[assignment]
+    pipeline.observe_stage = lambda *a, **k: None  # type: ignore[assignment]
     try:
         yield
     finally:
-        pipeline.record_messages, pipeline.record_run, pipeline.stage = saved
+        (pipeline.record_messages, pipeline.record_run, pipeline.stage,
+         pipeline.observe_stage) = saved
 
 
 def metric_calls_us(rounds: int = 300) -> float:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -46,6 +47,7 @@ from ..models import FolderState, MessageLog, Scanner, ScanRun, ScanRunStatus, S
 from ..models.bulk import insert_rows
 from ..ops import shutdown
 from ..ops.logs import log_context
+from ..ops.metrics import observe_stage
 from ..settings import Settings, load_settings
 from ..transport.errors import ErrorCode, MailError
 from ..transport.imap import FetchedMessage, MailboxSession
@@ -270,13 +272,14 @@ class _FolderScan:
         with stage("fetch", len(wanted)):
             fetched = await self.session.fetch(wanted)
         reread = await self._reread_ids(fetched)
-        with stage("parse", len(fetched)):
-            prepared, elsewhere = await prepare_fetched(
-                lambda seen: self._batch(fetched, reread, seen),
-                self.scanner_id,
-                self.folder,
-                self.other_folders,
-            )
+        started = time.perf_counter()
+        prepared, elsewhere = await prepare_fetched(
+            lambda seen: self._batch(fetched, reread, seen),
+            self.scanner_id,
+            self.folder,
+            self.other_folders,
+        )
+        observe_stage("parse", time.perf_counter() - started, len(fetched))
         return _Fetched(fetched, reread, prepared, elsewhere)
 
     def _batch(
@@ -307,10 +310,9 @@ class _FolderScan:
     async def _commit_batch(self, batch: list[int], ahead: _Fetched) -> list[Processed]:
         """Process and commit the batch (steps 4-5); its side effects are not applied yet."""
         fetched, reread, elsewhere = ahead.messages, ahead.reread, ahead.elsewhere
+        started = time.perf_counter()
         try:
-            with stage("write", len(fetched)):
-                results = await self._in_one_transaction(
-                    fetched, reread, elsewhere, ahead.prepared)
+            results = await self._in_one_transaction(fetched, reread, elsewhere, ahead.prepared)
         except Exception:  # noqa: BLE001 — rolled back; redo each message on its own
             logger.info(
                 "batch in %s rolled back; processing its %d message(s) one by one",
@@ -320,8 +322,8 @@ class _FolderScan:
             )
             if self.config.cache is not None:
                 self.config.cache.clear()  # it may hold rows the rollback removed
-            with stage("write", len(fetched)):
-                results = await self._one_by_one(fetched, reread, elsewhere)
+            results = await self._one_by_one(fetched, reread, elsewhere)
+        observe_stage("write", time.perf_counter() - started, len(fetched))
         record_messages(self.scanner_id, results)
         for result in results:
             self.progress.add(Counter(seen=1) + result.counts)
