@@ -102,3 +102,20 @@ def test_access_log_lines_hide_oauth_codes_in_the_query_string() -> None:
     line = record.getMessage()
     assert "s3cr3t-state" not in line and "4/0AbCdEf" not in line
     assert "state=***&code=***&scope=mail" in line
+
+
+async def test_a_refused_operation_is_logged_without_the_input_it_quoted(
+        caplog: pytest.LogCaptureFixture) -> None:
+    from mailscanner.resolvers.schema import schema
+
+    query = "mutation($input: ScannerInput!) { createScanner(input: $input) { __typename } }"
+    with caplog.at_level(logging.INFO, logger="mailscanner.graphql"):
+        result = await schema.execute(
+            query, variable_values={"input": {"name": "x", "passwrd": "s3cret-value"}})
+        literal = await schema.execute(
+            'mutation { createScanner(input: {passwrd: "s3cret-literal"}) { __typename } }')
+    # then the client is told what was wrong, and the log line says so without the value
+    assert result.errors and "s3cret-value" in result.errors[0].message
+    assert literal.errors
+    assert "unknown field 'passwrd'" in caplog.text and "(input not logged)" in caplog.text
+    assert "s3cret" not in caplog.text
