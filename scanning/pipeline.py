@@ -508,7 +508,11 @@ async def _run(scanner: Scanner, run: ScanRun, settings: Settings, resumed: bool
         logger.exception("scan of %s failed unexpectedly", scanner.name)
         error = f"Internal error: {type(exc).__name__}: {exc}"
     except asyncio.CancelledError as exc:
-        if LOCK_LOST not in exc.args:  # cancelled: record it, then let cancellation continue
+        if shutdown.requested():
+            # The shutdown's time ran out mid-batch: that batch rolls back, and the run
+            # stays RUNNING for the next worker (or the next start) to resume.
+            record_run(run, "interrupted")
+        elif LOCK_LOST not in exc.args:  # cancelled: record it, let cancellation continue
             await _finish_run(run, progress, "The scan was cancelled.")
             record_run(run)
         # else the scanner's lock passed to another worker, which resumes this very run:
