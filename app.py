@@ -1,6 +1,6 @@
 """The Starlette application: /graphql (API + GraphiQL + subscriptions), /healthz (liveness),
-/readyz (readiness), /metrics (Prometheus, see ops/serving.py) and the OAuth callbacks
-(Microsoft, Google)."""
+/readyz (readiness), /metrics (Prometheus, see ops/serving.py), /attachments/{id}
+(downloads) and the OAuth callbacks (Microsoft, Google)."""
 
 from __future__ import annotations
 
@@ -46,6 +46,11 @@ async def metrics(request: Request) -> Response:
     from .ops.serving import render
     body, content_type = await render()
     return Response(body, headers={"Content-Type": content_type})
+
+
+async def attachment_download(request: Request) -> Response:
+    from .attachments_http import download
+    return await download(request)
 
 
 async def microsoft_callback(request: Request) -> Response:
@@ -113,12 +118,17 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None,
         *([Route("/metrics", metrics)] if settings.metrics == "api" else []),
         Route("/graphql", view, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", view),
+        Route("/attachments/{id}", attachment_download, methods=["GET", "HEAD"]),
         Route("/oauth/microsoft/callback", microsoft_callback, methods=["GET", "POST"]),
         Route("/oauth/google/callback", google_callback, methods=["GET"]),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
+    # Uploads: the files of one comment (at most the attachment limit in total) plus the
+    # JSON parts and multipart framing, which the plain request limit bounds.
     middleware = [Middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes,
-                             timeout=settings.request_timeout)]
+                             timeout=settings.request_timeout,
+                             upload_bytes=settings.max_attachment_bytes
+                             + settings.max_request_bytes)]
     app = App(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.settings = settings
     return app

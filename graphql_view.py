@@ -25,6 +25,7 @@ import uuid
 from typing import Any, cast
 
 from cross_web import HTTPException, StarletteRequestAdapter
+from graphql import GraphQLSyntaxError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import Message, Receive, Scope, Send
@@ -82,7 +83,9 @@ class GraphQLView(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = SessionHandler
 
     def __init__(self, schema: Any, settings: Settings, **kwargs: Any) -> None:
-        super().__init__(schema, graphql_ide="graphiql",
+        # Multipart (file uploads, for addComment's attachments) needs a Bearer token like any
+        # execution, so a cross-site form post (which cannot set the header) executes nothing.
+        super().__init__(schema, graphql_ide="graphiql", multipart_uploads_enabled=True,
                          subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,), **kwargs)
         self.settings = settings
         self.sessions = SessionRegistry()
@@ -97,14 +100,17 @@ class GraphQLView(GraphQL[Context, None]):
             await self._http(scope, receive, _with_request_id(send, request_id))
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope=scope, receive=receive)
         try:
-            response = await self.run(Request(scope=scope, receive=receive))
+            response = await self.run(request)
         except HTTPException as exc:  # strawberry's own refusals, made GraphQL-shaped
             response = codes.error_response(
                 exc.status_code, excerpt(exc.reason), _STATUS_CODES.get(exc.status_code,
                                                                          codes.BAD_REQUEST))
         except RequestRejected as exc:
             response = exc.response()
+        finally:
+            await request.close()  # uploaded files: their spooled temporary files go now
         await response(scope, receive, send)
 
     async def render_graphql_ide(self, request: Request) -> Response:
@@ -205,7 +211,7 @@ class GraphQLView(GraphQL[Context, None]):
         data = await super().process_result(request, result)
         errors = data.get("errors")
         if errors:
-            data["errors"] = shorten_errors(errors)
+            data["errors"] = shorten_errors(_with_codes(errors, result))
         return data
 
     def create_response(self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
@@ -243,6 +249,22 @@ def _with_request_id(send: Send, request_id: str) -> Send:
     return sending
 
 
+def _with_codes(errors: list[Any], result: ExecutionResult) -> list[Any]:
+    """A document that does not parse or validate gets a machine-readable code, as every
+    other refusal has one (Apollo's names, which GraphQL clients already know)."""
+    if result.data is not None or not result.errors:
+        return errors
+    out = []
+    for formatted, error in zip(errors, result.errors, strict=False):
+        extensions = formatted.get("extensions") or {}
+        if "code" not in extensions and not error.path:
+            code = (codes.GRAPHQL_PARSE_FAILED if isinstance(error, GraphQLSyntaxError)
+                    else codes.GRAPHQL_VALIDATION_FAILED)
+            formatted = {**formatted, "extensions": {**extensions, "code": code}}
+        out.append(formatted)
+    return out + errors[len(out):]
+
+
 def shorten_errors(errors: list[Any]) -> list[Any]:
     """At most MAX_ERRORS errors, each message at most MAX_ERROR_CHARS characters."""
     out = []
@@ -255,6 +277,15 @@ def shorten_errors(errors: list[Any]) -> list[Any]:
         out.append({"message": f"{len(errors) - MAX_ERRORS} more errors not shown",
                     "extensions": {"code": "TOO_MANY_ERRORS"}})
     return out
+
+
+async def authenticate_header(header: str | None) -> Principal:
+    """The principal of an HTTP `Authorization` header, or RequestRejected (401 JSON) for a
+    missing, malformed, unknown, revoked or expired token. For routes beside /graphql."""
+    if header is None:
+        raise RequestRejected(401, _UNAUTHENTICATED, codes.UNAUTHENTICATED,
+                              {"WWW-Authenticate": _WWW_AUTHENTICATE})
+    return await _authenticate_header(header)
 
 
 async def _authenticate_header(header: str) -> Principal:

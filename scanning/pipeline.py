@@ -49,6 +49,7 @@ from ..ops import shutdown
 from ..ops.logs import log_context
 from ..ops.metrics import observe_stage
 from ..settings import Settings, load_settings
+from ..storage.attachments import policy_for
 from ..transport.errors import ErrorCode, MailError
 from ..transport.imap import FetchedMessage, MailboxSession
 from ..workers.lock import LOCK_LOST
@@ -90,6 +91,7 @@ async def scan_config(scanner: Scanner, settings: Settings) -> ScanConfig:
         sender_address=smtp.sender_address if smtp else "",
         cache=ScanCache(),
         parse_processes=settings.parse_processes,
+        attachments=policy_for(settings),
     )
 
 

@@ -6,6 +6,10 @@ from enum import Enum
 import strawberry
 
 
+class PublicError(Exception):
+    """An error whose message is safe to show (bad cursor, bad id in a query); others are masked."""
+
+
 @strawberry.enum(description="Machine-readable reason for a failed mutation")
 class ErrorCode(Enum):
     REQUIRED = "required"
@@ -16,6 +20,7 @@ class ErrorCode(Enum):
     INVALID_ID = "invalid_id"
     TOO_LONG = "too_long"
     TOO_MANY = "too_many"
+    TOO_LARGE = "too_large"
     INVALID_CHARACTERS = "invalid_characters"
     UNIQUE = "unique"
     NOT_FOUND = "not_found"
