@@ -62,10 +62,11 @@ class QueueDepth(Collector):
         loop, sampler = self.loop, self.sampler
         if loop is None or sampler is None or loop.is_closed() or not loop.is_running():
             return None
+        future = asyncio.run_coroutine_threadsafe(sampler(), loop)
         try:
-            future = asyncio.run_coroutine_threadsafe(sampler(), loop)
             depths: Depths = future.result(timeout=SAMPLE_TIMEOUT)
         except Exception as exc:  # noqa: BLE001 — a scrape must answer anyway
+            future.cancel()  # a sample stuck on a dead database must not pile up
             logger.warning("queue depth sample failed: %s", type(exc).__name__)
             return None
         return depths
