@@ -20,13 +20,15 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
+import uuid
 from typing import Any, cast
 
 from cross_web import HTTPException, StarletteRequestAdapter
 from graphql import GraphQLSyntaxError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
@@ -40,11 +42,13 @@ from strawberry.types.unset import UNSET, UnsetType
 from . import http_errors as codes
 from .graphiql_page import build_page
 from .http_errors import RequestRejected, error_body, excerpt
+from .ops.logs import log_context
 from .resolvers.auth import NOT_BEARER, InvalidToken, Principal, authenticate, bearer_token
 from .resolvers.context import Context
 from .settings import Settings
 from .ws_sessions import SessionHandler, SessionRegistry
 
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 MAX_JSON_DEPTH = 64  # request JSON (body, variables, extensions): objects and lists
 MAX_ERROR_CHARS = 300
 MAX_ERRORS = 20
@@ -88,9 +92,14 @@ class GraphQLView(GraphQL[Context, None]):
         self._ide_html, self._ide_headers = build_page(self.graphql_ide_html)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await super().__call__(scope, receive, send)
-            return
+        request_id = request_id_of(scope)
+        with log_context(request_id=request_id):
+            if scope["type"] != "http":
+                await super().__call__(scope, receive, send)
+                return
+            await self._http(scope, receive, _with_request_id(send, request_id))
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope=scope, receive=receive)
         try:
             response = await self.run(request)
@@ -215,6 +224,29 @@ class GraphQLView(GraphQL[Context, None]):
                 "(MAILSCANNER_MAX_RESPONSE_BYTES): ask for fewer items (first:) or fields",
                 codes.RESPONSE_TOO_LARGE), media_type="application/json")
         return response
+
+
+def request_id_of(scope: Scope) -> str:
+    """The caller's X-Request-ID when it is a plain token (a proxy's id, to follow a request
+    across systems), else a new one; it names the request in every log line it causes."""
+    for name, value in scope.get("headers") or ():
+        if name == b"x-request-id":
+            text = bytes(value).decode("latin-1")
+            if _REQUEST_ID.fullmatch(text):
+                return text
+            break
+    return uuid.uuid4().hex
+
+
+def _with_request_id(send: Send, request_id: str) -> Send:
+    header = (b"x-request-id", request_id.encode())
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), header]}
+        await send(message)
+
+    return sending
 
 
 def _with_codes(errors: list[Any], result: ExecutionResult) -> list[Any]:

@@ -41,6 +41,9 @@ class Settings:
     # Larger attachments are listed as skipped (TOO_LARGE), and larger uploads refused.
     max_attachment_bytes: int = 25 * 1024 * 1024
     attachments_dir: Path | None = None  # the local blob store; None: <data_dir>/attachments
+    metrics: str = "api"  # off | api (GET /metrics on the API) | a port of its own
+    log_format: str | None = None  # json | text; None: text on a terminal, else JSON
+    shutdown_seconds: float = 30.0  # SIGTERM: the work in hand gets this long, then cancelled
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -155,6 +158,20 @@ def _bounded_seconds(env: Mapping[str, str], name: str, default: float, low: flo
     return value
 
 
+def _metrics(env: Mapping[str, str]) -> str:
+    raw = (env.get("MAILSCANNER_METRICS") or "api").strip().lower()
+    if raw in ("off", "api") or (raw.isdigit() and 1 <= int(raw) <= 65535):
+        return raw
+    raise ConfigError("MAILSCANNER_METRICS: must be off, api or a port number (1-65535)")
+
+
+def _log_format(env: Mapping[str, str]) -> str | None:
+    raw = (env.get("MAILSCANNER_LOG_FORMAT") or "").strip().lower()
+    if raw not in ("", "json", "text"):
+        raise ConfigError("MAILSCANNER_LOG_FORMAT: must be json or text")
+    return raw or None
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read the configuration; raise ConfigError with one line naming the bad variable."""
     env = os.environ if env is None else env
@@ -183,6 +200,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_attachment_bytes=_bounded_int(env, "MAILSCANNER_MAX_ATTACHMENT_BYTES",
                                           25 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
         attachments_dir=attachments_dir_from_env(env),
+        metrics=_metrics(env),
+        log_format=_log_format(env),
+        shutdown_seconds=float(_bounded_int(env, "MAILSCANNER_SHUTDOWN_SECONDS", 30, 1, 3600)),
     )
 
 

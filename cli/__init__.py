@@ -7,7 +7,7 @@ import sys
 
 # module name in mailscanner.cli -> registers one or more subcommands
 _COMMAND_MODULES = (
-    "serve", "migrate", "token", "rules", "inspect", "scan", "worker", "watch"
+    "serve", "migrate", "token", "rules", "inspect", "scan", "worker", "watch", "doctor"
 )
 
 

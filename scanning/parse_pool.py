@@ -22,6 +22,7 @@ import multiprocessing
 import os
 import pickle
 import select
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -75,6 +76,10 @@ def _exit_with(pid: int) -> None:
 
 def _serve(conn: Connection, scan_pid: int) -> None:
     """A worker's life: one call at a time, answered on its own pipe."""
+    # Ctrl-C reaches the whole process group, but it is for the scan process, which then
+    # finishes its batch with us; we exit with it (_exit_with). SIGTERM stays deadly:
+    # multiprocessing ends daemonic children with it when the scan process exits.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _exit_with(scan_pid)
     while True:
         try:

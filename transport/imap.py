@@ -29,7 +29,14 @@ from typing import Any, Literal, Protocol, TypeVar
 
 import imapclient
 
-from .errors import ErrorCode, ImapConnectionError, ImapProtocolError, MailError, classify_error
+from .errors import (
+    ErrorCode,
+    ImapConnectionError,
+    ImapProtocolError,
+    MailError,
+    classify_error,
+    count_connection_error,
+)
 from .folders import FolderInfo, from_list_entry
 from .tls import client_context
 
@@ -170,7 +177,9 @@ class ImapSession:
         except BaseException as exc:
             executor.shutdown(wait=False)
             if isinstance(exc, Exception):
-                raise classify_error(exc, host=settings.host, port=settings.port) from exc
+                error = classify_error(exc, host=settings.host, port=settings.port)
+                count_connection_error(error)
+                raise error from exc
             raise
         return cls(client, executor, settings)
 

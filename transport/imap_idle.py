@@ -40,7 +40,13 @@ from dataclasses import dataclass, field
 from imapclient import imap_utf7
 from imapclient.exceptions import LoginError
 
-from .errors import ErrorCode, ImapConnectionError, MailError, classify_error
+from .errors import (
+    ErrorCode,
+    ImapConnectionError,
+    MailError,
+    classify_error,
+    count_connection_error,
+)
 from .imap import ImapSettings
 from .tls import client_context
 
@@ -123,10 +129,13 @@ class IdleClient:
         """Connect, secure, log in; raises a classified MailError (never a raw socket error)."""
         try:
             return await asyncio.wait_for(cls._connect(settings), settings.timeout)
-        except MailError:
+        except MailError as exc:
+            count_connection_error(exc)
             raise
         except Exception as exc:
-            raise classify_error(exc, host=settings.host, port=settings.port) from exc
+            error = classify_error(exc, host=settings.host, port=settings.port)
+            count_connection_error(error)
+            raise error from exc
 
     @classmethod
     async def _connect(cls, s: ImapSettings) -> IdleClient:

@@ -20,6 +20,7 @@ from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
 
 from .. import events
+from ..ops import shutdown
 from ..transport.smtp_connections import SmtpConnections
 from ..watch.config import WatchConfig
 from .config import JobsConfig
@@ -128,7 +129,18 @@ async def start_for_api(settings: Settings) -> Callable[[], Awaitable[None]]:
     """Start the jobs layer for the API process; returns the coroutine function that stops it."""
     if settings.embedded:
         runner = await start_embedded(settings, watch=True)
-        return runner.stop
+
+        async def stop() -> None:
+            # Running scans stop at their next batch boundary and leave their run for the
+            # next start to resume (ops/shutdown.py); what is left after the budget is
+            # cancelled. The flag is this app's: a test process starts many.
+            shutdown.request()
+            try:
+                await runner.stop(grace=shutdown.remaining(settings.shutdown_seconds))
+            finally:
+                shutdown.reset()
+
+        return stop
     api = await start_api_queue(settings)
     return api.stop
 

@@ -22,6 +22,8 @@ from tortoise.transactions import in_transaction
 
 from .. import events
 from ..models import Scanner, ScanRun, ScanRunStatus
+from ..ops import shutdown
+from ..scanning.observe import record_run
 from ..scanning.signature import unchanged_since_last_scan
 from .config import JobsConfig, scan_job_id
 from .lock import LockBusy, LockLost, Locks
@@ -34,6 +36,9 @@ logger = logging.getLogger(__name__)
 
 ACTIVE = (ScanRunStatus.QUEUED, ScanRunStatus.RUNNING)
 FOLLOW_UPS = 5  # queued runs one job takes after its own before giving the slot back
+# A scan handed back by a stopping worker runs again this soon, on another worker (the
+# stopping one takes no new jobs); not 0, which would spin the in-process queue's retries.
+HANDBACK_SECONDS = 1
 RunScan = Callable[..., Awaitable[Any]]
 
 
@@ -96,6 +101,8 @@ async def scan_scanner(ctx: dict[str, Any], scanner_id: int) -> str:
     """
     locks: Locks = ctx["locks"]
     config: JobsConfig = ctx.get("jobs_config") or JobsConfig()
+    if shutdown.requested():  # picked just as the process began to stop: leave it to others
+        raise Retry(defer=HANDBACK_SECONDS)
     try:
         async with locks.hold(config.scan_lock_key(scanner_id)):
             outcome = await _scan_locked(ctx, scanner_id)
@@ -109,6 +116,11 @@ async def scan_scanner(ctx: dict[str, Any], scanner_id: int) -> str:
                     break
                 outcome = await _scan_locked(ctx, scanner_id)
             return outcome
+    except shutdown.ShutdownRequested:
+        # The scan stopped between batches and the lock is released (the block above has
+        # exited): back into the queue at once, where another worker resumes the run.
+        logger.info("scanner %s: scan handed back to the queue for shutdown", scanner_id)
+        raise Retry(defer=HANDBACK_SECONDS) from None
     except LockBusy:
         logger.info("scanner %s is being scanned elsewhere; retrying later", scanner_id)
         raise Retry(defer=max(config.lock_ttl_seconds / 2, 0.5)) from None
@@ -147,6 +159,8 @@ async def _scan_locked(ctx: dict[str, Any], scanner_id: int) -> str:
     try:
         # The pipeline records the outcome (run status, scanner health) itself ...
         await run_scan(scanner_id, scan_run_id=run.id, trigger=run.trigger, **extra)
+    except shutdown.ShutdownRequested:
+        raise  # the run stays RUNNING for the next worker (ops/shutdown.py)
     except Exception as exc:  # noqa: BLE001 — one failing mailbox is recorded, never fatal
         # ... unless it crashed before it could.
         logger.warning("scan of scanner %s failed: %s", scanner_id, exc, exc_info=True)
@@ -169,6 +183,7 @@ async def _finish(run: ScanRun, status: ScanRunStatus, error: str | None) -> Non
         status=status, error=error, finished_at=datetime.now(UTC)
     )
     await run.refresh_from_db()
+    record_run(run)
     await events.publish(
         events.scan_run_channel(run.id),
         {

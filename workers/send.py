@@ -27,6 +27,9 @@ from ..models.attachment import Attachment
 from ..models.delivery_attempt import DeliveryAttempt
 from ..models.outbound_email import DeliveryStatus, OutboundEmail
 from ..models.smtp_settings import SmtpSettings
+from ..models.ticket import Ticket
+from ..ops import metrics
+from ..ops.logs import log_context
 from ..outbound import outbox
 from ..outbound.compose import InvalidAddress, build_message, validated_address
 from ..outbound.outbox import due_filter
@@ -174,6 +177,14 @@ async def send_outbound(ctx: dict[str, Any], outbound_id: int) -> str:
     if attempt is None:
         return await _not_claimed(ctx, outbound_id, now)
     row = await OutboundEmail.get(id=outbound_id)
+    number = await Ticket.filter(id=row.ticket_id).first().values_list(  # type: ignore[attr-defined]
+        "number", flat=True)
+    with log_context(ticket=number):
+        return await _send_claimed(ctx, row, attempt)
+
+
+async def _send_claimed(ctx: dict[str, Any], row: OutboundEmail, attempt: int) -> str:
+    outbound_id = row.id
     try:
         await _deliver(ctx, row)
     except Exception as exc:
@@ -184,6 +195,8 @@ async def send_outbound(ctx: dict[str, Any], outbound_id: int) -> str:
     if await _finish(outbound_id, attempt, status=DeliveryStatus.SENT, sent_at=_now(),
                      last_error=None, next_attempt_at=None):
         logger.info("outbound %s sent (attempt %s)", outbound_id, attempt)
+        metrics.COMMENT_EMAILS.labels("sent").inc()
+        metrics.SEND_SECONDS.observe(max((_now() - row.created_at).total_seconds(), 0.0))
         await publish_ticket_event("comment_email_sent", row.ticket_id,  # type: ignore[attr-defined]
                                    comment_id=row.comment_id, outbound_id=row.id)  # type: ignore[attr-defined]
     return "sent"
@@ -198,6 +211,7 @@ async def _record_failure(ctx: dict[str, Any], row: OutboundEmail, attempt: int,
                       next_attempt_at=_now() + dt.timedelta(seconds=delay))
         logger.info("outbound %s: temporary failure (%s), retry in %.0f s",
                     row.id, error.code.value, delay)
+        metrics.COMMENT_EMAILS.labels("retry").inc()
         _retry_under_arq(ctx, delay)
         return "retry"
     reason = error.message if not error.temporary else (
@@ -206,6 +220,7 @@ async def _record_failure(ctx: dict[str, Any], row: OutboundEmail, attempt: int,
     await _finish(row.id, attempt, status=DeliveryStatus.FAILED, last_error=reason,
                   next_attempt_at=None)
     logger.warning("outbound %s failed permanently: %s", row.id, error.code.value)
+    metrics.COMMENT_EMAILS.labels("failed").inc()
     await publish_ticket_event("comment_email_failed", row.ticket_id,  # type: ignore[attr-defined]
                                comment_id=row.comment_id, outbound_id=row.id,  # type: ignore[attr-defined]
                                reason=reason)
