@@ -273,7 +273,13 @@ class _Pool:
         with self.lock:
             self.workers.discard(worker)
 
-    def call(self, fn: Callable[..., Any], args: tuple[Any, ...], limits: Limits) -> Any:
+    def call(self, fn: Callable[..., Any], args: tuple[Any, ...], limits: Limits,
+             queued_at: float) -> Any:
+        # A call that waited for a free worker longer than it may run is refused rather
+        # than run late: its caller (e.g. addComment) must not wait on others' renders.
+        waited = time.monotonic() - queued_at
+        if waited > limits.wall_s:
+            raise WorkerFailed(f"every isolated worker was busy for {waited:.1f} s")
         slot = self.slots.get()  # never waits: as many slots as threads
         try:
             worker = self._worker(slot)
@@ -317,10 +323,11 @@ def _get() -> _Pool:
 async def run_isolated(fn: Callable[..., T], *args: Any, limits: Limits) -> T:
     """`fn(*args)` in an isolated worker under `limits`; `fn` and the arguments are pickled
     (`fn` must be a module-level function). Raises `LimitExceeded` (naming the limit),
-    `WorkerFailed`, or what `fn` raised. Cancelling the caller does not stop the call."""
+    `WorkerFailed` (also when every worker stayed busy for longer than `limits.wall_s`), or
+    what `fn` raised. Cancelling the caller does not stop the call."""
     pool = _get()
     result: T = await asyncio.get_running_loop().run_in_executor(
-        pool.threads, pool.call, fn, args, limits)
+        pool.threads, pool.call, fn, args, limits, time.monotonic())
     return result
 
 

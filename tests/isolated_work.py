@@ -31,3 +31,10 @@ def recurse(n: int) -> int:
 
 def fail(message: str) -> None:
     raise ValueError(message)
+
+
+def nap(seconds: float) -> int:
+    import time
+
+    time.sleep(seconds)
+    return os.getpid()

@@ -44,3 +44,17 @@ async def test_an_error_raised_by_the_work_comes_back_as_itself() -> None:
     with pytest.raises(ValueError, match="bad input"):
         await run_isolated(work.fail, "bad input", limits=LIMITS)
     assert await run_isolated(work.pid, limits=LIMITS) > 0
+
+
+async def test_a_call_that_waits_for_a_busy_worker_longer_than_it_may_run_is_refused() -> None:
+    # given: every worker busy for a second (sleeping uses no CPU, so no limit stops it)
+    from mailscanner.isolated import POOL_SIZE, WorkerFailed
+    naps = [asyncio.ensure_future(run_isolated(work.nap, 1.0, limits=Limits(wall_s=5.0)))
+            for _ in range(POOL_SIZE)]
+    await asyncio.sleep(0.1)
+    # when: one more call that may run for 0.2 s
+    with pytest.raises(WorkerFailed, match="busy"):
+        await run_isolated(work.pid, limits=Limits(wall_s=0.2))
+    # then: the busy calls still finish, and a call that waits within its limit runs
+    assert all(pid > 0 for pid in await asyncio.gather(*naps))
+    assert await run_isolated(work.pid, limits=LIMITS) > 0
