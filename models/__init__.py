@@ -13,6 +13,7 @@ from .oauth_app import OAuthAppSettings, OAuthFlow
 from .outbound_email import DeliveryStatus, OutboundEmail
 from .push_status import PushState, PushStatus
 from .rule import Rule
+from .scan_lease import ScanLease
 from .scan_run import COUNT_NAMES, ScanRun, ScanRunStatus, empty_counts
 from .scanner import (
     AuthType,
@@ -33,7 +34,7 @@ __all__ = [
     "Contact", "DeliveryStatus", "EmailTemplate", "Encryption", "FieldInfo", "FolderState",
     "LabelledEnum", "MessageLog", "MessageOutcome", "MicrosoftAuth", "OAuthAccount",
     "OAuthAccountStatus", "OAuthAppSettings", "OAuthFlow", "OAuthProvider", "OutboundEmail",
-    "Protocol", "PushState", "PushStatus", "Role", "Rule", "ScanRun", "ScanRunStatus",
+    "Protocol", "PushState", "PushStatus", "Role", "Rule", "ScanLease", "ScanRun", "ScanRunStatus",
     "ScanType", "Scanner", "Sequence", "SideEffects", "SmtpAuth", "SmtpSettings", "StartFrom",
     "TICKET_COMMENT_TEMPLATE", "Ticket", "TicketPriority", "TicketStatus", "User",
     "describe_model", "empty_counts", "normalize_email",

@@ -53,6 +53,9 @@ class ScanRun(Model):
     processed = fields.IntField(default=0)
     total = fields.IntField(default=0)
     error = labelled(fields.TextField(null=True, description="Why the run failed"), "Error")
+    # [{"code", "message", "folder", "rules": [{"id", "name"}]}]: what an admin should fix
+    # although the run did its work (a rule's folder is gone); never a reason to back off.
+    warnings: Any = fields.JSONField(default=list, db_default="[]")
 
     class Meta:
         table = "ms_scan_run"
