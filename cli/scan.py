@@ -97,8 +97,8 @@ async def scan_command(ref: str, quiet: bool, settings: Settings) -> int:
     from rich.table import Table
 
     from ..models import ScanRunStatus
-    from ..workers.lock import LockBusy
-    from ..workers.scan import scanner_lock
+    from ..workers.lock import LockBusy, LockLost
+    from ..workers.scan import abandon_orphans, scanner_lock
 
     console = Console(stderr=quiet)
     scanner = await _find_scanner(ref)
@@ -106,12 +106,19 @@ async def scan_command(ref: str, quiet: bool, settings: Settings) -> int:
         print(f"mailscanner: no scanner named or numbered {ref!r}", file=sys.stderr)
         return 2
     try:
-        # The workers' own lock: a foreground scan never overlaps a worker's scan.
-        async with scanner_lock(settings, scanner.id):
+        # The one scan lock (a database lease): no other scan of this mailbox, in any process.
+        async with scanner_lock(scanner.id):
+            # Holding it, a RUNNING run is one whose process died: end it before starting.
+            for run_id in await abandon_orphans(scanner.id):
+                print(f"mailscanner: run {run_id} had been abandoned by its process; "
+                      "marked failed", file=sys.stderr)
             run = await _scan_with_progress(scanner, console, quiet, settings)
     except LockBusy:
-        print(f"mailscanner: {scanner.name} is being scanned by a worker right now",
-              file=sys.stderr)
+        print(await _busy_message(scanner), file=sys.stderr)
+        return 1
+    except LockLost:
+        print(f"mailscanner: the scan lock of {scanner.name} was lost (this process stalled "
+              "past its lease); another scan took over and finishes the work", file=sys.stderr)
         return 1
     table = Table(title=f"Scan {run.id} of {scanner.name}: {run.status.label}")
     table.add_column("count")
@@ -123,6 +130,22 @@ async def scan_command(ref: str, quiet: bool, settings: Settings) -> int:
         print(f"mailscanner: scan failed: {run.error}", file=sys.stderr)
         return 1
     return 0
+
+
+async def _busy_message(scanner: Any) -> str:
+    """Who scans the mailbox instead: the running run and the lease holder's host and pid."""
+    from ..models import ScanRun, ScanRunStatus
+    from ..workers.scan import scan_holder
+
+    holder = await scan_holder(scanner.id)
+    running = await ScanRun.filter(scanner_id=scanner.id, status=ScanRunStatus.RUNNING).first()
+    what = f"run {running.id} ({running.trigger})" if running is not None else "a scan"
+    who = ""
+    if holder:
+        host, _, rest = holder.partition(":")
+        who = f" by process {rest.partition(':')[0]} on {host}"
+    return (f"mailscanner: {scanner.name} is being scanned right now: {what}{who}. "
+            "Nothing was done; run the command again when it has finished.")
 
 
 def run(args: argparse.Namespace) -> int:

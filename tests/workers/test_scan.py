@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -181,21 +182,21 @@ async def test_recovery_leaves_a_live_scan_alone(
 
 
 async def test_a_foreground_scan_lock_is_the_one_workers_take(
-    db: Settings, redis: ArqRedis, jobs_config: JobsConfig
+    db: Settings, jobs_config: JobsConfig
 ) -> None:
-    from dataclasses import replace
+    from mailscanner.models import ScanLease
+    from mailscanner.workers.lock import DatabaseLocks, LockBusy
+    from mailscanner.workers.scan import scan_holder, scanner_lock
 
-    from mailscanner.workers.lock import LockBusy
-    from mailscanner.workers.scan import scanner_lock
-
-    from .fixtures import REDIS_URL
-
-    with_redis = replace(db, redis_url=REDIS_URL)
-    async with scanner_lock(with_redis, 5, jobs_config):
-        assert await redis.exists(jobs_config.scan_lock_key(5))
+    # while `mailscanner scan` holds scanner 5 ...
+    async with scanner_lock(5, jobs_config) as token:
+        lease = await ScanLease.get(key=jobs_config.scan_lock_key(5))
+        assert lease.owner == token and await scan_holder(5, jobs_config) == token
+        assert f":{os.getpid()}:" in token  # says which process scans
+        # ... a worker's lock on it is refused (the workers take the same database lease)
         with pytest.raises(LockBusy):
-            async with RedisLocks(redis, 5).hold(jobs_config.scan_lock_key(5)):
+            async with DatabaseLocks(5).hold(jobs_config.scan_lock_key(5)):
                 pass
-    assert not await redis.exists(jobs_config.scan_lock_key(5))
-    async with scanner_lock(db, 5, jobs_config):  # no Redis: nothing to hold
-        assert not await redis.exists(jobs_config.scan_lock_key(5))
+    assert await scan_holder(5, jobs_config) is None
+    async with DatabaseLocks(5).hold(jobs_config.scan_lock_key(5)):
+        pass  # released: free for the next starter
