@@ -24,7 +24,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
@@ -162,7 +162,9 @@ class DatabaseLocks(_Leases):
 
     async def acquire(self, key: str, token: str) -> bool:
         now = _now_ms()
-        values = {"owner": token, "expires_ms": now + self.ttl_ms, "taken_at": datetime.now(UTC)}
+        values: dict[str, Any] = {
+            "owner": token, "expires_ms": now + self.ttl_ms, "taken_at": datetime.now(UTC)
+        }
         # One statement decides: of two starters, only one UPDATE matches a free/expired row.
         free = Q(owner="") | Q(expires_ms__lt=now)
         if await ScanLease.filter(Q(key=key) & free).update(**values):

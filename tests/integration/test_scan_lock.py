@@ -216,9 +216,9 @@ async def test_a_sigkilled_cli_scan_is_recognised_as_dead_by_the_next_scan(
     out, err = await finish(cli_scan(db, scanner_id))
     # then the dead run is marked failed as abandoned, and the new scan does the rest
     assert f"run {dead.id} had been abandoned" in err
-    await dead.refresh_from_db()
-    assert dead.status == ScanRunStatus.FAILED and "Abandoned" in (dead.error or "")
-    assert dead.finished_at is not None
+    ended = await ScanRun.get(id=dead.id)
+    assert ended.status == ScanRunStatus.FAILED and "Abandoned" in (ended.error or "")
+    assert ended.finished_at is not None
     new = await ScanRun.filter(scanner_id=scanner_id).exclude(id=dead.id).get()
     assert new.status == ScanRunStatus.SUCCEEDED, (new.error, err)
     # its counts are what it did: the mail the dead scan had not committed
