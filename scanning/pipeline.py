@@ -59,6 +59,7 @@ from .process import LoadedRule, Prepared, Processed, load_rules, process_messag
 from .progress import Progress
 from .signature import record_signature, signature, status_items
 from .transient import LoggedElsewhere, is_transient
+from .warnings import ScanWarning, missing_folder_warning
 
 __all__ = ["BATCH_SIZE", "prepare_fetched", "run_scan", "scan_config"]
 
@@ -404,12 +405,17 @@ async def _start_run(scanner: Scanner, scan_run_id: int | None, trigger: str) ->
     return run
 
 
-async def _finish_run(run: ScanRun, progress: Progress, error: str | None) -> None:
+async def _finish_run(
+    run: ScanRun, progress: Progress, error: str | None, warnings: list[ScanWarning] | None = None
+) -> None:
+    """Record the outcome. `warnings` (None: the scan never got to the folders) end a run
+    SUCCEEDED with them, and become the scanner's health warnings, without any backoff."""
     now = datetime.now(UTC)
     run.status = ScanRunStatus.FAILED if error else ScanRunStatus.SUCCEEDED
     run.error, run.finished_at = error, now  # type: ignore[assignment]  # nullable column
     run.counts, run.processed = dict(progress.counts), progress.processed
     run.total = max(progress.total, progress.processed)
+    run.warnings = list(warnings or [])
     await run.save()
     scanner_id = run.scanner_id  # type: ignore[attr-defined]
     if error:
@@ -418,19 +424,20 @@ async def _finish_run(run: ScanRun, progress: Progress, error: str | None) -> No
         )
     else:
         await Scanner.filter(id=scanner_id).update(
-            last_success_at=now, last_error=None, failure_count=0
+            last_success_at=now, last_error=None, failure_count=0, warnings=warnings or None
         )
     await progress.publish()
 
 
-async def _scan(scanner: Scanner, settings: Settings, progress: Progress) -> str | None:
-    """Scan every folder; returns an error summary (None when all went well)."""
+async def _scan(scanner: Scanner, settings: Settings, progress: Progress) -> list[ScanWarning]:
+    """Scan every folder; returns the warnings (a folder the rules name that is gone: the
+    other folders are scanned all the same, and the run does not fail for it)."""
     rules = await load_rules(scanner)
     folders = _folders(rules)
     if not folders:
-        return None
+        return []
     config = await scan_config(scanner, settings)
-    problems: list[str] = []  # broken rules quarantine their mail instead (see process.py)
+    warnings: list[ScanWarning] = []  # broken rules quarantine their mail instead (process.py)
     async with await open_session(scanner) as session:
         for folder in folders:
             try:
@@ -438,8 +445,9 @@ async def _scan(scanner: Scanner, settings: Settings, progress: Progress) -> str
             except MailError as exc:
                 if exc.code != ErrorCode.FOLDER_NOT_FOUND:
                     raise
-                problems.append(exc.message)
-    return "; ".join(problems) or None
+                logger.warning("scanner %s: folder %r is missing", scanner.name, folder)
+                warnings.append(missing_folder_warning(folder, rules))
+    return warnings
 
 
 async def run_scan(
@@ -450,17 +458,19 @@ async def run_scan(
     settings: Settings | None = None,
 ) -> ScanRun:
     """Scan one scanner now and return its finished ScanRun (FAILED with a human `error`
-    when it could not connect or a folder is missing). Never raises for mail trouble;
-    locking against concurrent scans is the caller's job (workers). Cancelled with the
+    when it could not connect; SUCCEEDED with `warnings` when a rule's folder is missing).
+    Never raises for mail trouble; locking against concurrent scans is the caller's job
+    (workers). Cancelled with the
     message `workers.lock.LOCK_LOST`, it leaves the run RUNNING for the lock's next holder."""
     settings = settings or load_settings()
     scanner = await Scanner.get(id=scanner_id)
     run = await _start_run(scanner, scan_run_id, trigger)
     progress = Progress(run)
     await progress.publish()
-    error: str | None
+    error: str | None = None
+    warnings: list[ScanWarning] | None = None
     try:
-        error = await _scan(scanner, settings, progress)
+        warnings = await _scan(scanner, settings, progress)
     except MailError as exc:
         logger.warning("scan of %s failed: %s (%s)", scanner.name, exc.message, exc.detail)
         error = exc.message
@@ -476,6 +486,6 @@ async def run_scan(
     except BaseException:
         await _finish_run(run, progress, "The scan was cancelled.")
         raise
-    await _finish_run(run, progress, error)
+    await _finish_run(run, progress, error, warnings)
     logger.info("scan of %s %s: %s", scanner.name, run.status.value, run.counts)
     return run

@@ -19,6 +19,7 @@ from .enums import (
 )
 from .errors import NotFoundError, ValidationError
 from .rule import RuleType
+from .scanning import ScanWarning
 
 
 @strawberry.type(name="PushStatus", description="How the watcher of the mailbox stands")
@@ -40,6 +41,10 @@ class ScannerHealthType:
     last_success_at: datetime | None
     last_error: str | None
     failure_count: int
+    warnings: list[ScanWarning] = strawberry.field(
+        description="From the last successful scan: what to fix although scanning goes on "
+        "(e.g. FOLDER_MISSING names the folder and the rules that read it); empty when none"
+    )
     scanner_row_id: strawberry.Private[int]
 
     @strawberry.field(
@@ -118,6 +123,7 @@ class ScannerType:
             import_history_as=m.import_history_as,
             health=ScannerHealthType(last_scan_at=m.last_scan_at, last_success_at=m.last_success_at,
                                      last_error=m.last_error, failure_count=m.failure_count,
+                                     warnings=ScanWarning.from_json(m.warnings),
                                      scanner_row_id=m.id),
             row_id=m.id)
 
