@@ -28,7 +28,7 @@ from .validation import (
 )
 
 _PLAIN_FIELDS = ("name", "auth_type", "host", "port", "encryption", "validate_certificate",
-                 "scan_type", "username", "mailbox_name", "microsoft_auth",
+                 "scan_type", "username", "mailbox_name", "address", "microsoft_auth",
                  "scan_interval_minutes", "start_from", "start_date", "push")
 _ACCOUNT_PROVIDER = {models.AuthType.MICROSOFT_OAUTH: models.OAuthProvider.MICROSOFT,
                      models.AuthType.GOOGLE_OAUTH: models.OAuthProvider.GOOGLE}
@@ -41,14 +41,23 @@ async def _validate(
     if creating:
         check_required(errors, "input.name", data.name)
         check_required(errors, "input.host", data.host)
-    elif data.name is not None:
-        check_required(errors, "input.name", data.name)
+    else:  # an update may leave a field out, but not blank a required one
+        for field, value in (("input.name", data.name), ("input.host", data.host)):
+            if value is not None:
+                check_required(errors, field, value)
     check_length(errors, "input.name", data.name, 200)
     check_host(errors, "input.host", data.host)
     check_port(errors, "input.port", data.port)
-    check_positive(errors, "input.scanInterval", data.scan_interval_minutes, 24 * 60)
+    check_positive(errors, "input.scanIntervalMinutes", data.scan_interval_minutes, 24 * 60)
+    # A helpdesk's own mailbox may well sit on an internal or reserved domain (.test, .local).
     if data.mailbox_name:
-        data.mailbox_name = normalize_email_address(errors, "input.mailboxName", data.mailbox_name)
+        data.mailbox_name = normalize_email_address(
+            errors, "input.mailboxName", data.mailbox_name, internal_ok=True
+        )
+    if data.address:
+        data.address = normalize_email_address(
+            errors, "input.address", data.address, internal_ok=True
+        )
     auth_type = data.auth_type or (current.auth_type if current else models.AuthType.PASSWORD)
     if auth_type in _ACCOUNT_PROVIDER:
         await _check_oauth(errors, data, creating, current, auth_type)

@@ -83,6 +83,8 @@ class ScannerType:
         description="Whether a password is stored; it is never returned"
     )
     mailbox_name: str | None
+    address: str | None = strawberry.field(
+        description="The address the mailbox receives mail for, when set explicitly")
     microsoft_auth: MicrosoftAuthEnum = strawberry.field(  # type: ignore[valid-type]
         description="Microsoft OAuth: DELEGATED (an authorized account) or APP_ONLY (the "
         "app's client credentials, no account)")
@@ -116,7 +118,7 @@ class ScannerType:
             host=m.host, port=m.port, effective_port=m.effective_port, protocol=m.protocol,
             encryption=m.encryption, validate_certificate=m.validate_certificate,
             scan_type=m.scan_type, username=m.username, has_password=m.has_password,
-            mailbox_name=m.mailbox_name, microsoft_auth=m.microsoft_auth,
+            mailbox_name=m.mailbox_name, address=m.address, microsoft_auth=m.microsoft_auth,
             oauth_account_id=strawberry.ID(str(oauth_id)) if oauth_id else None,
             scan_interval_minutes=m.scan_interval_minutes, push=m.push,
             start_from=m.start_from, start_date=m.start_date,
@@ -144,6 +146,10 @@ class ScannerInput:
     mailbox_name: str | None = strawberry.field(
         default=None, description="OAuth: the mailbox address to read (Google: the account's "
         "own address)")
+    address: str | None = strawberry.field(
+        default=None, description="The address this mailbox receives mail for, when neither "
+        "the username nor the mailbox name is it (the SMTP settings check their sender "
+        "against it)")
     microsoft_auth: MicrosoftAuthEnum | None = None  # type: ignore[valid-type]
     oauth_account_id: strawberry.ID | None = strawberry.field(
         default=None, description="OAuth (delegated Microsoft, Google): the authorized account")
