@@ -169,6 +169,7 @@ class MessageAction:
     )
     detail: str
     rule_id: strawberry.ID | None
+    rule_name: str | None = strawberry.field(description="Kept after the rule is deleted")
 
 
 def _id(value: Any) -> strawberry.ID | None:
@@ -188,7 +189,10 @@ class MessageLogType:
     sender: str
     outcome: MessageOutcomeEnum  # type: ignore[valid-type]
     reason: str | None
-    rule_id: strawberry.ID | None
+    rule_id: strawberry.ID | None = strawberry.field(description="Null once the rule is deleted")
+    rule_name: str | None = strawberry.field(
+        description="The rule that matched; kept when the rule is deleted"
+    )
     actions: list[MessageAction]
     side_effects_pending: bool = strawberry.field(
         description="IMAP flag/move/delete not yet applied"
@@ -215,12 +219,14 @@ class MessageLogType:
             outcome=m.outcome,
             reason=m.reason,
             rule_id=_id(a.rule_id),
+            rule_name=m.rule_name,
             actions=[
                 MessageAction(
                     type=str(x.get("type", "")),
                     outcome=str(x.get("outcome", "")),
                     detail=str(x.get("detail", "")),
                     rule_id=_id(x.get("rule_id")),
+                    rule_name=x.get("rule_name"),
                 )
                 for x in (m.actions or [])
             ],
