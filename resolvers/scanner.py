@@ -1,6 +1,8 @@
 """Scanner queries and mutations (admin only: scanners hold mailbox credentials)."""
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 from tortoise.exceptions import IntegrityError
 
@@ -8,7 +10,8 @@ from .. import models
 from ..schema.errors import ErrorCode, InputErrors
 from ..schema.scanner import (
     DeletePayload,
-    DeleteResult,
+    DeleteScannerResult,
+    ScannerHasHistory,
     ScannerInput,
     ScannerPayload,
     ScannerResult,
@@ -204,11 +207,33 @@ class ScannerMutations:
         await notify_scanner_changed(scanner.id)
         return result
 
-    @strawberry.mutation(permission_classes=[IsAdmin])
-    async def delete_scanner(self, info: Info, id: strawberry.ID) -> DeleteResult:
+    @strawberry.mutation(
+        permission_classes=[IsAdmin],
+        description="Delete a scanner with its rules. A scanner that has scanned has history "
+        "(message log, scan runs) that goes with it: without deleteHistory: true it is not "
+        "deleted and ScannerHasHistory says what would be lost",
+    )
+    async def delete_scanner(
+        self,
+        info: Info,
+        id: strawberry.ID,
+        delete_history: Annotated[bool, strawberry.argument(
+            description="Confirm that the scanner's message log and scan runs are deleted too",
+        )] = False,
+    ) -> DeleteScannerResult:
         scanner = await get_or_none(models.Scanner, id)
         if scanner is None:
             return not_found("Scanner", id)
+        logs = await models.MessageLog.filter(scanner_id=scanner.id).count()
+        runs = await models.ScanRun.filter(scanner_id=scanner.id).count()
+        if (logs or runs) and not delete_history:
+            return ScannerHasHistory(
+                message=f"Deleting {scanner.name} would also delete its history: {logs} "
+                f"message-log entries and {runs} scan runs (tickets, comments and contacts "
+                "stay). Deactivate it to keep the history, or confirm with deleteHistory: true.",
+                message_log_entries=logs,
+                scan_runs=runs,
+            )
         await scanner.delete()
         await notify_scanner_changed(int(scanner.id))
         return DeletePayload(id=id)

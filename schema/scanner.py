@@ -181,7 +181,22 @@ class DeletePayload:
     id: strawberry.ID
 
 
+@strawberry.type(
+    description="The scanner has history that deleting it would erase: its message log (what "
+    "happened to each mail, which rule acted, quarantined mail kept for retry) and its scan "
+    "runs. Tickets, comments and contacts are kept either way. Deactivate the scanner to keep "
+    "the history, or call deleteScanner again with deleteHistory: true"
+)
+class ScannerHasHistory:
+    message: str
+    message_log_entries: int = strawberry.field(description="Message-log rows that would go")
+    scan_runs: int = strawberry.field(description="Scan runs that would go")
+
+
 ScannerResult = Annotated[
     ScannerPayload | ValidationError | NotFoundError, strawberry.union("ScannerResult")
 ]
 DeleteResult = Annotated[DeletePayload | NotFoundError, strawberry.union("DeleteResult")]
+DeleteScannerResult = Annotated[
+    DeletePayload | NotFoundError | ScannerHasHistory, strawberry.union("DeleteScannerResult")
+]
