@@ -41,7 +41,8 @@ class ScanRun(Model):
         ),
         "Status",
     )
-    trigger = fields.CharField(max_length=20, default="schedule")  # schedule | manual | cli | push
+    # schedule | manual | cli | push | recovery (the rest of a dead CLI scan's work)
+    trigger = fields.CharField(max_length=20, default="schedule")
     queued_at = fields.DatetimeField(auto_now_add=True)
     started_at = labelled(
         fields.DatetimeField(null=True, description="When the scan started"), "Started"

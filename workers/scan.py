@@ -122,8 +122,14 @@ async def _scan_locked(ctx: dict[str, Any], scanner_id: int) -> str:
     scanner = await Scanner.filter(id=scanner_id).first()
     # Holding the lock, a RUNNING run can only be an orphan of a dead process. A foreground
     # scan's is ended (nobody resumes it); a worker's is resumed first.
-    await abandon_orphans(scanner_id, ("cli",))
+    abandoned = await abandon_orphans(scanner_id, ("cli",))
     run = await ScanRun.filter(scanner_id=scanner_id, status__in=ACTIVE).order_by("id").first()
+    if run is None and abandoned and scanner is not None:
+        # We were started for that dead run (runScanner returned it as the active one, or the
+        # recovery found it): do the rest of its work in a run of our own.
+        run = await ScanRun.create(
+            scanner_id=scanner_id, status=ScanRunStatus.QUEUED, trigger="recovery"
+        )
     if scanner is None or run is None:
         return "nothing queued"
     unattended = run.trigger in ("schedule", "push") and run.status == ScanRunStatus.QUEUED

@@ -125,6 +125,31 @@ async def test_a_run_left_running_by_a_dead_worker_is_resumed_not_duplicated(
     assert orphan.status == ScanRunStatus.SUCCEEDED
 
 
+async def test_run_now_after_a_cli_scan_died_ends_its_run_and_scans_in_a_new_one(
+    runner: EmbeddedRunner,
+) -> None:
+    slow = SlowScan()
+    slow.go.set()
+    runner.queue.ctx["run_scan"] = slow
+    scanner = await make_scanner()
+    # given the RUNNING run of a `mailscanner scan` that was SIGKILLed (its lease is gone)
+    dead = await ScanRun.create(
+        scanner=scanner, status=ScanRunStatus.RUNNING, trigger="cli", started_at=datetime.now(UTC)
+    )
+    # when "run now" is clicked: it is reported as the active run ...
+    assert (await enqueue_scan(scanner.id, "manual")).id == dead.id
+    await runner.queue.join()
+    # ... then the job, holding the lock, ends it as abandoned (nobody resumes a CLI scan)
+    await dead.refresh_from_db()
+    assert dead.status == ScanRunStatus.FAILED and "Abandoned" in (dead.error or "")
+    # and scans in a run of its own
+    new = await ScanRun.exclude(id=dead.id).get()
+    assert slow.runs == [new.id] and new.trigger == "recovery"
+    assert new.status == ScanRunStatus.SUCCEEDED
+    await scanner.refresh_from_db()
+    assert scanner.failure_count == 0  # not a mailbox failure
+
+
 async def test_the_job_retries_later_while_another_worker_holds_the_scanner(
     runner: EmbeddedRunner, redis: ArqRedis, jobs_config: JobsConfig
 ) -> None:
