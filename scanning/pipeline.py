@@ -465,7 +465,8 @@ async def run_scan(
     settings = settings or load_settings()
     scanner = await Scanner.get(id=scanner_id)
     run = await _start_run(scanner, scan_run_id, trigger)
-    progress = Progress(run)
+    # A given run may be one a stalled or dead worker began (a fresh one counts zero anyway).
+    progress = Progress(run, resume=scan_run_id is not None)
     await progress.publish()
     error: str | None = None
     warnings: list[ScanWarning] | None = None

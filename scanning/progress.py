@@ -16,9 +16,15 @@ FLUSH_SECONDS = 0.5  # at most two row updates + events per second
 class Progress:
     """Accumulates counts; `flush()` writes the row and publishes when due (or forced)."""
 
-    def __init__(self, run: ScanRun) -> None:
+    def __init__(self, run: ScanRun, *, resume: bool = False) -> None:
+        """`resume`: go on from the counts the run's earlier holder wrote (a stalled or dead
+        worker's run), so the run ends with what it did in total, not only its last part."""
         self.run = run
         self.counts = empty_counts()
+        if resume:
+            for name, value in (run.counts or {}).items():
+                if name in self.counts and isinstance(value, int):
+                    self.counts[name] = value
         self.processed = 0
         self.total = 0
         self._flushed_at = 0.0
