@@ -23,6 +23,7 @@ import json
 from typing import Any, cast
 
 from cross_web import HTTPException, StarletteRequestAdapter
+from graphql import GraphQLSyntaxError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
@@ -196,7 +197,7 @@ class GraphQLView(GraphQL[Context, None]):
         data = await super().process_result(request, result)
         errors = data.get("errors")
         if errors:
-            data["errors"] = shorten_errors(errors)
+            data["errors"] = shorten_errors(_with_codes(errors, result))
         return data
 
     def create_response(self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
@@ -209,6 +210,22 @@ class GraphQLView(GraphQL[Context, None]):
                 "(MAILSCANNER_MAX_RESPONSE_BYTES): ask for fewer items (first:) or fields",
                 codes.RESPONSE_TOO_LARGE), media_type="application/json")
         return response
+
+
+def _with_codes(errors: list[Any], result: ExecutionResult) -> list[Any]:
+    """A document that does not parse or validate gets a machine-readable code, as every
+    other refusal has one (Apollo's names, which GraphQL clients already know)."""
+    if result.data is not None or not result.errors:
+        return errors
+    out = []
+    for formatted, error in zip(errors, result.errors, strict=False):
+        extensions = formatted.get("extensions") or {}
+        if "code" not in extensions and not error.path:
+            code = (codes.GRAPHQL_PARSE_FAILED if isinstance(error, GraphQLSyntaxError)
+                    else codes.GRAPHQL_VALIDATION_FAILED)
+            formatted = {**formatted, "extensions": {**extensions, "code": code}}
+        out.append(formatted)
+    return out + errors[len(out):]
 
 
 def shorten_errors(errors: list[Any]) -> list[Any]:

@@ -6,6 +6,10 @@ from enum import Enum
 import strawberry
 
 
+class PublicError(Exception):
+    """An error whose message is safe to show (bad cursor, bad id in a query); others are masked."""
+
+
 @strawberry.enum(description="Machine-readable reason for a failed mutation")
 class ErrorCode(Enum):
     REQUIRED = "required"

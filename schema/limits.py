@@ -20,6 +20,7 @@ JSON_LIST_ITEMS = 1000  # each list inside a JSON value
 RULE_TEXT_CHARS = 64 * 1024  # as rules_dsl's own limit
 MAX_RULES_PER_SCANNER = 500
 PAGE_SIZE = 100  # `first:` of every connection (schema/pagination.py)
+MAX_COMMENTS = 200  # comments of one ticket per request (Ticket.comments first:/last:)
 
 
 def _column(model: type[Model], field: str) -> int:

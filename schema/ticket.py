@@ -8,7 +8,8 @@ import strawberry
 
 from .. import models
 from .enums import CommentSourceEnum, DeliveryStatusEnum, TicketPriorityEnum, TicketStatusEnum
-from .errors import NotFoundError, ValidationError
+from .errors import NotFoundError, PublicError, ValidationError
+from .limits import MAX_COMMENTS
 from .people import AccountType, ContactType, UserType
 
 
@@ -110,15 +111,35 @@ class TicketType:
         row = await info.context.loaders.user_by_id.load(self.assignee_id)
         return UserType.from_model(row) if row else None
 
-    @strawberry.field(description="Comments, oldest first; `last: n` gives only the n newest")
-    async def comments(self, info: strawberry.Info[Any, Any], last: int | None = None,
+    @strawberry.field(description=(
+        f"Comments, oldest first, at most {MAX_COMMENTS} per request: `first: n` (after "
+        f"`offset` comments) or `last: n` (the n newest); without either, the first "
+        f"{MAX_COMMENTS}. `commentCount` says how many there are."))
+    async def comments(self, info: strawberry.Info[Any, Any], first: int | None = None,
+                       last: int | None = None, offset: int = 0,
                        include_internal: bool = True) -> list[CommentType]:
-        rows: list[models.Comment] = await info.context.loaders.comments_by_ticket.load(self.row_id)
-        if not include_internal:
-            rows = [r for r in rows if not r.internal]
+        for name, value in (("first", first), ("last", last)):
+            if value is not None and not 0 <= value <= MAX_COMMENTS:
+                raise PublicError(f"{name} must be between 0 and {MAX_COMMENTS}")
+        if first is not None and last is not None:
+            raise PublicError("Give first or last, not both")
+        if offset < 0:
+            raise PublicError("offset must not be negative")
+        rows = await self._comment_rows(info, include_internal)
         if last is not None:
-            rows = rows[-max(last, 0):] if last > 0 else []
-        return [CommentType.from_model(r) for r in rows]
+            return [CommentType.from_model(r) for r in (rows[-last:] if last else [])]
+        size = MAX_COMMENTS if first is None else first
+        return [CommentType.from_model(r) for r in rows[offset:offset + size]]
+
+    @strawberry.field(description="How many comments the ticket has (as `comments` counts them)")
+    async def comment_count(self, info: strawberry.Info[Any, Any],
+                            include_internal: bool = True) -> int:
+        return len(await self._comment_rows(info, include_internal))
+
+    async def _comment_rows(self, info: strawberry.Info[Any, Any],
+                            include_internal: bool) -> list[models.Comment]:
+        rows: list[models.Comment] = await info.context.loaders.comments_by_ticket.load(self.row_id)
+        return rows if include_internal else [r for r in rows if not r.internal]
 
     @classmethod
     def from_model(cls, m: models.Ticket) -> TicketType:

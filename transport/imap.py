@@ -21,7 +21,6 @@ import contextlib
 import imaplib
 import logging
 import re
-import ssl
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ import imapclient
 
 from .errors import ErrorCode, ImapConnectionError, ImapProtocolError, MailError, classify_error
 from .folders import FolderInfo, from_list_entry
+from .tls import client_context
 
 __all__ = [
     "FetchedMessage",
@@ -121,18 +121,9 @@ class MailboxSession(Protocol):
     async def close(self) -> None: ...
 
 
-def _ssl_context(validate: bool) -> ssl.SSLContext:
-    # The system trust store (SSL_CERT_FILE/SSL_CERT_DIR are honoured by default paths).
-    ctx = ssl.create_default_context()
-    if not validate:
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    return ctx
-
-
 def _open_client(s: ImapSettings) -> imapclient.IMAPClient:
     """Connect, secure and log in (runs in the session thread)."""
-    ctx = _ssl_context(s.validate_certificate)
+    ctx = client_context(s.validate_certificate)
     timeout = imapclient.SocketTimeout(connect=s.timeout, read=max(s.timeout, 60.0))
     client = imapclient.IMAPClient(
         s.host, port=s.port, ssl=s.encryption == "ssl", ssl_context=ctx, timeout=timeout
