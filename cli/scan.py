@@ -126,6 +126,8 @@ async def scan_command(ref: str, quiet: bool, settings: Settings) -> int:
     for name, value in run.counts.items():
         table.add_row(name.replace("_", " "), str(value))
     Console().print(table)
+    for warning in run.warnings or []:  # e.g. a rule's folder is gone: fix it, scanning went on
+        print(f"mailscanner: warning: {warning.get('message', '')}", file=sys.stderr)
     if run.status != ScanRunStatus.SUCCEEDED:
         print(f"mailscanner: scan failed: {run.error}", file=sys.stderr)
         return 1

@@ -34,6 +34,19 @@ async def test_scan_by_name_prints_the_counts_and_exits_zero(
     assert (await ScanRun.get()).trigger == "cli"
 
 
+async def test_a_missing_rule_folder_is_a_warning_and_the_scan_still_exits_zero(
+    db: Settings, imap_user: ImapUser, capsys: pytest.CaptureFixture[str]
+) -> None:
+    imap_user.append("INBOX", [mail("help")])
+    scanner = await make_scanner(imap_user, name="Support mailbox")
+    await add_rule(scanner, "size > 0", [{"type": "create_or_update_ticket"}],
+                   folders=["Gone", "INBOX"], name="Everything")
+    assert await scan_command("Support mailbox", True, db) == 0
+    err = capsys.readouterr().err
+    assert 'warning: The folder "Gone" does not exist' in err and '"Everything"' in err
+    assert await Ticket.all().count() == 1
+
+
 async def test_a_failed_scan_by_id_exits_non_zero_with_the_reason(
     db: Settings, imap_user: ImapUser, capsys: pytest.CaptureFixture[str]
 ) -> None:
