@@ -21,6 +21,11 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("scanner", metavar="SCANNER", help="scanner id or name")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--wait", type=float, default=0, metavar="SECONDS",
+        help="if the mailbox is being scanned right now, wait up to this long for that scan "
+        "to end instead of exiting at once (at most 86400)",
+    )
     dry = parser.add_argument_group("dry run (reads the mailbox, changes nothing)")
     dry.add_argument(
         "--dry-run", action="store_true", help="show what a scan would do, message by message"
@@ -91,8 +96,24 @@ async def _scan_with_progress(scanner: Any, console: Any, quiet: bool, settings:
     return run
 
 
-async def scan_command(ref: str, quiet: bool, settings: Settings) -> int:
-    """Run the scan with the database connected; returns the exit code."""
+WAIT_POLL_SECONDS = 1.0
+MAX_WAIT_SECONDS = 86400.0
+
+
+async def scan_command(ref: str, quiet: bool, settings: Settings, wait: float = 0) -> int:
+    """Run the scan with the database connected; returns the exit code. `wait`: seconds to
+    wait for a scan of the mailbox that is running elsewhere (0: report it, exit 1)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + min(max(wait, 0.0), MAX_WAIT_SECONDS)
+    while True:
+        code = await _scan_once(ref, quiet, settings, last_try=loop.time() >= deadline)
+        if code is not None:
+            return code
+        await asyncio.sleep(WAIT_POLL_SECONDS)
+
+
+async def _scan_once(ref: str, quiet: bool, settings: Settings, last_try: bool) -> int | None:
+    """One attempt; None when the mailbox is busy and the caller may still wait."""
     from rich.console import Console
     from rich.table import Table
 
@@ -114,6 +135,8 @@ async def scan_command(ref: str, quiet: bool, settings: Settings) -> int:
                       "marked failed", file=sys.stderr)
             run = await _scan_with_progress(scanner, console, quiet, settings)
     except LockBusy:
+        if not last_try:
+            return None
         print(await _busy_message(scanner), file=sys.stderr)
         return 1
     except LockLost:
@@ -147,7 +170,7 @@ async def _busy_message(scanner: Any) -> str:
         host, _, rest = holder.partition(":")
         who = f" by process {rest.partition(':')[0]} on {host}"
     return (f"mailscanner: {scanner.name} is being scanned right now: {what}{who}. "
-            "Nothing was done; run the command again when it has finished.")
+            "Nothing was done; run the command again when it has finished (or with --wait).")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -159,4 +182,9 @@ def run(args: argparse.Namespace) -> int:
             settings,
             lambda: dry_run_command(args.scanner, args.folder, args.limit, args.next, settings),
         )
-    return run_with_db(settings, lambda: scan_command(args.scanner, args.quiet, settings))
+    if not 0 <= args.wait <= MAX_WAIT_SECONDS:
+        print("mailscanner scan: --wait must be between 0 and 86400 seconds", file=sys.stderr)
+        return 2
+    return run_with_db(
+        settings, lambda: scan_command(args.scanner, args.quiet, settings, args.wait)
+    )
