@@ -1,5 +1,5 @@
-"""The Starlette application: /graphql (API + GraphiQL + subscriptions), /healthz and the
-OAuth callbacks (Microsoft, Google)."""
+"""The Starlette application: /graphql (API + GraphiQL + subscriptions), /healthz,
+/attachments/{id} (downloads) and the OAuth callbacks (Microsoft, Google)."""
 
 from __future__ import annotations
 
@@ -28,6 +28,11 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
+
+
+async def attachment_download(request: Request) -> Response:
+    from .attachments_http import download
+    return await download(request)
 
 
 async def microsoft_callback(request: Request) -> Response:
@@ -83,12 +88,17 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None,
         Route("/healthz", healthz),
         Route("/graphql", view, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", view),
+        Route("/attachments/{id}", attachment_download, methods=["GET", "HEAD"]),
         Route("/oauth/microsoft/callback", microsoft_callback, methods=["GET", "POST"]),
         Route("/oauth/google/callback", google_callback, methods=["GET"]),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
+    # Uploads: the files of one comment (at most the attachment limit in total) plus the
+    # JSON parts and multipart framing, which the plain request limit bounds.
     middleware = [Middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes,
-                             timeout=settings.request_timeout)]
+                             timeout=settings.request_timeout,
+                             upload_bytes=settings.max_attachment_bytes
+                             + settings.max_request_bytes)]
     app = App(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.settings = settings
     return app

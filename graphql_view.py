@@ -79,7 +79,9 @@ class GraphQLView(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = SessionHandler
 
     def __init__(self, schema: Any, settings: Settings, **kwargs: Any) -> None:
-        super().__init__(schema, graphql_ide="graphiql",
+        # Multipart (file uploads, for addComment's attachments) needs a Bearer token like any
+        # execution, so a cross-site form post (which cannot set the header) executes nothing.
+        super().__init__(schema, graphql_ide="graphiql", multipart_uploads_enabled=True,
                          subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,), **kwargs)
         self.settings = settings
         self.sessions = SessionRegistry()
@@ -89,14 +91,17 @@ class GraphQLView(GraphQL[Context, None]):
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
+        request = Request(scope=scope, receive=receive)
         try:
-            response = await self.run(Request(scope=scope, receive=receive))
+            response = await self.run(request)
         except HTTPException as exc:  # strawberry's own refusals, made GraphQL-shaped
             response = codes.error_response(
                 exc.status_code, excerpt(exc.reason), _STATUS_CODES.get(exc.status_code,
                                                                          codes.BAD_REQUEST))
         except RequestRejected as exc:
             response = exc.response()
+        finally:
+            await request.close()  # uploaded files: their spooled temporary files go now
         await response(scope, receive, send)
 
     async def render_graphql_ide(self, request: Request) -> Response:
@@ -240,6 +245,15 @@ def shorten_errors(errors: list[Any]) -> list[Any]:
         out.append({"message": f"{len(errors) - MAX_ERRORS} more errors not shown",
                     "extensions": {"code": "TOO_MANY_ERRORS"}})
     return out
+
+
+async def authenticate_header(header: str | None) -> Principal:
+    """The principal of an HTTP `Authorization` header, or RequestRejected (401 JSON) for a
+    missing, malformed, unknown, revoked or expired token. For routes beside /graphql."""
+    if header is None:
+        raise RequestRejected(401, _UNAUTHENTICATED, codes.UNAUTHENTICATED,
+                              {"WWW-Authenticate": _WWW_AUTHENTICATE})
+    return await _authenticate_header(header)
 
 
 async def _authenticate_header(header: str) -> Principal:

@@ -36,12 +36,20 @@ class Settings:
     max_request_bytes: int = 1024 * 1024  # larger HTTP bodies get 413 before any parsing
     max_response_bytes: int = 8 * 1024 * 1024  # larger GraphQL answers become a typed error
     request_timeout: float = 30.0  # seconds to send a request's head, and then its body
+    # Larger attachments are listed as skipped (TOO_LARGE), and larger uploads refused.
+    max_attachment_bytes: int = 25 * 1024 * 1024
+    attachments_dir: Path | None = None  # the local blob store; None: <data_dir>/attachments
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def embedded(self) -> bool:
         """True when no Redis is configured: jobs run inside the API process."""
         return self.redis_url is None
+
+    @property
+    def blob_dir(self) -> Path:
+        """Where the local blob store keeps attachment bytes."""
+        return self.attachments_dir or self.data_dir / "attachments"
 
     @property
     def is_sqlite(self) -> bool:
@@ -152,4 +160,23 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_response_bytes=_bounded_int(env, "MAILSCANNER_MAX_RESPONSE_BYTES", 8 * 1024 * 1024,
                                         64 * 1024, 1024 * 1024 * 1024),
         request_timeout=float(_bounded_int(env, "MAILSCANNER_REQUEST_TIMEOUT", 30, 1, 3600)),
+        max_attachment_bytes=_bounded_int(env, "MAILSCANNER_MAX_ATTACHMENT_BYTES",
+                                          25 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+        attachments_dir=attachments_dir_from_env(env),
     )
+
+
+def attachments_dir_from_env(env: Mapping[str, str] | None = None) -> Path | None:
+    """MAILSCANNER_ATTACHMENTS_DIR, if set (read alone by the migration that moves the
+    stored bytes, which must not create a secret key as load_settings() may)."""
+    env = os.environ if env is None else env
+    raw = env.get("MAILSCANNER_ATTACHMENTS_DIR")
+    return Path(raw).expanduser() if raw else None
+
+
+def blob_dir_from_env(env: Mapping[str, str] | None = None) -> Path:
+    """The local blob folder the environment configures, without other side effects than
+    creating the data folder."""
+    env = os.environ if env is None else env
+    return attachments_dir_from_env(env) or _data_dir(env) / "attachments"
+

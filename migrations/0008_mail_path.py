@@ -2,7 +2,8 @@
 conditional UPDATE, see models/scan_lease.py), run and scanner warnings (a missing rule folder
 warns instead of failing the run), the scanner's explicit receiving address, and the rule
 name on message-log rows (kept when the rule is deleted). `ScanRun.warnings` carries a
-database default for the runs that exist already."""
+database default for the runs that exist already. Named 0008 as planned; it follows
+0009_attachments, which reached main first."""
 
 from tortoise import migrations
 from tortoise.migrations import operations as ops
@@ -11,7 +12,7 @@ from json import dumps, loads
 from tortoise import fields
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0006_start_from')]
+    dependencies = [('models', '0009_attachments')]
 
     initial = False
 

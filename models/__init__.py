@@ -1,9 +1,10 @@
 """Tortoise models. Every field a person sees carries its label and help (see fields.py)."""
 from .account import Account
 from .api_token import ApiToken
-from .attachment import Attachment
+from .attachment import Attachment, SkippedReason
 from .comment import Comment, CommentSource
 from .contact import Contact, normalize_email
+from .delivery_attempt import DeliveryAttempt
 from .email_template import TICKET_COMMENT_TEMPLATE, EmailTemplate
 from .fields import FieldInfo, LabelledEnum, describe_model
 from .folder_state import FolderState
@@ -31,11 +32,12 @@ from .user import Role, User
 
 __all__ = [
     "Account", "ApiToken", "Attachment", "AuthType", "COUNT_NAMES", "Comment", "CommentSource",
-    "Contact", "DeliveryStatus", "EmailTemplate", "Encryption", "FieldInfo", "FolderState",
-    "LabelledEnum", "MessageLog", "MessageOutcome", "MicrosoftAuth", "OAuthAccount",
-    "OAuthAccountStatus", "OAuthAppSettings", "OAuthFlow", "OAuthProvider", "OutboundEmail",
-    "Protocol", "PushState", "PushStatus", "Role", "Rule", "ScanLease", "ScanRun", "ScanRunStatus",
-    "ScanType", "Scanner", "Sequence", "SideEffects", "SmtpAuth", "SmtpSettings", "StartFrom",
-    "TICKET_COMMENT_TEMPLATE", "Ticket", "TicketPriority", "TicketStatus", "User",
-    "describe_model", "empty_counts", "normalize_email",
+    "Contact", "DeliveryAttempt", "DeliveryStatus", "EmailTemplate", "Encryption", "FieldInfo",
+    "FolderState", "LabelledEnum", "MessageLog", "MessageOutcome", "MicrosoftAuth",
+    "OAuthAccount", "OAuthAccountStatus", "OAuthAppSettings", "OAuthFlow", "OAuthProvider",
+    "OutboundEmail", "Protocol", "PushState", "PushStatus", "Role", "Rule", "ScanLease",
+    "ScanRun", "ScanRunStatus", "ScanType", "Scanner", "Sequence", "SideEffects",
+    "SkippedReason", "SmtpAuth", "SmtpSettings", "StartFrom", "TICKET_COMMENT_TEMPLATE",
+    "Ticket", "TicketPriority", "TicketStatus", "User", "describe_model", "empty_counts",
+    "normalize_email",
 ]

@@ -17,6 +17,7 @@ class DeliveryStatus(LabelledEnum):
     SENDING = ("sending", "Sending")
     SENT = ("sent", "Sent")
     FAILED = ("failed", "Failed")
+    BOUNCED = ("bounced", "Bounced")  # accepted by the SMTP server, then reported undelivered
 
 
 class OutboundEmail(Model):
@@ -44,6 +45,8 @@ class OutboundEmail(Model):
     last_error = labelled(
         fields.TextField(null=True, description="Why the last attempt failed"), "Error"
     )
+    # `attempts` when the email was last resent: automatic retries count from there.
+    resent_at_attempt = fields.IntField(default=0, db_default=0)
     next_attempt_at = fields.DatetimeField(null=True)
     sent_at = labelled(
         fields.DatetimeField(null=True, description="When the SMTP server accepted it"), "Sent at"

@@ -212,3 +212,12 @@ async def deliveries_for_comments(comment_ids: list[int]) -> list[OutboundEmail 
 async def delivery_for_comment(comment_id: int) -> OutboundEmail | None:
     """The comment's email delivery state (None: it was never emailed)."""
     return (await deliveries_for_comments([comment_id]))[0]
+
+
+async def current_recipients(ticket_id: int) -> list[str]:
+    """Who the ticket's comment emails go to now (for a resend after the contact's address
+    was fixed): the template's `send_to` applied to the ticket as it is."""
+    ticket = await Ticket.get(id=ticket_id)
+    await ticket.fetch_related("contact", "assignee")
+    template = await EmailTemplate.filter(key=TICKET_COMMENT_TEMPLATE).first()
+    return _recipients(ticket, list(template.send_to if template else ["contact_email"]))

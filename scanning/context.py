@@ -10,6 +10,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from ..mail.parsing import ParsedEmail
 from ..models import Comment, Contact, Scanner, Ticket, TicketStatus
+from ..storage.attachments import AttachmentPolicy
 
 __all__ = [
     "ActionOutcome",
@@ -49,6 +50,8 @@ class ScanConfig:
     sender_address: str = ""  # SmtpSettings.sender_address: mail from it is our own
     cache: ScanCache | None = None
     parse_processes: int = 0  # worker processes that parse fetched mail (0: in this one)
+    # Blob store and size limit for attachments (None: as the environment configures).
+    attachments: AttachmentPolicy | None = None
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ from ..mail.parsing import parse_email
 from ..models import FolderState, MessageLog, Scanner, ScanRun, ScanRunStatus, SmtpSettings
 from ..models.bulk import insert_rows
 from ..settings import Settings, load_settings
+from ..storage.attachments import policy_for
 from ..transport.errors import ErrorCode, MailError
 from ..transport.imap import FetchedMessage, MailboxSession
 from ..workers.lock import LOCK_LOST
@@ -86,6 +87,7 @@ async def scan_config(scanner: Scanner, settings: Settings) -> ScanConfig:
         sender_address=smtp.sender_address if smtp else "",
         cache=ScanCache(),
         parse_processes=settings.parse_processes,
+        attachments=policy_for(settings),
     )
 
 

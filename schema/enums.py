@@ -15,6 +15,7 @@ from ..models import (
     Role,
     ScanRunStatus,
     ScanType,
+    SkippedReason,
     SmtpAuth,
     StartFrom,
     TicketPriority,
@@ -38,3 +39,4 @@ SmtpAuthEnum = strawberry.enum(SmtpAuth, name="SmtpAuth")
 OAuthAccountStatusEnum = strawberry.enum(OAuthAccountStatus, name="OAuthAccountStatus")
 PushStateEnum = strawberry.enum(PushState, name="PushState")
 MicrosoftAuthEnum = strawberry.enum(MicrosoftAuth, name="MicrosoftAuth")
+SkippedReasonEnum = strawberry.enum(SkippedReason, name="AttachmentSkippedReason")

@@ -20,6 +20,7 @@ class ErrorCode(Enum):
     INVALID_ID = "invalid_id"
     TOO_LONG = "too_long"
     TOO_MANY = "too_many"
+    TOO_LARGE = "too_large"
     INVALID_CHARACTERS = "invalid_characters"
     UNIQUE = "unique"
     NOT_FOUND = "not_found"

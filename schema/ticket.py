@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import strawberry
 
 from .. import models
+from .attachment import AttachmentType
 from .enums import CommentSourceEnum, DeliveryStatusEnum, TicketPriorityEnum, TicketStatusEnum
 from .errors import NotFoundError, PublicError, ValidationError
 from .limits import MAX_COMMENTS
@@ -23,11 +24,31 @@ class EmailDeliveryType:
     sent_at: datetime | None
     last_error: str | None
     message_id: str
+    row_id: strawberry.Private[int]
+
+    @strawberry.field(description="Every send attempt so far, oldest first (resends included)")
+    async def history(self, info: strawberry.Info[Any, Any]) -> list[DeliveryAttemptType]:
+        rows = await info.context.loaders.attempts_by_outbound.load(self.row_id)
+        return [DeliveryAttemptType.from_model(r) for r in rows]
 
     @classmethod
     def from_model(cls, m: models.OutboundEmail) -> EmailDeliveryType:
         return cls(status=m.status, recipients=list(m.recipients), attempts=m.attempts,
-                   sent_at=m.sent_at, last_error=m.last_error, message_id=m.message_id)
+                   sent_at=m.sent_at, last_error=m.last_error, message_id=m.message_id,
+                   row_id=m.id)
+
+
+@strawberry.type(name="DeliveryAttempt", description="One try at sending a comment's email")
+class DeliveryAttemptType:
+    number: int
+    at: datetime = strawberry.field(description="When the attempt ended")
+    status: DeliveryStatusEnum = strawberry.field(  # type: ignore[valid-type]
+        description="SENT, FAILED, BOUNCED, or QUEUED (a temporary failure, retried later)")
+    error: str | None
+
+    @classmethod
+    def from_model(cls, m: models.DeliveryAttempt) -> DeliveryAttemptType:
+        return cls(number=m.number, at=m.at, status=m.status, error=m.error)
 
 
 @strawberry.type(name="Comment", description="One message of a ticket's conversation")
@@ -65,6 +86,11 @@ class CommentType:
     async def delivery(self, info: strawberry.Info[Any, Any]) -> EmailDeliveryType | None:
         row = await info.context.loaders.outbound_by_comment.load(self.row_id)
         return EmailDeliveryType.from_model(row) if row else None
+
+    @strawberry.field(description="Files that came with this comment (email or upload)")
+    async def attachments(self, info: strawberry.Info[Any, Any]) -> list[AttachmentType]:
+        rows = await info.context.loaders.attachments_by_comment.load(self.row_id)
+        return [AttachmentType.from_model(r) for r in rows]
 
     @classmethod
     def from_model(cls, m: models.Comment) -> CommentType:
@@ -140,6 +166,13 @@ class TicketType:
                             include_internal: bool) -> list[models.Comment]:
         rows: list[models.Comment] = await info.context.loaders.comments_by_ticket.load(self.row_id)
         return rows if include_internal else [r for r in rows if not r.internal]
+
+    @strawberry.field(description=(
+        "Every file of the ticket, oldest first: its first message's (commentId null) and "
+        "its comments'"))
+    async def attachments(self, info: strawberry.Info[Any, Any]) -> list[AttachmentType]:
+        rows = await info.context.loaders.attachments_by_ticket.load(self.row_id)
+        return [AttachmentType.from_model(r) for r in rows]
 
     @classmethod
     def from_model(cls, m: models.Ticket) -> TicketType:

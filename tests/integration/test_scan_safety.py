@@ -84,7 +84,7 @@ async def test_auto_replies_bounces_and_our_own_mail_never_become_tickets(
     assert "our sender address" in logs["[TT1] copy of our reply"].reason
     assert "our Message-ID" in logs["loop"].reason
     await sent.refresh_from_db()
-    assert sent.status == DeliveryStatus.FAILED and "5.1.1" in sent.last_error
+    assert sent.status == DeliveryStatus.BOUNCED and "5.1.1" in sent.last_error
     assert all(SEEN in f for f in imap_user.flags("INBOX").values())
 
 

@@ -27,6 +27,7 @@ from mailscanner.scanning.actions import create_or_update_ticket
 from mailscanner.scanning.batch_prepare import DECODED_ATTACHMENTS
 from mailscanner.scanning.pipeline import run_scan
 from mailscanner.settings import Settings
+from mailscanner.storage.attachments import policy_for, read_bytes
 
 from ..fixtures.dovecot import ImapUser
 from .helpers import CONTACT, SEEN, TICKET, add_rule, mail, make_scanner
@@ -135,8 +136,10 @@ async def test_attachments_small_and_too_big_to_decode_ahead_are_stored_intact(
     assert run.status == ScanRunStatus.SUCCEEDED, run.error
     stored = {a.filename: a for a in await Attachment.all()}
     assert set(stored) == {"small.pdf", "big.bin"}
-    assert bytes(stored["small.pdf"].content) == small and stored["small.pdf"].size == len(small)
-    assert bytes(stored["big.bin"].content) == big
+    files = policy_for(db)
+    assert await read_bytes(stored["small.pdf"], files) == small
+    assert stored["small.pdf"].size == len(small)
+    assert await read_bytes(stored["big.bin"], files) == big
     assert stored["big.bin"].sha256 == hashlib.sha256(big).hexdigest()
     titles = {t.id: t.title for t in await Ticket.all()}
     assert titles[stored["big.bin"].ticket_id] == "Big scan"  # type: ignore[attr-defined]
