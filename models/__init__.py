@@ -14,6 +14,7 @@ from .oauth_app import OAuthAppSettings, OAuthFlow
 from .outbound_email import DeliveryReason, DeliveryStatus, OutboundEmail
 from .push_status import PushState, PushStatus
 from .rule import Rule
+from .scan_lease import ScanLease
 from .scan_run import COUNT_NAMES, ScanRun, ScanRunStatus, empty_counts
 from .scanner import (
     AuthType,
@@ -35,9 +36,9 @@ __all__ = [
     "Encryption", "FieldInfo", "FolderState", "LabelledEnum", "MessageLog", "MessageOutcome",
     "MicrosoftAuth",
     "OAuthAccount", "OAuthAccountStatus", "OAuthAppSettings", "OAuthFlow", "OAuthProvider",
-    "OutboundEmail", "Protocol", "PushState", "PushStatus", "Role", "Rule", "ScanRun",
-    "ScanRunStatus", "ScanType", "Scanner", "Sequence", "SideEffects", "SkippedReason",
-    "SmtpAuth", "SmtpSettings", "StartFrom", "TICKET_COMMENT_TEMPLATE", "Ticket",
-    "TicketPriority", "TicketStatus", "User", "describe_model", "empty_counts",
+    "OutboundEmail", "Protocol", "PushState", "PushStatus", "Role", "Rule", "ScanLease",
+    "ScanRun", "ScanRunStatus", "ScanType", "Scanner", "Sequence", "SideEffects",
+    "SkippedReason", "SmtpAuth", "SmtpSettings", "StartFrom", "TICKET_COMMENT_TEMPLATE",
+    "Ticket", "TicketPriority", "TicketStatus", "User", "describe_model", "empty_counts",
     "normalize_email",
 ]

@@ -105,15 +105,23 @@ async def _check_smtp_oauth(errors: InputErrors, row: models.SmtpSettings) -> No
                    f"This is not a {label} account; choose an authorized {label} account")
 
 
+def received_addresses(scanner: models.Scanner) -> set[str]:
+    """The addresses a scanner's mailbox receives mail for: its explicit address, its mailbox
+    name, and its login when that is an address (a login like `helpdesk01` is not one)."""
+    candidates = (scanner.address, scanner.mailbox_name, scanner.username)
+    return {a.strip().casefold() for a in candidates if a and "@" in a}
+
+
 async def _sender_warnings(row: models.SmtpSettings) -> list[SmtpWarning]:
     sender = row.sender_address.casefold()
-    scanned = {a.casefold() for s in await models.Scanner.filter(active=True)
-               for a in (s.username, s.mailbox_name) if a}
+    scanned = {a for s in await models.Scanner.filter(active=True)
+               for a in received_addresses(s)}
     if sender and sender not in scanned:
         return [SmtpWarning(
             code=SmtpWarningCode.SENDER_NOT_SCANNED,
             message=f"No active scanner reads {row.sender_address}: customers' replies to "
-                    "comment emails will not come back as comments.")]
+                    "comment emails will not come back as comments. (A scanner reads the "
+                    "address of its username or mailbox name, or the address set on it.)")]
     return []
 
 

@@ -112,6 +112,27 @@ def check_actions(actions: Any, errors: InputErrors) -> list[dict[str, Any]] | N
     return normalized
 
 
+def actions_problem(actions: Any) -> str | None:
+    """Why stored actions no longer validate (a listing shows it), or None."""
+    from ..scanning.actions.registry import ActionConfigError, validate_actions
+
+    try:
+        validate_actions(actions)
+    except ActionConfigError as exc:
+        return f"An action is not valid: {exc}"
+    return None
+
+
+async def check_assignees(actions: list[dict[str, Any]] | None, errors: InputErrors) -> None:
+    """A ticket action may only assign to a user that exists (the scan would drop it)."""
+    for i, action in enumerate(actions or []):
+        for key in ("set", "set_on_update"):
+            user_id = (action.get(key) or {}).get("assignee_id")
+            if user_id is not None and not await models.User.exists(id=user_id):
+                errors.add(f"input.actions[{i}].{key}.assignee_id", ErrorCode.NOT_FOUND,
+                           f"No user with id {user_id}: choose an existing user as assignee")
+
+
 LIVE_FOLDERS_TIMEOUT = 15.0
 
 
@@ -153,10 +174,9 @@ class RuleQueries:
     )
     async def rules(self, info: Info, scanner_id: strawberry.ID) -> list[RuleType]:
         sid = parse_id(scanner_id, "scannerId")
-        return [
-            RuleType.from_model(r)
-            for r in await models.Rule.filter(scanner_id=sid).order_by("sequence", "id")
-        ]
+        rows = await models.Rule.filter(scanner_id=sid).order_by("sequence", "id")
+        # One rule that no longer validates is listed with its problem, never fails the list.
+        return [RuleType.from_model(r, actions_problem(r.actions)) for r in rows]
 
     @strawberry.field(
         permission_classes=[IsAdmin], description="Fields and operators for a rule builder"
@@ -271,6 +291,7 @@ class RuleMutations:
         check_length(errors, "input.name", input.name, 200)
         condition = parse_condition(input, errors, required=True)
         actions = check_actions(input.actions if input.actions is not None else [], errors)
+        await check_assignees(actions, errors)
         _check_folders(input.folders, errors)
         if not input.folders:
             errors.add(
@@ -302,6 +323,7 @@ class RuleMutations:
         check_length(errors, "input.name", input.name, 200)
         condition = parse_condition(input, errors, required=False)
         actions = check_actions(input.actions, errors) if input.actions is not None else None
+        await check_assignees(actions, errors)
         _check_folders(input.folders, errors)
         if input.folders is not None and not input.folders:
             errors.add(

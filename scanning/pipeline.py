@@ -65,6 +65,7 @@ from .process import LoadedRule, Prepared, Processed, Unlogged, load_rules, proc
 from .progress import Progress
 from .signature import record_signature, signature, status_items
 from .transient import LoggedElsewhere, is_transient
+from .warnings import ScanWarning, missing_folder_warning
 
 __all__ = ["BATCH_SIZE", "prepare_fetched", "run_scan", "scan_config"]
 
@@ -438,12 +439,17 @@ async def _start_run(
     return run, resumed
 
 
-async def _finish_run(run: ScanRun, progress: Progress, error: str | None) -> None:
+async def _finish_run(
+    run: ScanRun, progress: Progress, error: str | None, warnings: list[ScanWarning] | None = None
+) -> None:
+    """Record the outcome. `warnings` (None: the scan never got to the folders) end a run
+    SUCCEEDED with them, and become the scanner's health warnings, without any backoff."""
     now = datetime.now(UTC)
     run.status = ScanRunStatus.FAILED if error else ScanRunStatus.SUCCEEDED
     run.error, run.finished_at = error, now  # type: ignore[assignment]  # nullable column
     run.counts, run.processed = dict(progress.counts), progress.processed
     run.total = max(progress.total, progress.processed)
+    run.warnings = list(warnings or [])
     await run.save()
     scanner_id = run.scanner_id  # type: ignore[attr-defined]
     if error:
@@ -452,19 +458,20 @@ async def _finish_run(run: ScanRun, progress: Progress, error: str | None) -> No
         )
     else:
         await Scanner.filter(id=scanner_id).update(
-            last_success_at=now, last_error=None, failure_count=0
+            last_success_at=now, last_error=None, failure_count=0, warnings=warnings or None
         )
     await progress.publish()
 
 
-async def _scan(scanner: Scanner, settings: Settings, progress: Progress) -> str | None:
-    """Scan every folder; returns an error summary (None when all went well)."""
+async def _scan(scanner: Scanner, settings: Settings, progress: Progress) -> list[ScanWarning]:
+    """Scan every folder; returns the warnings (a folder the rules name that is gone: the
+    other folders are scanned all the same, and the run does not fail for it)."""
     rules = await load_rules(scanner)
     folders = _folders(rules)
     if not folders:
-        return None
+        return []
     config = await scan_config(scanner, settings)
-    problems: list[str] = []  # broken rules quarantine their mail instead (see process.py)
+    warnings: list[ScanWarning] = []  # broken rules quarantine their mail instead (process.py)
     async with await open_session(scanner) as session:
         for folder in folders:
             try:
@@ -472,8 +479,9 @@ async def _scan(scanner: Scanner, settings: Settings, progress: Progress) -> str
             except MailError as exc:
                 if exc.code != ErrorCode.FOLDER_NOT_FOUND:
                     raise
-                problems.append(exc.message)
-    return "; ".join(problems) or None
+                logger.warning("scanner %s: folder %r is missing", scanner.name, folder)
+                warnings.append(missing_folder_warning(folder, rules))
+    return warnings
 
 
 async def run_scan(
@@ -484,8 +492,9 @@ async def run_scan(
     settings: Settings | None = None,
 ) -> ScanRun:
     """Scan one scanner now and return its finished ScanRun (FAILED with a human `error`
-    when it could not connect or a folder is missing). Never raises for mail trouble;
-    locking against concurrent scans is the caller's job (workers). Cancelled with the
+    when it could not connect; SUCCEEDED with `warnings` when a rule's folder is missing).
+    Never raises for mail trouble; locking against concurrent scans is the caller's job
+    (workers). Cancelled with the
     message `workers.lock.LOCK_LOST`, it leaves the run RUNNING for the lock's next holder."""
     settings = settings or load_settings()
     scanner = await Scanner.get(id=scanner_id)
@@ -496,14 +505,17 @@ async def run_scan(
 
 
 async def _run(scanner: Scanner, run: ScanRun, settings: Settings, resumed: bool) -> ScanRun:
+    # A resumed run goes on from what its earlier holder (a stalled, stopped or dead worker)
+    # committed and counted, so the run ends with the whole scan's figures.
     progress = Progress(run)
     if resumed:
         progress.add(run.counts or {}, processed=run.processed or 0)
         progress.add_total(run.processed or 0)
     await progress.publish()
-    error: str | None
+    error: str | None = None
+    warnings: list[ScanWarning] | None = None
     try:
-        error = await _scan(scanner, settings, progress)
+        warnings = await _scan(scanner, settings, progress)
     except MailError as exc:
         logger.warning("scan of %s failed: %s (%s)", scanner.name, exc.message, exc.detail)
         error = exc.message
@@ -533,7 +545,7 @@ async def _run(scanner: Scanner, run: ScanRun, settings: Settings, resumed: bool
         await _finish_run(run, progress, "The scan was cancelled.")
         record_run(run)
         raise
-    await _finish_run(run, progress, error)
+    await _finish_run(run, progress, error, warnings)
     record_run(run)
     logger.info("scan of %s %s: %s", scanner.name, run.status.value, run.counts)
     return run

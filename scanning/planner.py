@@ -391,5 +391,8 @@ class Planner:
                     outcome, detail, preview = self.move(msg, action["folder"])
                 else:  # delete_message
                     outcome, detail, preview = self.delete(msg)
-                record = {"type": kind, "rule_id": rule.model.id, "outcome": outcome}
+                record = {
+                    "type": kind, "rule_id": rule.model.id, "rule_name": rule.model.name,
+                    "outcome": outcome,
+                }
                 msg.actions.append(PlannedAction(record, detail, preview))

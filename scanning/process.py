@@ -257,6 +257,7 @@ async def _act(
                 {
                     "type": action["type"],
                     "rule_id": rule.model.id,
+                    "rule_name": rule.model.name,
                     "outcome": outcome.outcome,
                     "detail": outcome.detail,
                 }
@@ -298,6 +299,8 @@ def acted_row(
         outcome=MessageOutcome.SKIPPED if automated else MessageOutcome.PROCESSED,
         reason=automated,
         rule_id=matched[0].model.id if matched else None,
+        # the name too: the log keeps saying which rule acted after the rule is deleted
+        rule_name=matched[0].model.name if matched else None,
         actions=actions,
         pending_effects=effects,
         side_effects=SideEffects.PENDING,
@@ -324,6 +327,7 @@ def quarantine_row(fields: dict[str, Any], raw: bytes, reason: str) -> dict[str,
         side_effects=SideEffects.DONE,
         actions=[],
         rule_id=None,
+        rule_name=None,
         ticket_id=None,
         comment_id=None,
         contact_id=None,

@@ -69,6 +69,7 @@ TEXT: dict[str, int] = {
     "ScannerInput.username": _column(models.Scanner, "username"),
     "ScannerInput.password": 1000,
     "ScannerInput.mailboxName": _column(models.Scanner, "mailbox_name"),
+    "ScannerInput.address": _column(models.Scanner, "address"),
     "Query.scanRuns(after:)": 100,
     "Query.messageLog(after:)": 100,
     "MessageLogFilter.folder": _column(models.MessageLog, "folder"),

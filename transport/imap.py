@@ -149,10 +149,19 @@ def _open_client(s: ImapSettings) -> imapclient.IMAPClient:
         else:
             client.login(s.username, s.password or "")
     except BaseException:
-        client.shutdown()
+        # After a failed STARTTLS handshake the socket is already unusable, and closing it
+        # raises (e.g. "Bad file descriptor"): that must not replace the real failure.
+        _close_quietly(client)
         raise
     _quiet(client._imap)
     return client
+
+
+def _close_quietly(client: imapclient.IMAPClient) -> None:
+    try:
+        client.shutdown()
+    except Exception:  # noqa: BLE001 — best effort; the caller re-raises the real error
+        logger.debug("could not shut down a failed IMAP connection", exc_info=True)
 
 
 class ImapSession:

@@ -26,7 +26,7 @@ from ..watch.config import WatchConfig
 from .config import JobsConfig
 from .cron import MemoryTickJournal
 from .inprocess import CronLoop, InProcessQueue
-from .lock import InProcessLocks
+from .lock import DatabaseLocks
 from .queue import ArqQueue, set_queue
 from .redis_events import RedisBroker
 
@@ -79,7 +79,8 @@ async def start_embedded(
     ctx = {
         "settings": settings,
         "jobs_config": config,
-        "locks": InProcessLocks(),
+        # A lease in the database: a `mailscanner scan` in another process honours it too.
+        "locks": DatabaseLocks(config.lock_ttl_seconds),
         "journal": journal,
         "smtp_connections": SmtpConnections(),
     }

@@ -21,7 +21,7 @@ from ..transport.smtp_connections import SmtpConnections
 from .config import JobsConfig
 from .cron import RedisTickJournal, tick_scanners
 from .job_context import with_log_context
-from .lock import RedisLocks
+from .lock import DatabaseLocks
 from .queue import ArqQueue, set_queue
 from .scan import scan_scanner
 from .send import MAX_ATTEMPTS, send_outbound
@@ -81,7 +81,8 @@ async def startup(ctx: dict[str, Any]) -> None:
         await init_db(ctx["settings"])
     redis = ctx["redis"]
     set_queue(ArqQueue(redis, config))
-    ctx["locks"] = RedisLocks(redis, config.lock_ttl_seconds)
+    # The database lease, not a Redis key: `mailscanner scan` takes the very same one.
+    ctx["locks"] = DatabaseLocks(config.lock_ttl_seconds)
     ctx["journal"] = RedisTickJournal(redis, config)
     ctx["broker"] = broker = RedisBroker(redis, config)
     events.set_broker(broker)

@@ -65,6 +65,14 @@ def _validate_set(key: str, values: Any) -> dict[str, Any]:
     return out
 
 
+def _re2_reason(exc: Exception) -> str:
+    """RE2's message is bytes (`b'missing ): a(b'`): show it as text."""
+    reason = exc.args[0] if exc.args else str(exc)
+    if isinstance(reason, bytes):
+        reason = reason.decode("utf-8", "replace")
+    return str(reason)
+
+
 def validate(config: dict[str, Any]) -> dict[str, Any]:
     check_keys(config, {"set", "set_on_update", "reopen", "regex", "match_subject"})
     out: dict[str, Any] = {
@@ -80,7 +88,8 @@ def validate(config: dict[str, Any]) -> dict[str, Any]:
         try:
             compiled = compile_ticket_regex(regex)
         except re2.error as exc:
-            raise ActionConfigError("regex", f"not a valid RE2 pattern: {exc}") from None
+            reason = _re2_reason(exc)
+            raise ActionConfigError("regex", f"not a valid RE2 pattern: {reason}") from None
         if compiled.groups > 1:
             raise ActionConfigError("regex", "use at most one capturing group (the ticket number)")
         out["regex"] = regex

@@ -154,6 +154,8 @@ async def test_a_scan_cancelled_for_a_lost_lock_leaves_its_run_to_the_new_holder
     monkeypatch.undo()
     resumed = await run_scan(scanner.id, run.id, settings=db)
     assert resumed.id == run.id and resumed.status == ScanRunStatus.SUCCEEDED, resumed.error
+    # and its counts are the whole run's: the first holder's part and the resumed part
+    assert resumed.counts["seen"] == 2 and resumed.counts["tickets_created"] == 2
     assert sorted(await Ticket.all().values_list("title", flat=True)) == ["one", "two"]
     assert await MessageLog.all().count() == 2
     assert all(SEEN in flags for flags in imap_user.flags("INBOX").values())

@@ -158,17 +158,6 @@ async def test_a_scan_that_cannot_log_in_fails_with_a_human_error_and_counts_the
     assert health.last_scan_at is not None and health.last_success_at is None
 
 
-async def test_a_missing_folder_fails_the_run_but_other_folders_are_scanned(
-    db: Settings, imap_user: ImapUser
-) -> None:
-    imap_user.append("INBOX", [mail("ok")])
-    scanner = await make_scanner(imap_user)
-    await add_rule(scanner, "size > 0", [TICKET], folders=["Gone", "INBOX"])
-    run = await run_scan(scanner.id, settings=db)
-    assert run.status == ScanRunStatus.FAILED and "'Gone' does not exist" in (run.error or "")
-    assert await Ticket.all().count() == 1
-
-
 async def test_connection_test_reports_untrusted_certificates_and_lists_folders_without_validation(
     db: Settings, imap_user: ImapUser
 ) -> None:
