@@ -191,6 +191,8 @@ async def _run_chunk(chunk: FetchBatch, processes: int) -> list[_Result]:
         logger.warning("a parse process died (%s); its %d message(s) are read again one at a "
                        "time", exc, len(chunk.fetched))
     except Exception:  # noqa: BLE001 — cannot start processes or pickle: as without a budget
+        logger.warning("no parse process could read the chunk; it is read here, without a "
+                       "budget", exc_info=True)
         return await run_in_pool(processes, _prepare_chunk, chunk)
     out: list[_Result] = []
     for message in chunk.fetched:

@@ -15,19 +15,19 @@ from mailscanner.scanning.process import Processed
 from mailscanner.settings import Settings
 from mailscanner.transport.imap import FetchedMessage
 
-from .helpers import mail
+from .test_message_budget import slow_mail
 
 
 async def test_a_parse_process_past_its_deadline_is_killed_and_its_mail_quarantined(
     db: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # given: deadlines no parse process can meet (as for a mail stuck in one C call): none at
-    # all, since a warm parse process answers two small mails within a millisecond
+    # given: deadlines no parse process can meet (as for a mail stuck in one C call), for mails
+    # that take a second of CPU each: no pause of this process can let the answer come first
     monkeypatch.setattr(batch_prepare, "deadline_for", lambda messages, budget: 0.0)
     scanner = Scanner(id=1, name="s", host="127.0.0.1", username="u")
     config = ScanConfig(scanner=scanner, ticket_prefix="TT", message_id_domain="x.test",
                         parse_processes=1, message_budget_s=5.0)
-    fetched = [FetchedMessage(uid, mail(f"case {uid}"), ()) for uid in (1, 2)]
+    fetched = [FetchedMessage(uid, slow_mail(f"case {uid}"), ()) for uid in (1, 2)]
     batch = FetchBatch(config, [], "INBOX", 1, fetched, None, set())
     await parse_pool.run_in_pool(1, int)  # a parse process is up
     before = set(parse_pool.worker_pids())

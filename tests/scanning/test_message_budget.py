@@ -24,11 +24,11 @@ pytestmark = pytest.mark.integration
 BUDGET_S = 0.5
 
 
-def slow_mail() -> bytes:
+def slow_mail(subject: str = "slow") -> bytes:
     msg = EmailMessage()
     msg["From"] = "Bob Example <bob@example.com>"
     msg["To"] = "support@helpdesk.test"
-    msg["Subject"] = "slow"
+    msg["Subject"] = subject
     msg["Message-ID"] = "<slow@customer.example>"
     # Unclosed formatting tags: the costliest HTML to sanitise per byte (bench/parse.py),
     # still linear; about 1.5 s of CPU for these 900 KB.
