@@ -40,42 +40,48 @@ def _target_id(tag: str, n: int) -> str:
 
 @dataclass
 class Mailbox:
-    """A filled mailbox and its scanner; `ids` are the Message-IDs of every mail in it."""
+    """A mailbox and its scanner; `ids` are the Message-IDs of every mail put into it."""
 
     user: ImapUser
     scanner: Scanner
-    ids: list[str]
+    tag: str
+    ids: list[str] = field(default_factory=list)
+
+    def add(self, count: int) -> None:
+        """Append `count` more mails to INBOX (MULTIAPPEND in one connection)."""
+        mails = []
+        for i in range(len(self.ids), len(self.ids) + count):
+            mid, tag = message_id(self.tag, i), self.tag
+            self.ids.append(mid)
+            sender = f"Customer {i % SENDERS} <c{i % SENDERS}-{tag}@customer.example>"
+            if i % REPLY_EVERY == REPLY_EVERY - 1:
+                target = f"<{_target_id(tag, i % TARGETS)}>"
+                mails.append(mail(f"Re: earlier {i % TARGETS}", sender=sender,
+                                  message_id=f"<{mid}>", body=f"answer {i}\n",
+                                  headers={"In-Reply-To": target, "References": target}))
+            else:
+                verb = "move" if i % MOVE_EVERY == 0 else "ask"
+                mails.append(mail(f"{verb} {i}", sender=sender, message_id=f"<{mid}>",
+                                  body=f"question {i}\n"))
+        self.user.append("INBOX", mails)
 
 
 async def fill(user: ImapUser, tag: str, count: int) -> Mailbox:
-    """`count` mails in INBOX (MULTIAPPEND in one connection), the reply targets in the
-    database, and a scanner whose rules move every 10th mail and ticket the rest."""
+    """`count` mails in INBOX, the tickets the replies among them answer, and a scanner
+    whose rules move every 10th mail to "Done" and make tickets of all."""
     account = await Account.create(name=f"Faults {tag}", domain="customer.example")
     contact = await Contact.create(name="First", email=f"first-{tag}@customer.example",
                                    account=account)
     for n in range(TARGETS):
         await Ticket.create(number=f"TT9{n:04d}", title=f"earlier {n}", contact=contact,
                             account=account, source_message_id=_target_id(tag, n))
-    mails, ids = [], []
-    for i in range(count):
-        mid = message_id(tag, i)
-        ids.append(mid)
-        sender = f"Customer {i % SENDERS} <c{i % SENDERS}-{tag}@customer.example>"
-        if i % REPLY_EVERY == REPLY_EVERY - 1:
-            target = _target_id(tag, i % TARGETS)
-            mails.append(mail(f"Re: earlier {i % TARGETS}", sender=sender, message_id=f"<{mid}>",
-                              body=f"answer {i}\n",
-                              headers={"In-Reply-To": f"<{target}>", "References": f"<{target}>"}))
-        else:
-            verb = "move" if i % MOVE_EVERY == 0 else "ask"
-            mails.append(mail(f"{verb} {i}", sender=sender, message_id=f"<{mid}>",
-                              body=f"question {i}\n"))
-    user.append("INBOX", mails)
     scanner = await make_scanner(user)
     await add_rule(scanner, 'subject begins with "move"',
                    [TICKET, {"type": "move_to_folder", "folder": "Done"}])
     await add_rule(scanner, "size > 0", [{"type": "create_contact"}, TICKET])
-    return Mailbox(user, scanner, ids)
+    box = Mailbox(user, scanner, tag)
+    box.add(count)
+    return box
 
 
 @dataclass
