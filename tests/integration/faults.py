@@ -8,16 +8,28 @@ one ticket or comment, and no mail marked \\Seen on the server without its ticke
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
+import subprocess
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 
-from mailscanner.models import Account, Comment, Contact, Scanner, Ticket
+from mailscanner.models import (
+    Account,
+    Comment,
+    Contact,
+    MessageLog,
+    Scanner,
+    ScanRun,
+    ScanRunStatus,
+    Ticket,
+)
 from mailscanner.settings import Settings
 
 from ..fixtures.dovecot import ImapUser
@@ -142,10 +154,80 @@ async def tally(box: Mailbox, scenario: str, seed: int, trials: int) -> Tally:
     on_server = _server_ids(box.user)
     result.seen_without_ticket = [m for m in box.ids if on_server.get(m) and made[m] == 0]
     emails = Counter(cast("list[str]", await Contact.filter(
-        email__endswith=f"@customer.example").values_list("email", flat=True)))
+        email__endswith="@customer.example").values_list("email", flat=True)))
     result.contacts_duplicated = [e for e, n in emails.items() if n > 1]
     assert len(on_server) == len(box.ids), "mail disappeared from the server"
     return result
+
+
+class Pace:
+    """Seconds between two batch commits of one scan process, as seen from outside (its log
+    row count jumps); the time before a process's first commit is its start, not a batch."""
+
+    def __init__(self) -> None:
+        self.gaps: list[float] = []
+        self.restart()
+
+    def restart(self) -> None:
+        self.rows, self.at, self.commits = -1, 0.0, 0
+
+    def saw(self, rows: int) -> int:
+        if self.rows >= 0 and rows != self.rows:
+            now = time.monotonic()
+            if self.commits:
+                self.gaps.append(now - self.at)
+            self.at, self.commits = now, self.commits + 1
+        self.rows = rows
+        return rows
+
+    def batch_seconds(self) -> float:
+        recent = sorted(self.gaps[-9:])
+        return recent[len(recent) // 2] if recent else 0.2
+
+
+@dataclass
+class Victim:
+    """A `mailscanner scan` subprocess, watched through the database until its kill."""
+
+    proc: subprocess.Popen[bytes]
+    scanner_id: int
+    pace: Pace
+    last_run_id: int  # the newest run before this process started
+
+    def gone(self) -> bool:
+        return self.proc.poll() is not None
+
+    async def logged(self) -> int:
+        return self.pace.saw(await MessageLog.filter(scanner_id=self.scanner_id).count())
+
+    async def until(self, check: Callable[[], Awaitable[bool]], seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and not self.gone() and not await check():
+            await asyncio.sleep(0.02)
+
+    async def started(self) -> bool:
+        return await ScanRun.filter(
+            id__gt=self.last_run_id, status=ScanRunStatus.RUNNING).exists()
+
+    async def kill_at(self, rows: int, delay: Callable[[], float]) -> int | None:
+        """SIGKILL the process once its scan runs, `rows` mails are logged and `delay()`
+        seconds more passed; the log rows then, or None if it ended by itself first."""
+        self.pace.restart()
+        await self.until(self.started, 60)
+        await self.until(lambda: self._reached(rows), 60)
+        await self.until(self._never, delay())  # polling: learns how long a batch takes
+        if self.gone():
+            return None
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+        return await MessageLog.filter(scanner_id=self.scanner_id).count()
+
+    async def _reached(self, rows: int) -> bool:
+        return await self.logged() >= rows
+
+    async def _never(self) -> bool:
+        await self.logged()
+        return False
 
 
 def child_env(settings: Settings, **extra: str) -> dict[str, str]:
