@@ -28,6 +28,7 @@ from mailscanner.models import (
     Scanner,
     ScanRun,
     ScanRunStatus,
+    ScanType,
     Ticket,
 )
 from mailscanner.settings import Settings
@@ -78,16 +79,19 @@ class Mailbox:
         self.user.append("INBOX", mails)
 
 
-async def fill(user: ImapUser, tag: str, count: int) -> Mailbox:
+async def fill(
+    user: ImapUser, tag: str, count: int, scan_type: ScanType = ScanType.UNREAD
+) -> Mailbox:
     """`count` mails in INBOX, the tickets the replies among them answer, and a scanner
-    whose rules move every 10th mail to "Done" and make tickets of all."""
+    (reading unread mail, or by `scan_type`) whose rules move every 10th mail to "Done"
+    and make tickets of all."""
     account = await Account.create(name=f"Faults {tag}", domain="customer.example")
     contact = await Contact.create(name="First", email=f"first-{tag}@customer.example",
                                    account=account)
     for n in range(TARGETS):
         await Ticket.create(number=f"TT9{n:04d}", title=f"earlier {n}", contact=contact,
                             account=account, source_message_id=_target_id(tag, n))
-    scanner = await make_scanner(user)
+    scanner = await make_scanner(user, scan_type=scan_type)
     await add_rule(scanner, 'subject begins with "move"',
                    [TICKET, {"type": "move_to_folder", "folder": "Done"}])
     await add_rule(scanner, "size > 0", [{"type": "create_contact"}, TICKET])

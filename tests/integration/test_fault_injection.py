@@ -43,6 +43,7 @@ from mailscanner.models import (
     Role,
     ScanRun,
     ScanRunStatus,
+    ScanType,
     SideEffects,
 )
 from mailscanner.resolvers.auth import create_token
@@ -176,16 +177,18 @@ async def test_a_scan_sigkilled_at_20_random_points_loses_and_doubles_nothing(
 async def test_dovecot_restarted_mid_scan_loses_and_doubles_nothing(
     db: Settings, fault_dovecot: DovecotServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # given 1,000 mails (five batches)
+    # given 1,000 mails (five batches), read by UID checkpoint ("everything since the last
+    # scan"): a checkpoint past a mail not done would lose it
     count, restarts = 1000, 2
-    box = await fill(fault_dovecot.add_user(), "imap", count)
+    box = await fill(fault_dovecot.add_user(), "imap", count, ScanType.ALL_SINCE_LAST_SCAN)
     rng = random.Random(SEED + 1)
     outcomes: list[tuple[ScanRunStatus, str | None]] = []
     # when Dovecot restarts (every connection drops) in the middle of a scan, twice: once a
     # random batch has committed, before its mail is flagged; the scan meets the dropped
     # connection in whatever it does next (flagging that batch, fetching ahead)
     for _ in range(restarts):
-        at_batch = rng.randrange(3)
+        left = -(-(count - await _logged(box)) // pipeline.BATCH_SIZE)  # batches, at least
+        at_batch = rng.randrange(max(1, left - 1))
         committed: list[int] = []
 
         async def restart_then(
@@ -229,10 +232,11 @@ async def test_postgres_connections_dropped_mid_batch_lose_and_double_nothing(
 ) -> None:
     if db.is_sqlite:
         pytest.skip("terminates PostgreSQL backends (scripts/test deselects postgres_only)")
-    # given a connection of our own to watch the scan's (the test process leaves its
-    # Tortoise connections to the scan meanwhile: all of them are the scan's)
-    count, drops_wanted = 400, 3
-    box = await fill(fault_dovecot.add_user(), "pg", 0)
+    # given a scanner reading by UID checkpoint, and a connection of our own to watch the
+    # scan's (the test process leaves its Tortoise connections to the scan meanwhile: all
+    # of them are the scan's)
+    count, drops_wanted = 600, 3
+    box = await fill(fault_dovecot.add_user(), "pg", 0, ScanType.ALL_SINCE_LAST_SCAN)
     rng = random.Random(SEED + 2)
     admin = await asyncpg.connect(db.database_url)
     drops: list[int] = []  # log rows when each drop landed
@@ -243,12 +247,15 @@ async def test_postgres_connections_dropped_mid_batch_lose_and_double_nothing(
 
     outcomes: list[tuple[ScanRunStatus, str | None]] = []
     try:
-        # when, three times, 400 new mails arrive, and every connection of their scan is
-        # terminated while one of its transactions is open, after a random number of mails
-        # (the scan may go on, one mail per transaction, or fail: either is fine)
-        for _ in range(drops_wanted):
+        # when, three times, 600 new mails arrive, and every connection of their scan is
+        # terminated while one of its transactions is open, after up to a batch of mails
+        # (the scan may go on, one mail per transaction, or fail: either is fine); a scan
+        # that ended before a transaction was caught gets a new round
+        for _ in range(2 * drops_wanted):
+            if len(drops) == drops_wanted:
+                break
             box.add(count)
-            target = await logged() + rng.randint(0, count // 2)
+            target = await logged() + rng.randint(0, pipeline.BATCH_SIZE)
             scan = asyncio.ensure_future(run_scan(box.scanner.id, settings=db))
             while not scan.done() and await logged() < target:
                 await asyncio.sleep(0.005)
