@@ -115,6 +115,7 @@ async def _assert_final_scan_succeeds(box: Mailbox, settings: Settings) -> ScanR
 # --- (a) SIGKILL ---------------------------------------------------------------------------
 
 
+@pytest.mark.timeout(300)  # ~20 process starts: about a minute, more on a loaded machine
 async def test_a_scan_sigkilled_at_20_random_points_loses_and_doubles_nothing(
     cli_db: Settings, fault_dovecot: DovecotServer, tmp_path: Path
 ) -> None:
