@@ -197,6 +197,7 @@ class Victim:
     scanner_id: int
     pace: Pace
     last_run_id: int  # the newest run before this process started
+    ran: bool = False  # its scan started (else the scanner's lock turned it away)
 
     def gone(self) -> bool:
         return self.proc.poll() is not None
@@ -210,14 +211,17 @@ class Victim:
             await asyncio.sleep(0.02)
 
     async def started(self) -> bool:
-        return await ScanRun.filter(
+        self.ran = self.ran or await ScanRun.filter(
             id__gt=self.last_run_id, status=ScanRunStatus.RUNNING).exists()
+        return self.ran
 
     async def kill_at(self, rows: int, delay: Callable[[], float]) -> int | None:
         """SIGKILL the process once its scan runs, `rows` mails are logged and `delay()`
         seconds more passed; the log rows then, or None if it ended by itself first."""
         self.pace.restart()
         await self.until(self.started, 60)
+        if not await self.started():
+            return None
         await self.until(lambda: self._reached(rows), 60)
         await self.until(self._never, delay())  # polling: learns how long a batch takes
         if self.gone():
