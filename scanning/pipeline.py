@@ -423,6 +423,21 @@ async def _finish_run(run: ScanRun, progress: Progress, error: str | None) -> No
     await progress.publish()
 
 
+async def _record_end(run: ScanRun, progress: Progress, error: str | None) -> None:
+    """`_finish_run`, tried again once after a transient database failure: a connection the
+    server dropped just before (a restart, a failover) fails only the first try, as the pool
+    replaces it. Without this the scan raised, and its run stayed RUNNING (fault-injection
+    suite, PostgreSQL connections dropped)."""
+    try:
+        await _finish_run(run, progress, error)
+    except Exception as exc:
+        if not is_transient(exc):
+            raise
+        logger.warning("recording the end of run %s failed; trying again", run.id, exc_info=True)
+        await asyncio.sleep(0.1)
+        await _finish_run(run, progress, error)
+
+
 async def _scan(scanner: Scanner, settings: Settings, progress: Progress) -> str | None:
     """Scan every folder; returns an error summary (None when all went well)."""
     rules = await load_rules(scanner)
@@ -469,13 +484,13 @@ async def run_scan(
         error = f"Internal error: {type(exc).__name__}: {exc}"
     except asyncio.CancelledError as exc:
         if LOCK_LOST not in exc.args:  # cancelled: record it, then let cancellation continue
-            await _finish_run(run, progress, "The scan was cancelled.")
+            await _record_end(run, progress, "The scan was cancelled.")
         # else the scanner's lock passed to another worker, which resumes this very run:
         # marking it FAILED here would end the run under it (or keep it from being resumed)
         raise
     except BaseException:
-        await _finish_run(run, progress, "The scan was cancelled.")
+        await _record_end(run, progress, "The scan was cancelled.")
         raise
-    await _finish_run(run, progress, error)
+    await _record_end(run, progress, error)
     logger.info("scan of %s %s: %s", scanner.name, run.status.value, run.counts)
     return run
