@@ -15,7 +15,13 @@ state 12; another operation (2) is in progress`). Two things then went wrong:
 
 By then the pool has dropped the connection and the work's outcome is known (committed,
 rolled back, or failed with its own error), so a failing release is logged, nothing more,
-and the context is always reset. Found by tests/integration/test_fault_injection.py.
+and the context is always reset.
+
+The same connection can also fail the next BEGIN (`TransactionContextPooled.__aenter__`):
+Tortoise had already made it the task's connection and does not undo that, nor give the
+connection back, when BEGIN raises (as for SQLite, see sqlite_fix.py), so the task's later
+queries failed on it ("connection is closed"). Here a failed BEGIN undoes both.
+Found by tests/integration/test_fault_injection.py (PostgreSQL connections dropped).
 """
 
 from __future__ import annotations
@@ -37,6 +43,20 @@ async def _release(pool: Any, connection: Any) -> None:
         await pool.release(connection)
     except Exception:  # noqa: BLE001 — the pool has closed it; see the module docstring
         logger.warning("a dead database connection was dropped from the pool", exc_info=True)
+
+
+async def _transaction_enter(self: Any) -> Any:
+    await self.ensure_connection()
+    self.client._connection = await self.client._parent._pool.acquire()
+    token = get_connections().set(self.connection_name, self.client)
+    try:
+        await self.client.begin()
+    except BaseException:
+        get_connections().reset(token)
+        await _release(self.client._parent._pool, self.client._connection)
+        raise
+    self.token = token
+    return self.client
 
 
 async def _transaction_exit(self: Any, exc_type: Any, exc_val: Any, exc_tb: Any) -> None:
@@ -62,15 +82,17 @@ async def _statement_exit(self: Any, exc_type: Any, exc_val: Any, exc_tb: Any) -
 
 
 def install() -> None:
-    """Replace both exits (once; only on the Tortoise they were written for: where its
-    internals differ, the originals stay and a warning says so)."""
+    """Replace the entry and exits (once; only on the Tortoise they were written for: where
+    its internals differ, the originals stay and a warning says so)."""
     if TransactionContextPooled.__aexit__ is _transaction_exit:
         return
-    if not {"client", "token"} <= set(getattr(TransactionContextPooled, "__slots__", ())) or not {
+    needed = {"client", "token", "connection_name"}
+    if not needed <= set(getattr(TransactionContextPooled, "__slots__", ())) or not {
         "client",
         "connection",
     } <= set(getattr(PoolConnectionWrapper, "__slots__", ())):
         logger.warning("Tortoise's pooled connections changed; dead-connection fix not applied")
         return
+    TransactionContextPooled.__aenter__ = _transaction_enter  # type: ignore[method-assign]
     TransactionContextPooled.__aexit__ = _transaction_exit  # type: ignore[method-assign]
     PoolConnectionWrapper.__aexit__ = _statement_exit  # type: ignore[method-assign]
