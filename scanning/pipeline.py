@@ -423,19 +423,19 @@ async def _finish_run(run: ScanRun, progress: Progress, error: str | None) -> No
     await progress.publish()
 
 
-async def _record_end(run: ScanRun, progress: Progress, error: str | None) -> None:
-    """`_finish_run`, tried again once after a transient database failure: a connection the
-    server dropped just before (a restart, a failover) fails only the first try, as the pool
-    replaces it. Without this the scan raised, and its run stayed RUNNING (fault-injection
-    suite, PostgreSQL connections dropped)."""
+async def _record_end(run: ScanRun, *args: Any) -> None:
+    """`_finish_run(run, *args)`, tried again once after a transient database failure: a
+    connection the server dropped just before (a restart, a failover) fails only the first
+    try, as the pool replaces it. Without this the scan raised, and its run stayed RUNNING
+    (fault-injection suite, PostgreSQL connections dropped)."""
     try:
-        await _finish_run(run, progress, error)
+        await _finish_run(run, *args)
     except Exception as exc:
         if not is_transient(exc):
             raise
         logger.warning("recording the end of run %s failed; trying again", run.id, exc_info=True)
         await asyncio.sleep(0.1)
-        await _finish_run(run, progress, error)
+        await _finish_run(run, *args)
 
 
 async def _scan(scanner: Scanner, settings: Settings, progress: Progress) -> str | None:
