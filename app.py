@@ -1,5 +1,6 @@
-"""The Starlette application: /graphql (API + GraphiQL + subscriptions), /healthz and the
-OAuth callbacks (Microsoft, Google)."""
+"""The Starlette application: /graphql (API + GraphiQL + subscriptions), /healthz (liveness),
+/readyz (readiness), /metrics (Prometheus, see ops/serving.py), /attachments/{id}
+(downloads) and the OAuth callbacks (Microsoft, Google)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,28 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
+async def readyz(request: Request) -> JSONResponse:
+    """200 when the database answers, migrations are at head and Redis (if set) answers;
+    else 503 naming each failing part."""
+    from .ops.readiness import check
+    problems = await check(request.app.state.settings)
+    if problems:
+        return JSONResponse({"status": "unavailable",
+                             "failing": {p.part: p.message for p in problems}}, status_code=503)
+    return JSONResponse({"status": "ready"})
+
+
+async def metrics(request: Request) -> Response:
+    from .ops.serving import render
+    body, content_type = await render()
+    return Response(body, headers={"Content-Type": content_type})
+
+
+async def attachment_download(request: Request) -> Response:
+    from .attachments_http import download
+    return await download(request)
+
+
 async def microsoft_callback(request: Request) -> Response:
     # Imported on use: msal is only needed once someone authorizes a Microsoft account.
     from .resolvers.oauth_callback import microsoft_callback as endpoint
@@ -42,8 +65,18 @@ async def google_callback(request: Request) -> Response:
 
 
 async def _start_services(settings: Settings) -> contextlib.AsyncExitStack:
-    """Templates, then the job queue: in-process (embedded) or arq on Redis."""
+    """Templates, then the job queue: in-process (embedded) or arq on Redis; then the
+    metrics' queue depth sample and, with MAILSCANNER_METRICS=PORT, their own listener."""
     stack = contextlib.AsyncExitStack()
+    from .ops import collectors
+    from .workers.depth import sample
+    collectors.install(sample)
+    stack.callback(collectors.install, None)
+    if settings.metrics.isdigit():
+        from .ops.serving import PortServer
+        server = PortServer(int(settings.metrics))
+        server.start()
+        stack.callback(server.stop)
     from .outbound.templates import ensure_default_templates
     await ensure_default_templates()
     from .workers.runtime import start_for_api
@@ -81,14 +114,21 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None,
     view = GraphQLView(schema, settings)
     routes = [
         Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        *([Route("/metrics", metrics)] if settings.metrics == "api" else []),
         Route("/graphql", view, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", view),
+        Route("/attachments/{id}", attachment_download, methods=["GET", "HEAD"]),
         Route("/oauth/microsoft/callback", microsoft_callback, methods=["GET", "POST"]),
         Route("/oauth/google/callback", google_callback, methods=["GET"]),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
+    # Uploads: the files of one comment (at most the attachment limit in total) plus the
+    # JSON parts and multipart framing, which the plain request limit bounds.
     middleware = [Middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes,
-                             timeout=settings.request_timeout)]
+                             timeout=settings.request_timeout,
+                             upload_bytes=settings.max_attachment_bytes
+                             + settings.max_request_bytes)]
     app = App(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.settings = settings
     return app

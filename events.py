@@ -72,7 +72,7 @@ async def publish(channel: str, event: dict[str, Any]) -> None:
 
 async def publish_ticket_event(kind: str, ticket_id: int, **extra: Any) -> None:
     """kind: ticket_created | ticket_updated | comment_added | comment_email_sent |
-    comment_email_failed."""
+    comment_email_failed | comment_email_queued (a resend)."""
     await publish(TICKETS_CHANNEL, {"kind": kind, "ticket_id": ticket_id, **extra})
 
 

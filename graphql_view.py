@@ -20,12 +20,15 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
+import uuid
 from typing import Any, cast
 
 from cross_web import HTTPException, StarletteRequestAdapter
+from graphql import GraphQLSyntaxError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
@@ -39,11 +42,13 @@ from strawberry.types.unset import UNSET, UnsetType
 from . import http_errors as codes
 from .graphiql_page import build_page
 from .http_errors import RequestRejected, error_body, excerpt
+from .ops.logs import log_context
 from .resolvers.auth import NOT_BEARER, InvalidToken, Principal, authenticate, bearer_token
 from .resolvers.context import Context
 from .settings import Settings
 from .ws_sessions import SessionHandler, SessionRegistry
 
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 MAX_JSON_DEPTH = 64  # request JSON (body, variables, extensions): objects and lists
 MAX_ERROR_CHARS = 300
 MAX_ERRORS = 20
@@ -78,24 +83,34 @@ class GraphQLView(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = SessionHandler
 
     def __init__(self, schema: Any, settings: Settings, **kwargs: Any) -> None:
-        super().__init__(schema, graphql_ide="graphiql",
+        # Multipart (file uploads, for addComment's attachments) needs a Bearer token like any
+        # execution, so a cross-site form post (which cannot set the header) executes nothing.
+        super().__init__(schema, graphql_ide="graphiql", multipart_uploads_enabled=True,
                          subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,), **kwargs)
         self.settings = settings
         self.sessions = SessionRegistry()
         self._ide_html, self._ide_headers = build_page(self.graphql_ide_html)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await super().__call__(scope, receive, send)
-            return
+        request_id = request_id_of(scope)
+        with log_context(request_id=request_id):
+            if scope["type"] != "http":
+                await super().__call__(scope, receive, send)
+                return
+            await self._http(scope, receive, _with_request_id(send, request_id))
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope=scope, receive=receive)
         try:
-            response = await self.run(Request(scope=scope, receive=receive))
+            response = await self.run(request)
         except HTTPException as exc:  # strawberry's own refusals, made GraphQL-shaped
             response = codes.error_response(
                 exc.status_code, excerpt(exc.reason), _STATUS_CODES.get(exc.status_code,
                                                                          codes.BAD_REQUEST))
         except RequestRejected as exc:
             response = exc.response()
+        finally:
+            await request.close()  # uploaded files: their spooled temporary files go now
         await response(scope, receive, send)
 
     async def render_graphql_ide(self, request: Request) -> Response:
@@ -196,7 +211,7 @@ class GraphQLView(GraphQL[Context, None]):
         data = await super().process_result(request, result)
         errors = data.get("errors")
         if errors:
-            data["errors"] = shorten_errors(errors)
+            data["errors"] = shorten_errors(_with_codes(errors, result))
         return data
 
     def create_response(self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
@@ -211,6 +226,45 @@ class GraphQLView(GraphQL[Context, None]):
         return response
 
 
+def request_id_of(scope: Scope) -> str:
+    """The caller's X-Request-ID when it is a plain token (a proxy's id, to follow a request
+    across systems), else a new one; it names the request in every log line it causes."""
+    for name, value in scope.get("headers") or ():
+        if name == b"x-request-id":
+            text = bytes(value).decode("latin-1")
+            if _REQUEST_ID.fullmatch(text):
+                return text
+            break
+    return uuid.uuid4().hex
+
+
+def _with_request_id(send: Send, request_id: str) -> Send:
+    header = (b"x-request-id", request_id.encode())
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), header]}
+        await send(message)
+
+    return sending
+
+
+def _with_codes(errors: list[Any], result: ExecutionResult) -> list[Any]:
+    """A document that does not parse or validate gets a machine-readable code, as every
+    other refusal has one (Apollo's names, which GraphQL clients already know)."""
+    if result.data is not None or not result.errors:
+        return errors
+    out = []
+    for formatted, error in zip(errors, result.errors, strict=False):
+        extensions = formatted.get("extensions") or {}
+        if "code" not in extensions and not error.path:
+            code = (codes.GRAPHQL_PARSE_FAILED if isinstance(error, GraphQLSyntaxError)
+                    else codes.GRAPHQL_VALIDATION_FAILED)
+            formatted = {**formatted, "extensions": {**extensions, "code": code}}
+        out.append(formatted)
+    return out + errors[len(out):]
+
+
 def shorten_errors(errors: list[Any]) -> list[Any]:
     """At most MAX_ERRORS errors, each message at most MAX_ERROR_CHARS characters."""
     out = []
@@ -223,6 +277,15 @@ def shorten_errors(errors: list[Any]) -> list[Any]:
         out.append({"message": f"{len(errors) - MAX_ERRORS} more errors not shown",
                     "extensions": {"code": "TOO_MANY_ERRORS"}})
     return out
+
+
+async def authenticate_header(header: str | None) -> Principal:
+    """The principal of an HTTP `Authorization` header, or RequestRejected (401 JSON) for a
+    missing, malformed, unknown, revoked or expired token. For routes beside /graphql."""
+    if header is None:
+        raise RequestRejected(401, _UNAUTHENTICATED, codes.UNAUTHENTICATED,
+                              {"WWW-Authenticate": _WWW_AUTHENTICATE})
+    return await _authenticate_header(header)
 
 
 async def _authenticate_header(header: str) -> Principal:

@@ -33,25 +33,41 @@ SECURITY_HEADERS = (
 _CLOSE = {"Connection": "close"}
 
 
-def too_large(max_bytes: int) -> RequestRejected:
+def too_large(max_bytes: int, setting: str = "MAILSCANNER_MAX_REQUEST_BYTES") -> RequestRejected:
     return RequestRejected(
         413, f"The request body is larger than the limit of {max_bytes} bytes "
-             "(MAILSCANNER_MAX_REQUEST_BYTES)", REQUEST_TOO_LARGE, _CLOSE)
+             f"({setting})", REQUEST_TOO_LARGE, _CLOSE)
 
 
 class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, max_bytes: int, timeout: float) -> None:
+    """`upload_bytes`: the cap of a multipart/form-data POST to one of `upload_paths` (file
+    uploads; the multipart parser spools files to disk), instead of `max_bytes`."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout: float, upload_bytes: int = 0,
+                 upload_paths: tuple[str, ...] = ("/graphql",)) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.timeout = timeout
+        self.upload_bytes = upload_bytes
+        self.upload_paths = upload_paths
+
+    def _limit(self, scope: Scope, headers: dict[bytes, bytes]) -> tuple[int, str]:
+        ctype = headers.get(b"content-type", b"").lower()
+        if (self.upload_bytes and scope.get("method") == "POST"
+                and scope.get("path") in self.upload_paths
+                and ctype.startswith(b"multipart/form-data")):
+            return self.upload_bytes, "MAILSCANNER_MAX_ATTACHMENT_BYTES plus the request limit"
+        return self.max_bytes, "MAILSCANNER_MAX_REQUEST_BYTES"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await too_large(self.max_bytes).response()(scope, receive, send)
+        headers = dict(scope["headers"])
+        max_bytes, setting = self._limit(scope, headers)
+        declared = headers.get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > max_bytes):
+            await too_large(max_bytes, setting).response()(scope, receive, send)
             return
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout
@@ -71,8 +87,8 @@ class BodyLimitMiddleware:
                     REQUEST_TIMEOUT, _CLOSE) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise too_large(self.max_bytes)
+                if received > max_bytes:
+                    raise too_large(max_bytes, setting)
                 body_done = not message.get("more_body", False)
             return message
 

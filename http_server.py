@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from typing import Any
 
 import uvicorn
@@ -26,14 +27,22 @@ KEEP_ALIVE_SECONDS = 5
 _LOGGED_PATH_CHARS = 200
 
 
+# Query parameters whose values are credentials: an OAuth callback's authorization code
+# (Google returns it in the query string) and anything named like a token or secret.
+_SECRET_PARAMS = re.compile(
+    r"(?i)([?&](?:code|state|token|access_token|id_token|refresh_token|client_secret)=)[^&#]*")
+
+
 class ShortPaths(logging.Filter):
     """Access log lines show at most 200 characters of the path and query string: a GET
-    query can be ~80 KiB, and a log line is no place for it."""
+    query can be ~80 KiB, and a log line is no place for it. Credentials in the query
+    string (an OAuth callback's `code`) are replaced by `***`."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args
         if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
-            path = args[2]
+            path = _SECRET_PARAMS.sub(r"\1***", args[2])
+            record.args = (*args[:2], path, *args[3:])
             if len(path) > _LOGGED_PATH_CHARS:
                 record.args = (*args[:2], f"{path[:_LOGGED_PATH_CHARS]}…", *args[3:])
         return True
@@ -78,13 +87,26 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().on_headers_complete()
 
 
+class Server(uvicorn.Server):
+    """uvicorn that tells running jobs to stop (ops/shutdown.py) as soon as SIGTERM arrives,
+    while it drains its connections, rather than only when the lifespan ends."""
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        from .ops import shutdown
+        shutdown.request()
+        super().handle_exit(sig, frame)
+
+
 def server_config(app: Any, settings: Settings, *, host: str, port: int,
                   log_level: str = "info") -> uvicorn.Config:
     protocol = type("HttpProtocol", (BoundedHttpToolsProtocol,),
                     {"head_timeout": settings.request_timeout})
     config = uvicorn.Config(
         app, host=host, port=port, log_level=log_level, http=protocol,
-        timeout_keep_alive=KEEP_ALIVE_SECONDS, ws_max_size=settings.max_request_bytes)
+        timeout_keep_alive=KEEP_ALIVE_SECONDS, ws_max_size=settings.max_request_bytes,
+        # Half the shutdown budget for open requests and WebSockets, the rest for the jobs.
+        timeout_graceful_shutdown=max(1, int(settings.shutdown_seconds / 2)),
+        log_config=None)
     access = logging.getLogger("uvicorn.access")
     if not any(isinstance(f, ShortPaths) for f in access.filters):
         access.addFilter(ShortPaths())

@@ -32,16 +32,29 @@ class Settings:
     public_url: str
     ticket_prefix: str = "TT"
     message_id_domain: str = "mailscanner.local"
-    parse_processes: int = 0  # processes a scan parses mail in (0: the scan's own)
+    parse_processes: int = 0  # processes a scan parses mail in (0: one, for the budget)
     max_request_bytes: int = 1024 * 1024  # larger HTTP bodies get 413 before any parsing
     max_response_bytes: int = 8 * 1024 * 1024  # larger GraphQL answers become a typed error
     request_timeout: float = 30.0  # seconds to send a request's head, and then its body
+    message_budget_seconds: float = 10.0  # CPU to parse and match one mail, then quarantined
+    resolver_budget_seconds: float = 10.0  # CPU for checkRule/explainRule, then TIMEOUT
+    # Larger attachments are listed as skipped (TOO_LARGE), and larger uploads refused.
+    max_attachment_bytes: int = 25 * 1024 * 1024
+    attachments_dir: Path | None = None  # the local blob store; None: <data_dir>/attachments
+    metrics: str = "api"  # off | api (GET /metrics on the API) | a port of its own
+    log_format: str | None = None  # json | text; None: text on a terminal, else JSON
+    shutdown_seconds: float = 30.0  # SIGTERM: the work in hand gets this long, then cancelled
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def embedded(self) -> bool:
         """True when no Redis is configured: jobs run inside the API process."""
         return self.redis_url is None
+
+    @property
+    def blob_dir(self) -> Path:
+        """Where the local blob store keeps attachment bytes."""
+        return self.attachments_dir or self.data_dir / "attachments"
 
     @property
     def is_sqlite(self) -> bool:
@@ -131,6 +144,34 @@ def _bounded_int(env: Mapping[str, str], name: str, default: int, low: int, high
     return int(raw)
 
 
+def _bounded_seconds(env: Mapping[str, str], name: str, default: float, low: float,
+                     high: float) -> float:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not low <= value <= high:  # also refuses nan and inf
+        raise ConfigError(f"{name}: must be a number of seconds from {low:g} to {high:g}")
+    return value
+
+
+def _metrics(env: Mapping[str, str]) -> str:
+    raw = (env.get("MAILSCANNER_METRICS") or "api").strip().lower()
+    if raw in ("off", "api") or (raw.isdigit() and 1 <= int(raw) <= 65535):
+        return raw
+    raise ConfigError("MAILSCANNER_METRICS: must be off, api or a port number (1-65535)")
+
+
+def _log_format(env: Mapping[str, str]) -> str | None:
+    raw = (env.get("MAILSCANNER_LOG_FORMAT") or "").strip().lower()
+    if raw not in ("", "json", "text"):
+        raise ConfigError("MAILSCANNER_LOG_FORMAT: must be json or text")
+    return raw or None
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read the configuration; raise ConfigError with one line naming the bad variable."""
     env = os.environ if env is None else env
@@ -152,4 +193,30 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_response_bytes=_bounded_int(env, "MAILSCANNER_MAX_RESPONSE_BYTES", 8 * 1024 * 1024,
                                         64 * 1024, 1024 * 1024 * 1024),
         request_timeout=float(_bounded_int(env, "MAILSCANNER_REQUEST_TIMEOUT", 30, 1, 3600)),
+        message_budget_seconds=_bounded_seconds(env, "MAILSCANNER_MESSAGE_BUDGET_SECONDS", 10.0,
+                                                0.01, 3600),
+        resolver_budget_seconds=_bounded_seconds(env, "MAILSCANNER_RESOLVER_BUDGET_SECONDS",
+                                                 10.0, 0.01, 3600),
+        max_attachment_bytes=_bounded_int(env, "MAILSCANNER_MAX_ATTACHMENT_BYTES",
+                                          25 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+        attachments_dir=attachments_dir_from_env(env),
+        metrics=_metrics(env),
+        log_format=_log_format(env),
+        shutdown_seconds=float(_bounded_int(env, "MAILSCANNER_SHUTDOWN_SECONDS", 30, 1, 3600)),
     )
+
+
+def attachments_dir_from_env(env: Mapping[str, str] | None = None) -> Path | None:
+    """MAILSCANNER_ATTACHMENTS_DIR, if set (read alone by the migration that moves the
+    stored bytes, which must not create a secret key as load_settings() may)."""
+    env = os.environ if env is None else env
+    raw = env.get("MAILSCANNER_ATTACHMENTS_DIR")
+    return Path(raw).expanduser() if raw else None
+
+
+def blob_dir_from_env(env: Mapping[str, str] | None = None) -> Path:
+    """The local blob folder the environment configures, without other side effects than
+    creating the data folder."""
+    env = os.environ if env is None else env
+    return attachments_dir_from_env(env) or _data_dir(env) / "attachments"
+

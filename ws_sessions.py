@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import weakref
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any, Protocol, cast
@@ -39,10 +40,23 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 )
 
 from . import events
+from .ops import metrics
 
 logger = logging.getLogger(__name__)
 CLOSE_CODE = 4401
 RECHECK_SECONDS = 2.0
+
+
+# Every open graphql-transport-ws session of this process; the metrics count their running
+# subscriptions at scrape time (a gauge that is never incremented cannot drift).
+_LIVE: weakref.WeakSet[SessionHandler] = weakref.WeakSet()
+
+
+def open_subscriptions() -> int:
+    return sum(len(session.operations) for session in list(_LIVE))
+
+
+metrics.SUBSCRIPTIONS.set_function(open_subscriptions)
 
 
 class Session(Protocol):
@@ -54,9 +68,11 @@ class SessionHandler(BaseGraphQLTransportWSHandler[Any, None]):
     close the socket with 4400 instead of failing in strawberry (it only expects KeyError)."""
 
     async def handle(self) -> None:
+        _LIVE.add(self)
         try:
             await super().handle()
         finally:
+            _LIVE.discard(self)
             _registry(self.view).discard(self)
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:

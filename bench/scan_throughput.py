@@ -14,6 +14,10 @@
    their CPU time per message, and
    peak memory (max RSS of this process and of the scan's parse processes);
    with --repeat, (a) and (b) alternate on fresh mailboxes and medians are printed.
+With --observability, (b) runs twice per round on fresh mailboxes, with metrics and JSON logs
+(INFO, to a file) on and off (off: the pipeline's metric calls replaced by no-ops, logging at
+WARNING as without configuration), in alternating order, and prints the cost as a ratio
+(goal: at most 3 % slower).
 Generated messages are cached in ~/.cache/mailscanner-bench (generation takes ~25 s).
 """
 
@@ -21,7 +25,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import logging
 import os
 import pickle
 import random
@@ -29,6 +35,7 @@ import resource
 import statistics
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email import policy
 from email.message import EmailMessage
@@ -41,6 +48,7 @@ import imapclient
 from mailscanner import rules_dsl
 from mailscanner.db import close_db, init_db, run_migrations
 from mailscanner.models import Encryption, Rule, Scanner, ScanType, Ticket
+from mailscanner.ops.logs import JsonFormatter
 from mailscanner.scanning import parse_pool, pipeline
 from mailscanner.settings import load_settings
 from mailscanner.tests.fixtures.dovecot import start_dovecot, stop_dovecot
@@ -374,9 +382,10 @@ async def scan(pg_dsn: str, port: int, user: str, password: str, catch_all: bool
                     continue_after_match=cont,
                 )
             cpu = cpu_snapshot()
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             run = await pipeline.run_scan(scanner.id, settings=settings)
             elapsed = time.perf_counter() - t0
+            own_cpu = time.process_time() - c0
             busy, machine_us = cpu_report(cpu, elapsed, run.processed)
             return {
                 "status": run.status.value,
@@ -384,6 +393,7 @@ async def scan(pg_dsn: str, port: int, user: str, password: str, catch_all: bool
                 "counts": run.counts,
                 "processed": run.processed,
                 "seconds": elapsed,
+                "cpu_seconds": own_cpu,
                 "busy": busy,
                 "machine_us": machine_us,
                 "tickets": await Ticket.all().count(),
@@ -393,6 +403,92 @@ async def scan(pg_dsn: str, port: int, user: str, password: str, catch_all: bool
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+@contextlib.contextmanager
+def observability(on: bool, log_path: Path) -> Iterator[None]:
+    """Metrics recording and JSON logs as a production process has them (on), or neither."""
+    if on:
+        handler = logging.FileHandler(log_path)
+        handler.setFormatter(JsonFormatter())
+        root = logging.getLogger()
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+        try:
+            yield
+        finally:
+            root.removeHandler(handler)
+            handler.close()
+            root.setLevel(logging.WARNING)
+        return
+    saved = (pipeline.record_messages, pipeline.record_run, pipeline.stage,
+             pipeline.observe_stage)
+    pipeline.record_messages = lambda *a, **k: None  # type: ignore[assignment]
+    pipeline.record_run = lambda *a, **k: None  # type: ignore[assignment]
+    pipeline.stage = lambda *a, **k: contextlib.nullcontext()  # type: ignore[assignment]
+    pipeline.observe_stage = lambda *a, **k: None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        (pipeline.record_messages, pipeline.record_run, pipeline.stage,
+         pipeline.observe_stage) = saved
+
+
+def metric_calls_us(rounds: int = 300) -> float:
+    """CPU µs per message of the pipeline's metric calls alone, on a synthetic batch: the
+    direct cost, free of the machine's noise."""
+    from collections import Counter
+
+    from mailscanner.models import MessageOutcome
+    from mailscanner.scanning.observe import record_messages, stage
+    from mailscanner.scanning.process import Processed
+
+    batch = [Processed(i, None, False, [], Counter(tickets_created=1),
+                       fields={"outcome": MessageOutcome.PROCESSED}) for i in range(200)]
+    c0 = time.process_time()
+    for _ in range(rounds):
+        record_messages(1, batch)
+        for name in ("fetch", "parse", "write"):
+            with stage(name, len(batch)):
+                pass
+    return 1e6 * (time.process_time() - c0) / (rounds * len(batch))
+
+
+def observability_rounds(server: Any, messages: list[dict[str, Any]], args: Any) -> None:
+    """(b) with metrics + JSON logs off and on, alternating, on fresh mailboxes."""
+    rates: dict[bool, list[float]] = {False: [], True: []}
+    cpu_us: dict[bool, list[float]] = {False: [], True: []}
+    log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"ms-bench-{os.getpid()}.jsonl"
+    for i in range(args.repeat):
+        for on in ((False, True) if i % 2 == 0 else (True, False)):
+            user = _seed(server, messages)
+            with observability(on, log_path):
+                result = asyncio.run(
+                    scan(args.pg, server.imaps_port, user.name, user.password, True)
+                )
+            rate = result["processed"] / result["seconds"]
+            rates[on].append(rate)
+            cpu_us[on].append(1e6 * result["cpu_seconds"] / result["processed"])
+            print(f"(b) metrics+JSON logs {'on ' if on else 'off'}: {result['processed']} msgs "
+                  f"in {result['seconds']:.2f} s = {rate:,.0f} msg/s, scan process CPU "
+                  f"{cpu_us[on][-1]:.0f} µs/msg; status {result['status']}")
+    off, on = statistics.median(rates[False]), statistics.median(rates[True])
+    cpu_off, cpu_on = statistics.median(cpu_us[False]), statistics.median(cpu_us[True])
+    lines = log_path.read_text().splitlines() if log_path.exists() else []
+    # Wall time swings with the machine's other load; the scan process's own CPU time per
+    # message is the steadier measure of what metrics and logging add.
+    print(f"median of {args.repeat}: off {off:,.0f} msg/s, on {on:,.0f} msg/s: on is "
+          f"{100 * (off - on) / off:+.1f}% slower; scan process CPU off {cpu_off:.0f} µs/msg, "
+          f"on {cpu_on:.0f} µs/msg: {100 * (cpu_on - cpu_off) / cpu_off:+.1f}% "
+          f"(goal <= 3%); {len(lines)} JSON log lines")
+    # The least disturbed run of each kind: other load only ever adds time.
+    best_off, best_on = min(cpu_us[False]), min(cpu_us[True])
+    print(f"best of {args.repeat}: scan process CPU off {best_off:.0f} µs/msg, on "
+          f"{best_on:.0f} µs/msg: {100 * (best_on - best_off) / best_off:+.1f}%")
+    direct = metric_calls_us()
+    print(f"direct cost of the metric calls: {direct:.2f} µs/msg = "
+          f"{100 * direct / cpu_off:.2f}% of the scan process's CPU per message")
+    log_path.unlink(missing_ok=True)
 
 
 def _seed(server: Any, messages: list[dict[str, Any]]) -> Any:
@@ -429,6 +525,10 @@ def main() -> int:
         "--repeat", type=int, default=1, help="rounds of (a) then (b), each on a fresh mailbox"
     )
     parser.add_argument(
+        "--observability", action="store_true",
+        help="only (b), with metrics and JSON logs off and on: print the cost",
+    )
+    parser.add_argument(
         "--pg",
         default=os.environ.get("MAILSCANNER_TEST_PG", "postgres://postgres@127.0.0.1:5432/test"),
     )
@@ -444,6 +544,12 @@ def main() -> int:
     kind = "routes only" if args.routes_only else "catch-all ticket rule last"
     rounds: list[tuple[float, float]] = []
     server = start_dovecot()
+    if args.observability:
+        try:
+            observability_rounds(server, messages, args)
+        finally:
+            stop_dovecot(server)
+        return 0
     try:
         for _ in range(args.repeat):
             user = _seed(server, messages)

@@ -21,6 +21,11 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("scanner", metavar="SCANNER", help="scanner id or name")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--wait", type=float, default=0, metavar="SECONDS",
+        help="if the mailbox is being scanned right now, wait up to this long for that scan "
+        "to end instead of exiting at once (at most 86400)",
+    )
     dry = parser.add_argument_group("dry run (reads the mailbox, changes nothing)")
     dry.add_argument(
         "--dry-run", action="store_true", help="show what a scan would do, message by message"
@@ -91,14 +96,30 @@ async def _scan_with_progress(scanner: Any, console: Any, quiet: bool, settings:
     return run
 
 
-async def scan_command(ref: str, quiet: bool, settings: Settings) -> int:
-    """Run the scan with the database connected; returns the exit code."""
+WAIT_POLL_SECONDS = 1.0
+MAX_WAIT_SECONDS = 86400.0
+
+
+async def scan_command(ref: str, quiet: bool, settings: Settings, wait: float = 0) -> int:
+    """Run the scan with the database connected; returns the exit code. `wait`: seconds to
+    wait for a scan of the mailbox that is running elsewhere (0: report it, exit 1)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + min(max(wait, 0.0), MAX_WAIT_SECONDS)
+    while True:
+        code = await _scan_once(ref, quiet, settings, last_try=loop.time() >= deadline)
+        if code is not None:
+            return code
+        await asyncio.sleep(WAIT_POLL_SECONDS)
+
+
+async def _scan_once(ref: str, quiet: bool, settings: Settings, last_try: bool) -> int | None:
+    """One attempt; None when the mailbox is busy and the caller may still wait."""
     from rich.console import Console
     from rich.table import Table
 
     from ..models import ScanRunStatus
-    from ..workers.lock import LockBusy
-    from ..workers.scan import scanner_lock
+    from ..workers.lock import LockBusy, LockLost
+    from ..workers.scan import abandon_orphans, scanner_lock
 
     console = Console(stderr=quiet)
     scanner = await _find_scanner(ref)
@@ -106,12 +127,21 @@ async def scan_command(ref: str, quiet: bool, settings: Settings) -> int:
         print(f"mailscanner: no scanner named or numbered {ref!r}", file=sys.stderr)
         return 2
     try:
-        # The workers' own lock: a foreground scan never overlaps a worker's scan.
-        async with scanner_lock(settings, scanner.id):
+        # The one scan lock (a database lease): no other scan of this mailbox, in any process.
+        async with scanner_lock(scanner.id):
+            # Holding it, a RUNNING run is one whose process died: end it before starting.
+            for run_id in await abandon_orphans(scanner.id):
+                print(f"mailscanner: run {run_id} had been abandoned by its process; "
+                      "marked failed", file=sys.stderr)
             run = await _scan_with_progress(scanner, console, quiet, settings)
     except LockBusy:
-        print(f"mailscanner: {scanner.name} is being scanned by a worker right now",
-              file=sys.stderr)
+        if not last_try:
+            return None
+        print(await _busy_message(scanner), file=sys.stderr)
+        return 1
+    except LockLost:
+        print(f"mailscanner: the scan lock of {scanner.name} was lost (this process stalled "
+              "past its lease); another scan took over and finishes the work", file=sys.stderr)
         return 1
     table = Table(title=f"Scan {run.id} of {scanner.name}: {run.status.label}")
     table.add_column("count")
@@ -119,10 +149,28 @@ async def scan_command(ref: str, quiet: bool, settings: Settings) -> int:
     for name, value in run.counts.items():
         table.add_row(name.replace("_", " "), str(value))
     Console().print(table)
+    for warning in run.warnings or []:  # e.g. a rule's folder is gone: fix it, scanning went on
+        print(f"mailscanner: warning: {warning.get('message', '')}", file=sys.stderr)
     if run.status != ScanRunStatus.SUCCEEDED:
         print(f"mailscanner: scan failed: {run.error}", file=sys.stderr)
         return 1
     return 0
+
+
+async def _busy_message(scanner: Any) -> str:
+    """Who scans the mailbox instead: the running run and the lease holder's host and pid."""
+    from ..models import ScanRun, ScanRunStatus
+    from ..workers.scan import scan_holder
+
+    holder = await scan_holder(scanner.id)
+    running = await ScanRun.filter(scanner_id=scanner.id, status=ScanRunStatus.RUNNING).first()
+    what = f"run {running.id} ({running.trigger})" if running is not None else "a scan"
+    who = ""
+    if holder:
+        host, _, rest = holder.partition(":")
+        who = f" by process {rest.partition(':')[0]} on {host}"
+    return (f"mailscanner: {scanner.name} is being scanned right now: {what}{who}. "
+            "Nothing was done; run the command again when it has finished (or with --wait).")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -134,4 +182,9 @@ def run(args: argparse.Namespace) -> int:
             settings,
             lambda: dry_run_command(args.scanner, args.folder, args.limit, args.next, settings),
         )
-    return run_with_db(settings, lambda: scan_command(args.scanner, args.quiet, settings))
+    if not 0 <= args.wait <= MAX_WAIT_SECONDS:
+        print("mailscanner scan: --wait must be between 0 and 86400 seconds", file=sys.stderr)
+        return 2
+    return run_with_db(
+        settings, lambda: scan_command(args.scanner, args.quiet, settings, args.wait)
+    )

@@ -27,11 +27,11 @@ async def _first_start_token() -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from ..app import create_app
-    from ..http_server import server_config
+    from ..http_server import Server, server_config
+    from ..ops import logs
     settings = settings_or_exit()
+    logs.configure(args.log_level, settings.log_format)
     token = run_with_db(settings, _first_start_token)
     url = f"http://{args.host}:{args.port}/graphql"
     if token:
@@ -47,5 +47,5 @@ def run(args: argparse.Namespace) -> int:
     app = create_app(settings)
     config = server_config(app, settings, host=args.host, port=args.port,
                            log_level=args.log_level)
-    asyncio.run(uvicorn.Server(config).serve())
+    asyncio.run(Server(config).serve())
     return 0

@@ -2,7 +2,8 @@
 
 Run as many as you like on as many machines as you like, beside `mailscanner worker`: they
 share the scanners through Redis leases (`watch/leases.py`). SIGTERM or Ctrl-C closes every
-connection and gives the leases back, so another watcher takes over at its next tick.
+connection and gives the leases back (within MAILSCANNER_SHUTDOWN_SECONDS), so another
+watcher takes over at its next tick. `--metrics-port` serves its Prometheus metrics.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import logging
 import signal
 import sys
 
+from ..ops import shutdown
 from .common import settings_or_exit
 from .worker import _ping, _redacted
 
@@ -21,10 +23,12 @@ from .worker import _ping, _redacted
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("watch", help="hold IMAP IDLE connections and queue scans on new mail")
     p.add_argument("--log-level", default="info")
+    p.add_argument("--metrics-port", type=int, default=None, metavar="PORT",
+                   help="serve Prometheus metrics on this port (/metrics)")
     p.set_defaults(func=run)
 
 
-async def _main() -> None:
+async def _main(metrics_port: int | None) -> None:
     from arq import create_pool
     from arq.connections import RedisSettings
 
@@ -50,16 +54,32 @@ async def _main() -> None:
     set_queue(ArqQueue(pool, jobs))
     leases = RedisLeases(pool, jobs, config.lease_seconds)
     supervisor = Supervisor(leases, config, jobs)
-    stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stopping.set)
+        loop.add_signal_handler(sig, shutdown.request)
+    from ..ops import collectors
+    from ..workers.depth import sample
+    collectors.install(sample)
+    server = None
+    if metrics_port is not None and settings.metrics != "off":
+        from ..ops.serving import PortServer
+        server = PortServer(metrics_port)
+        server.start()
     try:
         await supervisor.start()
         logging.getLogger(__name__).info("watching as %s", leases.me)
-        await stopping.wait()
+        await shutdown.wait()
     finally:
-        await supervisor.stop()
+        # Watchers only queue scans: closing their connections and giving the leases back
+        # is the whole of their graceful stop, bounded like every process's.
+        try:
+            await asyncio.wait_for(supervisor.stop(), settings.shutdown_seconds)
+        except TimeoutError:
+            logging.getLogger(__name__).warning("watchers did not stop within %ss",
+                                                settings.shutdown_seconds)
+        collectors.install(None)
+        if server is not None:
+            server.stop()
         set_queue(None)
         await broker.close()
         events.set_broker(events.InProcessBroker())
@@ -83,9 +103,8 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    from ..ops import logs
+    logs.configure(args.log_level, settings.log_format)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_main())
+        asyncio.run(_main(args.metrics_port))
     return 0

@@ -1,21 +1,33 @@
-"""`mailscanner worker [--burst]`: run arq's `WorkerSettings` against REDIS_URL."""
+"""`mailscanner worker [--burst] [--metrics-port PORT]`: run arq's `WorkerSettings` against
+REDIS_URL.
+
+SIGTERM or Ctrl-C stops it gracefully (ops/shutdown.py): no new job starts, a running scan
+stops after the batch in hand and goes back to the queue for another worker, sends finish;
+after MAILSCANNER_SHUTDOWN_SECONDS whatever still runs is cancelled, then connections close.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import signal
 import sys
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 from .common import settings_or_exit
+
+if TYPE_CHECKING:
+    from ..ops.serving import PortServer
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("worker", help="run background jobs (scans, outgoing mail) from Redis")
     p.add_argument("--burst", action="store_true", help="exit once the queue is empty")
     p.add_argument("--log-level", default="info")
+    p.add_argument("--metrics-port", type=int, default=None, metavar="PORT",
+                   help="serve Prometheus metrics on this port (/metrics)")
     p.set_defaults(func=run)
 
 
@@ -61,9 +73,8 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    from ..ops import logs
+    logs.configure(args.log_level, settings.log_format)
     if settings.is_sqlite:
         # SQLite takes one writer at a time across processes: fine for one worker in tests,
         # "database is locked" once the API and several workers write together.
@@ -82,7 +93,35 @@ def run(args: argparse.Namespace) -> int:
         cast(Any, WorkerSettings),
         redis_settings=RedisSettings.from_dsn(settings.redis_url),
         burst=args.burst,
+        # arq's own graceful stop: no new jobs, running ones get this long, then cancelled.
+        job_completion_wait=max(1, int(settings.shutdown_seconds)),
     )
     worker.ctx["settings"] = settings
-    worker.run()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        worker.loop.add_signal_handler(sig, _stop, worker, sig)
+    server = _metrics_server(args.metrics_port, settings.metrics)
+    try:
+        worker.run()
+    finally:
+        if server is not None:
+            server.stop()
     return 1 if args.burst and worker.jobs_failed else 0
+
+
+def _stop(worker: Any, sig: signal.Signals) -> None:
+    """Tell running scans to hand over at their next batch (ops/shutdown.py), then arq's
+    wait-then-cancel; a second signal does not restart the wait."""
+    from ..ops import shutdown
+    if shutdown.requested():
+        return
+    shutdown.request()
+    worker.handle_sig_wait_for_completion(sig)
+
+
+def _metrics_server(port: int | None, setting: str) -> PortServer | None:
+    if port is None or setting == "off":
+        return None
+    from ..ops.serving import PortServer
+    server = PortServer(port)
+    server.start()
+    return server

@@ -20,6 +20,10 @@ ChunkSource = Callable[[], Iterator[bytes]]
 logger = logging.getLogger(__name__)
 
 
+class UndecodablePart(ValueError):
+    """A part whose content cannot be decoded (e.g. an unknown Content-Transfer-Encoding)."""
+
+
 def _no_chunks() -> Iterator[bytes]:
     return iter(())
 
@@ -51,21 +55,31 @@ class Attachment:
     _chunks: ChunkSource = field(default=_no_chunks, repr=False, compare=False)
 
     @cached_property
-    def _digest(self) -> tuple[int, str]:
+    def _digest(self) -> tuple[int, str, bool]:
         size = 0
         digest = hashlib.sha256()
         try:
             for chunk in self._chunks():
                 size += len(chunk)
                 digest.update(chunk)
+        except UndecodablePart as exc:
+            logger.info("attachment %s cannot be decoded: %s", self.filename, exc)
+            return size, digest.hexdigest(), False
         except Exception:  # decoding is defensive already; a bug must not kill a scan
             logger.exception("attachment decoding failed: %s", self.filename)
-        return size, digest.hexdigest()
+            return size, digest.hexdigest(), False
+        return size, digest.hexdigest(), True
 
     @property
     def size(self) -> int:
         """Decoded size in bytes (computed once, streaming)."""
         return self._digest[0]
+
+    @property
+    def undecodable(self) -> bool:
+        """True when the content could not be decoded (an unknown transfer encoding, or
+        decoding failed): the file is listed, its bytes are not kept."""
+        return not self._digest[2]
 
     @property
     def sha256(self) -> str:
@@ -104,8 +118,10 @@ class Attachment:
     def in_memory(self) -> Attachment:
         """A copy that holds its decoded content (and digest) instead of decoding it from
         the message on each read: for handing it to another process ready to store."""
+        if self.undecodable:
+            return self  # nothing to hold: it is listed as skipped, never stored
         data = self.payload()
-        digest = self.__dict__.get("_digest") or (len(data), hashlib.sha256(data).hexdigest())
+        digest = self.__dict__.get("_digest") or (len(data), hashlib.sha256(data).hexdigest(), True)
         copy = replace(self, _chunks=InMemory(data))
         copy.__dict__["_digest"] = digest  # cached_property storage; see ParsedEmail
         return copy

@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from .attachments import Attachment
+from .attachments import Attachment, UndecodablePart
 from .headers import decode_bytes, decode_header_value
 from .mime import Part, parse_header_block
 from .transfer import CHUNK, iter_decoded, uudecode
@@ -126,6 +126,13 @@ def split_uuencoded(text: str) -> tuple[str, list[tuple[str, str]]]:
     return "".join(kept), blocks
 
 
+# Transfer encodings a part's content can be decoded from ("" is 7bit, the default).
+KNOWN_ENCODINGS = frozenset(
+    {"", "7bit", "8bit", "binary", "base64", "quoted-printable",
+     "x-uuencode", "uuencode", "x-uue", "uue"}
+)
+
+
 @dataclass(frozen=True)
 class PartChunks:
     """The decoded content of one MIME part of `raw`, in chunks, read on each call. A class,
@@ -135,7 +142,11 @@ class PartChunks:
     part: Part
 
     def __call__(self) -> Iterator[bytes]:
-        return iter_decoded(self.raw, self.part.start, self.part.end, self.part.info.cte)
+        cte = self.part.info.cte
+        if cte not in KNOWN_ENCODINGS:
+            # Passing it through would store the encoded text as if it were the file.
+            raise UndecodablePart(f"unknown Content-Transfer-Encoding {cte[:40]!r}")
+        return iter_decoded(self.raw, self.part.start, self.part.end, cte)
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,10 @@ class MessageLog(Model):
     )
     rule: fields.ForeignKeyNullableRelation[Rule] = fields.ForeignKeyField(
         "models.Rule", related_name="message_logs", null=True, on_delete=fields.SET_NULL)
+    # Kept when the rule is deleted (rule_id then goes null): the log still says which rule.
+    rule_name = labelled(
+        fields.CharField(max_length=200, null=True, description="The rule that matched"), "Rule"
+    )
     actions: Any = fields.JSONField(default=list)   # [{"type", "outcome", "detail"}] in order
     pending_effects: Any = fields.JSONField(default=list)  # IMAP effects still to apply
     side_effects = fields.CharEnumField(SideEffects, default=SideEffects.DONE)

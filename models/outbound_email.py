@@ -17,6 +17,15 @@ class DeliveryStatus(LabelledEnum):
     SENDING = ("sending", "Sending")
     SENT = ("sent", "Sent")
     FAILED = ("failed", "Failed")
+    BOUNCED = ("bounced", "Bounced")  # accepted by the SMTP server, then reported undelivered
+
+
+class DeliveryReason(LabelledEnum):
+    """Why a comment's email was not sent; the delivery's `last_error` says it in words."""
+
+    NO_RECIPIENT = ("no_recipient", "Nobody to send to")
+    TEMPLATE_LIMIT = ("template_limit", "The template exceeded a render limit")
+    TEMPLATE_ERROR = ("template_error", "The template failed to render")
 
 
 class OutboundEmail(Model):
@@ -44,6 +53,13 @@ class OutboundEmail(Model):
     last_error = labelled(
         fields.TextField(null=True, description="Why the last attempt failed"), "Error"
     )
+    reason = labelled(
+        fields.CharEnumField(DeliveryReason, max_length=32, null=True,
+                             description="Why the email was not sent (with status failed)"),
+        "Reason",
+    )
+    # `attempts` when the email was last resent: automatic retries count from there.
+    resent_at_attempt = fields.IntField(default=0, db_default=0)
     next_attempt_at = fields.DatetimeField(null=True)
     sent_at = labelled(
         fields.DatetimeField(null=True, description="When the SMTP server accepted it"), "Sent at"

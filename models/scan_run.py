@@ -41,7 +41,8 @@ class ScanRun(Model):
         ),
         "Status",
     )
-    trigger = fields.CharField(max_length=20, default="schedule")  # schedule | manual | cli | push
+    # schedule | manual | cli | push | recovery (the rest of a dead CLI scan's work)
+    trigger = fields.CharField(max_length=20, default="schedule")
     queued_at = fields.DatetimeField(auto_now_add=True)
     started_at = labelled(
         fields.DatetimeField(null=True, description="When the scan started"), "Started"
@@ -53,6 +54,9 @@ class ScanRun(Model):
     processed = fields.IntField(default=0)
     total = fields.IntField(default=0)
     error = labelled(fields.TextField(null=True, description="Why the run failed"), "Error")
+    # [{"code", "message", "folder", "rules": [{"id", "name"}]}]: what an admin should fix
+    # although the run did its work (a rule's folder is gone); never a reason to back off.
+    warnings: Any = fields.JSONField(default=list, db_default="[]")
 
     class Meta:
         table = "ms_scan_run"

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tortoise import fields
 from tortoise.models import Model
@@ -105,6 +105,16 @@ class Scanner(Model):
         "Username",
     )
     password_encrypted: str | None = fields.TextField(null=True)
+    address = labelled(
+        fields.CharField(
+            max_length=320,
+            null=True,
+            description="The address this mailbox receives mail for, when neither the login "
+            "nor the mailbox name is that address (e.g. a login like 'helpdesk01'), so the SMTP "
+            "settings check the sender against it",
+        ),
+        "Receives mail for",
+    )
     mailbox_name = labelled(
         fields.CharField(
             max_length=320,
@@ -191,6 +201,8 @@ class Scanner(Model):
     failure_count = labelled(
         fields.IntField(default=0, description="Consecutive failed scans"), "Failures"
     )
+    # The last finished scan's warnings (same shape as ScanRun.warnings); null: none.
+    warnings: Any = fields.JSONField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 

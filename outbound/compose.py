@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -81,8 +82,10 @@ def trim_references(ids: list[str]) -> list[str]:
 def build_message(*, sender_address: str, sender_name: str, recipients: list[str],
                   subject: str, text_body: str, html_body: str, message_id: str,
                   in_reply_to: str | None, references: list[str],
-                  date: dt.datetime | None = None) -> EmailMessage:
-    """One multipart/alternative message (text, then HTML), ready for aiosmtplib.
+                  date: dt.datetime | None = None,
+                  attachments: Sequence[tuple[str, str, bytes]] = ()) -> EmailMessage:
+    """One multipart/alternative message (text, then HTML), ready for aiosmtplib; with
+    `attachments` ((filename, content type, bytes)), multipart/mixed with them after it.
 
     Raises `InvalidAddress` for a bad sender or recipient, ValueError for a bad Message-ID.
     """
@@ -104,4 +107,10 @@ def build_message(*, sender_address: str, sender_name: str, recipients: list[str
     msg.set_content(text_body)
     if html_body:
         msg.add_alternative(html_body, subtype="html")
+    for filename, content_type, data in attachments:
+        maintype, _, subtype = content_type.partition("/")
+        if not maintype or not subtype:
+            maintype, subtype = "application", "octet-stream"
+        # Bytes go out base64-encoded whatever the type, so a text file arrives byte for byte.
+        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
     return msg

@@ -2,21 +2,28 @@
 
 `queue_comment_email` runs inside the addComment transaction, so the comment and its email
 commit together or not at all; the caller enqueues the send job after the commit. Rendering
-happens here (the mail shows the ticket as it was when the agent wrote), sending later.
+happens now (the mail shows the ticket as it was when the agent wrote), sending later.
+addComment renders just before its transaction (`render_ahead`), in an isolated process
+under hard limits (render.py): the event loop stays free, the wait is bounded, and no
+transaction waits on a template. A template that fails there, or a ticket nobody can be
+emailed about, gives a FAILED row whose `reason` and `last_error` say why: the comment is
+saved and the agent sees that the customer was not told.
 """
 from __future__ import annotations
 
 import datetime as dt
 import logging
 import os
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from tortoise import Tortoise
 from tortoise.expressions import Q
 
 from ..mail.reply import DEFAULT_MARKER
 from ..models.comment import Comment, CommentSource
 from ..models.email_template import TICKET_COMMENT_TEMPLATE, EmailTemplate
-from ..models.outbound_email import DeliveryStatus, OutboundEmail
+from ..models.outbound_email import DeliveryReason, DeliveryStatus, OutboundEmail
 from ..models.ticket import Ticket
 from .compose import (
     MAX_REFERENCES,
@@ -25,6 +32,7 @@ from .compose import (
     normalize_message_id,
     trim_references,
 )
+from .render import render_isolated
 from .template_tags import TICKET_NO_TAG, tag_values
 from .templates import (
     DEFAULT_COMMENT_BODY,
@@ -33,8 +41,8 @@ from .templates import (
     RenderContext,
     RenderedEmail,
     TemplateError,
+    TemplateLimitError,
     ensure_default_templates,
-    render_email,
 )
 from .threading import make_message_id
 
@@ -50,6 +58,8 @@ __all__ = [
     "delivery_for_comment",
     "ensure_default_templates",
     "queue_comment_email",
+    "render_ahead",
+    "rerender_comment_email",
     "sweep_outbound",
 ]
 
@@ -100,8 +110,9 @@ def _author_name(comment: Comment) -> str:
     return "Support" if comment.source == CommentSource.CRM else "Customer"
 
 
-async def _context(ticket: Ticket, author: User | None,
-                   connection: BaseDBAsyncClient) -> RenderContext:
+async def _context(ticket: Ticket, author: User | None, connection: BaseDBAsyncClient,
+                   new: CommentView | None = None) -> RenderContext:
+    """What the template sees; `new` is the comment about to be saved (render_ahead)."""
     comments = await (Comment.filter(ticket_id=ticket.id, internal=False)
                       .using_db(connection).select_related("author_user", "author_contact")
                       .order_by("-created_at", "-id").limit(MAX_COMMENTS_IN_MAIL))
@@ -119,6 +130,8 @@ async def _context(ticket: Ticket, author: User | None,
         objects[name] = {k.split("-", 1)[1]: v for k, v in module_values.items()}
     values[TICKET_NO_TAG] = ticket.number
     views = tuple(CommentView(_author_name(c), c.created_at, c.body) for c in comments)
+    if new is not None:
+        views = (new, *views[:MAX_COMMENTS_IN_MAIL - 1])
     return RenderContext(values=values, comments=views, marker=DEFAULT_MARKER, objects=objects)
 
 
@@ -141,48 +154,123 @@ async def _thread_ids(ticket: Ticket, connection: BaseDBAsyncClient) -> list[str
     return trim_references(ids)
 
 
-def _render(template: EmailTemplate | None, ctx: RenderContext, number: str) -> RenderedEmail:
+async def _render(template: EmailTemplate | None, ctx: RenderContext,
+                  number: str) -> RenderedEmail:
     subject, body = DEFAULT_COMMENT_SUBJECT, DEFAULT_COMMENT_BODY
     if template is not None:
         subject, body = template.subject, template.body
-    try:
-        mail = render_email(subject, body, ctx)
-    except TemplateError as exc:
-        # A broken custom template must not silence the conversation: fall back, loudly.
-        logger.warning("ticket %s: template failed (%s); using the default", number, exc.message)
-        mail = render_email(DEFAULT_COMMENT_SUBJECT, DEFAULT_COMMENT_BODY, ctx)
+    mail = await render_isolated(subject, body, ctx)
     if number not in mail.subject:  # replies must find the ticket even if the admin forgot
         mail = RenderedEmail(f"[{number}] {mail.subject}".strip(), mail.text, mail.html)
     return mail
 
 
-async def queue_comment_email(comment: Comment, author: User | None,
-                              connection: BaseDBAsyncClient, *,
-                              settings: Settings | None = None) -> OutboundEmail | None:
-    """Render the "ticket comment changed" mail for `comment` and add it to the outbox.
+NO_RECIPIENT_TEXT = ("Not sent: the ticket has no contact with a valid email address "
+                     "(and no other recipient the template sends to).")
 
-    Call inside the transaction that saved the comment (pass its connection); enqueue
-    `send_outbound(outbound.id)` after the commit. Returns None for internal comments,
-    comments that came in by email, an inactive template, or when nobody can receive it.
-    """
-    if comment.internal or comment.source == CommentSource.EMAIL:
-        return None
-    ticket = await Ticket.get(id=comment.ticket_id).using_db(connection)  # type: ignore[attr-defined]
+
+@dataclass(frozen=True)
+class Rendering:
+    """A rendered comment email, or why it could not be rendered."""
+
+    mail: RenderedEmail | None = None
+    reason: DeliveryReason | None = None
+    error: str = ""
+
+
+async def _rendering(template: EmailTemplate | None, ctx: RenderContext,
+                     number: str) -> Rendering:
+    try:
+        return Rendering(mail=await _render(template, ctx, number))
+    except TemplateError as exc:
+        logger.warning("ticket %s: comment email not sent: %s", number, exc.message)
+        reason = (DeliveryReason.TEMPLATE_LIMIT if isinstance(exc, TemplateLimitError)
+                  else DeliveryReason.TEMPLATE_ERROR)
+        return Rendering(reason=reason, error=f"Not sent: {exc.message} Fix the \"Ticket "
+                                              "comment changed\" template.")
+
+
+async def _ticket_and_template(ticket_id: int, connection: BaseDBAsyncClient,
+                               ) -> tuple[Ticket, EmailTemplate | None, list[str]] | None:
+    """The ticket, the active template and the recipients; None if the template is off."""
+    ticket = await Ticket.get(id=ticket_id).using_db(connection)  # type: ignore[attr-defined]
     await ticket.fetch_related("contact", "account", "assignee", using_db=connection)
     template = await EmailTemplate.filter(key=TICKET_COMMENT_TEMPLATE).using_db(connection).first()
     if template is not None and not template.active:
         return None
-    recipients = _recipients(ticket, list(template.send_to if template else ["contact_email"]))
-    if not recipients:
+    return ticket, template, _recipients(ticket,
+                                         list(template.send_to if template else ["contact_email"]))
+
+
+async def render_ahead(ticket_id: int, author: User, body: str) -> Rendering | None:
+    """Render the email of a comment `author` is about to add, before its transaction, so
+    that no database transaction (on SQLite: the whole database) waits on a template.
+    None when nothing would be rendered (template inactive, nobody to send to)."""
+    connection = Tortoise.get_connection("default")
+    found = await _ticket_and_template(ticket_id, connection)
+    if found is None or not found[2]:
         return None
-    mail = _render(template, await _context(ticket, author, connection), ticket.number)
+    ticket, template, _ = found
+    new = CommentView(author.name, dt.datetime.now(dt.UTC), body)
+    return await _rendering(template, await _context(ticket, author, connection, new),
+                            ticket.number)
+
+
+async def rerender_comment_email(comment: Comment) -> Rendering | None:
+    """Render a saved comment's email again (a resend of one that was never rendered:
+    nobody to send to then, or the template failed); None when the template is inactive."""
+    connection = Tortoise.get_connection("default")
+    found = await _ticket_and_template(comment.ticket_id, connection)  # type: ignore[attr-defined]
+    if found is None:
+        return None
+    ticket, template, _ = found
+    await comment.fetch_related("author_user")
+    return await _rendering(template, await _context(ticket, comment.author_user, connection),
+                            ticket.number)
+
+
+async def queue_comment_email(comment: Comment, author: User | None,
+                              connection: BaseDBAsyncClient, *,
+                              settings: Settings | None = None,
+                              rendering: Rendering | None = None) -> OutboundEmail | None:
+    """Render the "ticket comment changed" mail for `comment` and add it to the outbox.
+
+    Call inside the transaction that saved the comment (pass its connection); enqueue
+    `send_outbound(outbound.id)` after the commit when the row is QUEUED. Returns None for
+    internal comments, comments that came in by email and an inactive template; a FAILED
+    row (reason NO_RECIPIENT, TEMPLATE_LIMIT or TEMPLATE_ERROR) when nothing can be sent.
+    `rendering`: the mail rendered before the transaction (`render_ahead`).
+    """
+    if comment.internal or comment.source == CommentSource.EMAIL:
+        return None
+    found = await _ticket_and_template(comment.ticket_id, connection)  # type: ignore[attr-defined]
+    if found is None:
+        return None
+    ticket, template, recipients = found
     thread = await _thread_ids(ticket, connection)
-    return await OutboundEmail.create(
-        using_db=connection, ticket=ticket, comment=comment,
+    row = OutboundEmail(
+        ticket=ticket, comment=comment,
         message_id=make_message_id(ticket.number, f"c{comment.id}", _domain(settings)),
         in_reply_to=thread[-1] if thread else None, references=thread, recipients=recipients,
-        subject=mail.subject, text_body=mail.text, html_body=mail.html,
+        subject=f"[{ticket.number}] {ticket.title}"[:998], text_body="", html_body="",
         status=DeliveryStatus.QUEUED)
+    if not recipients:
+        _failed(row, DeliveryReason.NO_RECIPIENT, NO_RECIPIENT_TEXT)
+    else:
+        if rendering is None:
+            rendering = await _rendering(
+                template, await _context(ticket, author, connection), ticket.number)
+        if rendering.mail is None:
+            _failed(row, rendering.reason or DeliveryReason.TEMPLATE_ERROR, rendering.error)
+        else:
+            mail = rendering.mail
+            row.subject, row.text_body, row.html_body = mail.subject, mail.text, mail.html
+    await row.save(using_db=connection)
+    return row
+
+
+def _failed(row: OutboundEmail, reason: DeliveryReason, message: str) -> None:
+    row.status, row.reason, row.last_error = DeliveryStatus.FAILED, reason, message
 
 
 def due_filter(now: dt.datetime) -> Q:
@@ -212,3 +300,12 @@ async def deliveries_for_comments(comment_ids: list[int]) -> list[OutboundEmail 
 async def delivery_for_comment(comment_id: int) -> OutboundEmail | None:
     """The comment's email delivery state (None: it was never emailed)."""
     return (await deliveries_for_comments([comment_id]))[0]
+
+
+async def current_recipients(ticket_id: int) -> list[str]:
+    """Who the ticket's comment emails go to now (for a resend after the contact's address
+    was fixed): the template's `send_to` applied to the ticket as it is."""
+    ticket = await Ticket.get(id=ticket_id)
+    await ticket.fetch_related("contact", "assignee")
+    template = await EmailTemplate.filter(key=TICKET_COMMENT_TEMPLATE).first()
+    return _recipients(ticket, list(template.send_to if template else ["contact_email"]))

@@ -8,7 +8,8 @@ Templates render in `ImmutableSandboxedEnvironment` (no `__class__`, no mutation
 part renders without escaping; the HTML part with autoescaping. A plain-text body becomes HTML
 by escaping its literal text and keeping line breaks; a body that already contains HTML tags
 is used as HTML and its text part derived from it. The sandbox is not a resource limit
-(stack-notes §6), so this module enforces output size and a time budget itself.
+(stack-notes §6), so this module checks output size and a time budget where it can, and
+outside tests every render runs in an isolated process under hard limits (render.py).
 """
 from __future__ import annotations
 
@@ -38,8 +39,8 @@ from .template_tags import (
 
 __all__ = [
     "DEFAULT_COMMENT_BODY", "DEFAULT_COMMENT_NAME", "DEFAULT_COMMENT_SUBJECT", "CommentView",
-    "RenderContext", "RenderedEmail", "TemplateError", "ensure_default_templates",
-    "render_email", "validate_template",
+    "RenderContext", "RenderedEmail", "TemplateError", "TemplateLimitError",
+    "ensure_default_templates", "render_email", "validate_template",
 ]
 
 MAX_OUTPUT_CHARS = 1_000_000
@@ -77,6 +78,26 @@ class TemplateError(ValueError):
         self.tag = tag
         self.line = line
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Raised in an isolated render process and pickled back: keep tag and line.
+        return (_remake, (type(self), self.message, self.__dict__))
+
+
+class TemplateLimitError(TemplateError):
+    """The template went past a resource limit; `limit` names it (time, memory, output,
+    recursion)."""
+
+    def __init__(self, message: str, *, limit: str = "time") -> None:
+        super().__init__(message)
+        self.limit = limit
+
+
+def _remake(cls: type[TemplateError], message: str, state: dict[str, Any]) -> TemplateError:
+    exc = cls.__new__(cls)
+    ValueError.__init__(exc, message)
+    exc.__dict__.update(state)
+    return exc
+
 
 @dataclass(frozen=True)
 class CommentView:
@@ -104,13 +125,14 @@ class RenderedEmail:
 
 def _check_budget() -> None:
     if time.monotonic() > _deadline.get():
-        raise TemplateError("The template took too long to render.")
+        raise TemplateLimitError("The template took too long to render.", limit="time")
 
 
 def _limit_size(value: Any, times: Any) -> None:
     if (isinstance(value, (str, list, tuple)) and isinstance(times, int)
             and len(value) * times > MAX_OUTPUT_CHARS):
-        raise TemplateError("The template builds a value that is too large.")
+        raise TemplateLimitError("The template builds a value that is too large.",
+                                 limit="output")
 
 
 class _Undefined(Undefined):
@@ -134,9 +156,10 @@ class _LimitedEnvironment(ImmutableSandboxedEnvironment):
             _limit_size(left, right)
             _limit_size(right, left)
         elif operator == "**" and isinstance(right, (int, float)) and abs(right) > 64:
-            raise TemplateError("The template uses too large an exponent.")
+            raise TemplateLimitError("The template uses too large an exponent.", limit="time")
         elif operator == "%" and isinstance(left, str) and _BIG_NUMBER.search(left):
-            raise TemplateError("The template uses too large a format width.")
+            raise TemplateLimitError("The template uses too large a format width.",
+                                     limit="output")
         return super().call_binop(context, operator, left, right)
 
     def call(self, context: Any, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
@@ -154,7 +177,8 @@ class _LimitedEnvironment(ImmutableSandboxedEnvironment):
     def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
         wrapped = super().wrap_str_format(value)
         if wrapped is not None and _BIG_NUMBER.search(str(value.__self__)):
-            raise TemplateError("The template uses too large a format width.")
+            raise TemplateLimitError("The template uses too large a format width.",
+                                     limit="output")
         return wrapped
 
 
@@ -162,7 +186,8 @@ def _guarded_filter(original: Callable[..., Any]) -> Callable[..., Any]:
     def guarded(value: Any, *args: Any, **kwargs: Any) -> Any:
         for arg in (*args, *kwargs.values()):
             if isinstance(arg, int) and arg > 1000:
-                raise TemplateError("The template uses too large a width.")
+                raise TemplateLimitError("The template uses too large a width.",
+                                         limit="output")
         return original(value, *args, **kwargs)
     return guarded
 
@@ -241,7 +266,7 @@ def _render(env: _LimitedEnvironment, source: str, variables: dict[str, Any]) ->
         for chunk in template.generate(**variables):
             size += len(chunk)
             if size > MAX_OUTPUT_CHARS:
-                raise TemplateError("The rendered email is too large.")
+                raise TemplateLimitError("The rendered email is too large.", limit="output")
             _check_budget()
             chunks.append(chunk)
         return "".join(chunks)

@@ -10,14 +10,11 @@ from tortoise.queryset import QuerySet
 
 from ..http_errors import excerpt
 from ..schema.errors import ErrorCode, InputErrors, NotFoundError
+from ..schema.errors import PublicError as PublicError  # raised by resolvers, shown to clients
 from ..schema.pagination import MAX_PAGE, Connection, Edge, PageInfo, decode_cursor, encode_cursor
 
 T = TypeVar("T")
 M = TypeVar("M", bound=Model)
-
-
-class PublicError(Exception):
-    """An error whose message is safe to show (bad cursor, bad id in a query); others are masked."""
 
 
 # Ids are IntField primary keys: 32-bit on PostgreSQL, so a larger number names no row on

@@ -50,6 +50,11 @@ class Loaders:
         self.contact_by_id = _by_id(models.Contact)
         self.account_by_id = _by_id(models.Account)
         self.comments_by_ticket = _many_by(models.Comment, "ticket_id", ("id",))
+        self.attachments_by_ticket = _many_by(models.Attachment, "ticket_id", ("id",))
+        self.attachments_by_comment = _many_by(models.Attachment, "comment_id", ("id",))
+        self.attempts_by_outbound = _many_by(
+            models.DeliveryAttempt, "outbound_email_id", ("id",)
+        )
         self.rules_by_scanner = _many_by(models.Rule, "scanner_id", ("sequence", "id"))
         self.outbound_by_comment: DataLoader[int, Any] = DataLoader(load_fn=_latest_outbound)
         self.push_status_by_scanner: DataLoader[int, models.PushStatus | None] = DataLoader(

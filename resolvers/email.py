@@ -10,8 +10,9 @@ import strawberry
 
 from .. import models
 from ..outbound.compose import InvalidAddress, validated_address
-from ..outbound.template_tags import list_template_tags
-from ..outbound.templates import TemplateError, validate_template
+from ..outbound.render import check_render
+from ..outbound.template_tags import COMMENTS_TAG, TICKET_NO_TAG, list_template_tags
+from ..outbound.templates import TemplateError, TemplateLimitError, validate_template
 from ..schema.email import (
     EmailTemplateInput,
     EmailTemplatePayload,
@@ -25,6 +26,8 @@ from ..schema.email import (
     SmtpWarning,
     SmtpWarningCode,
     TemplateTagType,
+    TemplateWarning,
+    TemplateWarningCode,
     TestSmtpSettingsResult,
     UpdateSmtpSettingsResult,
 )
@@ -102,19 +105,28 @@ async def _check_smtp_oauth(errors: InputErrors, row: models.SmtpSettings) -> No
                    f"This is not a {label} account; choose an authorized {label} account")
 
 
+def received_addresses(scanner: models.Scanner) -> set[str]:
+    """The addresses a scanner's mailbox receives mail for: its explicit address, its mailbox
+    name, and its login when that is an address (a login like `helpdesk01` is not one)."""
+    candidates = (scanner.address, scanner.mailbox_name, scanner.username)
+    return {a.strip().casefold() for a in candidates if a and "@" in a}
+
+
 async def _sender_warnings(row: models.SmtpSettings) -> list[SmtpWarning]:
     sender = row.sender_address.casefold()
-    scanned = {a.casefold() for s in await models.Scanner.filter(active=True)
-               for a in (s.username, s.mailbox_name) if a}
+    scanned = {a for s in await models.Scanner.filter(active=True)
+               for a in received_addresses(s)}
     if sender and sender not in scanned:
         return [SmtpWarning(
             code=SmtpWarningCode.SENDER_NOT_SCANNED,
             message=f"No active scanner reads {row.sender_address}: customers' replies to "
-                    "comment emails will not come back as comments.")]
+                    "comment emails will not come back as comments. (A scanner reads the "
+                    "address of its username or mailbox name, or the address set on it.)")]
     return []
 
 
-async def _validate_template(data: EmailTemplateInput, creating: bool) -> InputErrors:
+async def _validate_template(data: EmailTemplateInput, creating: bool,
+                             row: models.EmailTemplate | None = None) -> InputErrors:
     errors = InputErrors()
     if creating:
         for name in ("name", "subject", "body"):
@@ -130,7 +142,46 @@ async def _validate_template(data: EmailTemplateInput, creating: bool) -> InputE
             validate_template(text if name == "subject" else "", text if name == "body" else "")
         except TemplateError as exc:
             errors.add(f"input.{name}", ErrorCode.INVALID_TEMPLATE, exc.message, line=exc.line)
+    if not errors.errors and (data.subject is not None or data.body is not None):
+        await _test_render(data, row, errors)
     return errors
+
+
+async def _test_render(data: EmailTemplateInput, row: models.EmailTemplate | None,
+                       errors: InputErrors) -> None:
+    """Render with sample data under the send-time limits: what fails now would fail for
+    every comment (render.py). Only the part that changed can be blamed."""
+    subject = data.subject if data.subject is not None else (row.subject if row else "")
+    body = data.body if data.body is not None else (row.body if row else "")
+    failure = await check_render(subject, body)
+    if failure is None:
+        return
+    part, exc = failure
+    if getattr(data, part) is None:  # the stored part only fails together with the new one
+        part = "body" if part == "subject" else "subject"
+    code = (ErrorCode.TEMPLATE_LIMIT if isinstance(exc, TemplateLimitError)
+            else ErrorCode.INVALID_TEMPLATE)
+    errors.add(f"input.{part}", code, exc.message)
+
+
+def _template_warnings(row: models.EmailTemplate) -> list[TemplateWarning]:
+    """The comment template without its ticket number or comments still saves, but replies
+    then cannot find their ticket, or the customer does not see what was written."""
+    if row.key != models.TICKET_COMMENT_TEMPLATE:
+        return []
+    warnings: list[TemplateWarning] = []
+    if f"${TICKET_NO_TAG}$" not in row.subject:
+        warnings.append(TemplateWarning(
+            code=TemplateWarningCode.MISSING_TICKET_NUMBER, field="input.subject",
+            message=f"The subject has no ${TICKET_NO_TAG}$: the ticket number is added in front "
+                    "of it, but replies to a subject edited by the customer may not find their "
+                    "ticket. Keep the tag in the subject."))
+    if f"${COMMENTS_TAG}$" not in row.body:
+        warnings.append(TemplateWarning(
+            code=TemplateWarningCode.MISSING_COMMENTS, field="input.body",
+            message=f"The body has no ${COMMENTS_TAG}$: the customer will not see the comment "
+                    "that was written."))
+    return warnings
 
 
 def _apply_template(row: models.EmailTemplate, data: EmailTemplateInput) -> None:
@@ -205,9 +256,10 @@ class EmailMutations:
         row = await get_or_none(models.EmailTemplate, id)
         if row is None:
             return not_found("EmailTemplate", id)
-        errors = await _validate_template(input, creating=False)
+        errors = await _validate_template(input, creating=False, row=row)
         if errors.errors:
             return errors.as_result()
         _apply_template(row, input)
         await row.save()
-        return EmailTemplatePayload(email_template=EmailTemplateType.from_model(row))
+        return EmailTemplatePayload(email_template=EmailTemplateType.from_model(row),
+                                    warnings=_template_warnings(row))

@@ -9,6 +9,7 @@ from typing import Any
 
 from strawberry.tools import merge_types
 
+from .delivery import DeliveryMutations
 from .dry_run import DryRunQueries
 from .email import EmailMutations, EmailQueries
 from .jobs import JobMutations, JobSubscriptions
@@ -38,6 +39,7 @@ QUERIES: tuple[type, ...] = (
 )
 MUTATIONS: tuple[type, ...] = (
     TicketMutations,
+    DeliveryMutations,
     PeopleMutations,
     ScannerMutations,
     ScannerStartMutations,

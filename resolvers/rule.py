@@ -8,18 +8,17 @@ import strawberry
 from tortoise.transactions import in_transaction
 
 from .. import models
+from ..isolated import Limit
 from ..rules_dsl import (
     FIELDS,
     OPERATORS,
     RuleError,
     RuleValidationError,
-    explain,
     loads,
     parse,
     to_json,
-    to_text,
 )
-from ..schema.errors import ErrorCode, InputErrors
+from ..schema.errors import ErrorCode, InputErrors, ValidationError
 from ..schema.limits import MAX_RULES_PER_SCANNER
 from ..schema.rule import (
     CheckRuleExplanation,
@@ -41,6 +40,7 @@ from ..watch.supervisor import notify_scanner_changed
 from .common import get_or_none, not_found, parse_id
 from .context import Info
 from .permissions import IsAdmin
+from .rule_work import RuleProblem, WorkTimedOut, check_condition, explain_condition
 from .validation import check_length, check_required
 
 if TYPE_CHECKING:
@@ -112,6 +112,27 @@ def check_actions(actions: Any, errors: InputErrors) -> list[dict[str, Any]] | N
     return normalized
 
 
+def actions_problem(actions: Any) -> str | None:
+    """Why stored actions no longer validate (a listing shows it), or None."""
+    from ..scanning.actions.registry import ActionConfigError, validate_actions
+
+    try:
+        validate_actions(actions)
+    except ActionConfigError as exc:
+        return f"An action is not valid: {exc}"
+    return None
+
+
+async def check_assignees(actions: list[dict[str, Any]] | None, errors: InputErrors) -> None:
+    """A ticket action may only assign to a user that exists (the scan would drop it)."""
+    for i, action in enumerate(actions or []):
+        for key in ("set", "set_on_update"):
+            user_id = (action.get(key) or {}).get("assignee_id")
+            if user_id is not None and not await models.User.exists(id=user_id):
+                errors.add(f"input.actions[{i}].{key}.assignee_id", ErrorCode.NOT_FOUND,
+                           f"No user with id {user_id}: choose an existing user as assignee")
+
+
 LIVE_FOLDERS_TIMEOUT = 15.0
 
 
@@ -153,10 +174,9 @@ class RuleQueries:
     )
     async def rules(self, info: Info, scanner_id: strawberry.ID) -> list[RuleType]:
         sid = parse_id(scanner_id, "scannerId")
-        return [
-            RuleType.from_model(r)
-            for r in await models.Rule.filter(scanner_id=sid).order_by("sequence", "id")
-        ]
+        rows = await models.Rule.filter(scanner_id=sid).order_by("sequence", "id")
+        # One rule that no longer validates is listed with its problem, never fails the list.
+        return [RuleType.from_model(r, actions_problem(r.actions)) for r in rows]
 
     @strawberry.field(
         permission_classes=[IsAdmin], description="Fields and operators for a rule builder"
@@ -178,44 +198,81 @@ class RuleQueries:
             for f in FIELDS.values()
         ]
 
-    @strawberry.field(
-        permission_classes=[IsAdmin], description="Validate a condition; returns both forms"
-    )
-    def check_rule(
+    @strawberry.field(permission_classes=[IsAdmin], description=(
+        "Validate a condition; returns both forms. Runs in an isolated process: past its "
+        "time budget the answer is a ValidationError with code TIMEOUT."))
+    async def check_rule(
         self, info: Info, condition_text: str | None = None, condition: ConditionInput | None = None
     ) -> CheckRuleResult:
         errors = InputErrors()
-        stored = parse_condition(
-            RuleInput(condition_text=condition_text, condition=condition), errors, True
-        )
-        if stored is None:
+        tree = _given_condition(condition_text, condition, errors)
+        if errors.errors:
             return errors.as_result()
-        return RuleCheckType(text=to_text(loads(stored)), json=cast("JSON", stored))
+        try:
+            result = await check_condition(
+                condition_text, tree, budget_s=info.context.settings.resolver_budget_seconds)
+        except WorkTimedOut as exc:
+            return _timed_out(errors, _condition_field(condition_text), exc)
+        if isinstance(result, RuleProblem):
+            return _problem_result(errors, result)
+        text, stored = result
+        return RuleCheckType(text=text, json=cast("JSON", stored))
+
+
+def _given_condition(condition_text: str | None, condition: ConditionInput | None,
+                     errors: InputErrors) -> dict[str, Any] | None:
+    """The structured condition as plain JSON (checked for "exactly one form given")."""
+    if condition_text is not None and condition is not None:
+        errors.add(
+            "input.conditionText", ErrorCode.INVALID, "Give conditionText or condition, not both"
+        )
+    elif condition_text is None and condition is None:
+        errors.add("input.conditionText", ErrorCode.REQUIRED, "A rule needs a condition")
+    return condition_to_json(condition) if condition is not None else None
+
+
+def _condition_field(condition_text: str | None) -> str:
+    return "input.conditionText" if condition_text is not None else "input.condition"
+
+
+def _timed_out(errors: InputErrors, field: str, exc: WorkTimedOut) -> ValidationError:
+    code = ErrorCode.TIMEOUT if exc.limit == Limit.TIME else ErrorCode.INVALID
+    errors.add(field, code, str(exc))
+    return errors.as_result()
+
+
+def _problem_result(errors: InputErrors, problem: RuleProblem) -> ValidationError:
+    errors.add(problem.field, ErrorCode.INVALID_RULE, problem.message, line=problem.line,
+               column=problem.column, caret=problem.caret)
+    return errors.as_result()
 
 
 @strawberry.type
 class RuleExplainQueries:
     @strawberry.field(permission_classes=[IsAdmin], description=(
         "Dry run: evaluate a condition (a saved rule's, or given as text/tree) on a raw email "
-        "(RFC 822 source) and show each condition's result and the matched text."))
-    def explain_rule(self, info: Info, raw_email: str, folder: str = "INBOX",
-                     condition_text: str | None = None,
-                     condition: ConditionInput | None = None) -> CheckRuleExplanation:
-        from ..mail.parsing import parse_email
+        "(RFC 822 source) and show each condition's result and the matched text. Runs in an "
+        "isolated process: past its time budget the answer is a ValidationError with code "
+        "TIMEOUT."))
+    async def explain_rule(self, info: Info, raw_email: str, folder: str = "INBOX",
+                           condition_text: str | None = None,
+                           condition: ConditionInput | None = None) -> CheckRuleExplanation:
         errors = InputErrors()
-        stored = parse_condition(
-            RuleInput(condition_text=condition_text, condition=condition), errors, True
-        )
-        if stored is None:
-            return errors.as_result()
+        tree = _given_condition(condition_text, condition, errors)
         check_length(errors, "rawEmail", raw_email, 25 * 1024 * 1024)
         if errors.errors:
             return errors.as_result()
-        email = parse_email(raw_email.encode("utf-8", "surrogateescape")).with_folder(folder)
-        explanation = explain(stored, email)
-        return RuleExplanationType(
-            matches=explanation.result, tree=cast("JSON", explanation.to_dict())
-        )
+        raw = raw_email.encode("utf-8", "surrogateescape")
+        try:
+            result = await explain_condition(
+                condition_text, tree, raw, folder,
+                budget_s=info.context.settings.resolver_budget_seconds)
+        except WorkTimedOut as exc:
+            return _timed_out(errors, "rawEmail", exc)
+        if isinstance(result, RuleProblem):
+            return _problem_result(errors, result)
+        matches, explanation = result
+        return RuleExplanationType(matches=matches, tree=cast("JSON", explanation))
 
 
 @strawberry.type
@@ -234,6 +291,7 @@ class RuleMutations:
         check_length(errors, "input.name", input.name, 200)
         condition = parse_condition(input, errors, required=True)
         actions = check_actions(input.actions if input.actions is not None else [], errors)
+        await check_assignees(actions, errors)
         _check_folders(input.folders, errors)
         if not input.folders:
             errors.add(
@@ -265,6 +323,7 @@ class RuleMutations:
         check_length(errors, "input.name", input.name, 200)
         condition = parse_condition(input, errors, required=False)
         actions = check_actions(input.actions, errors) if input.actions is not None else None
+        await check_assignees(actions, errors)
         _check_folders(input.folders, errors)
         if input.folders is not None and not input.folders:
             errors.add(

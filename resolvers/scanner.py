@@ -1,6 +1,8 @@
 """Scanner queries and mutations (admin only: scanners hold mailbox credentials)."""
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 from tortoise.exceptions import IntegrityError
 
@@ -8,7 +10,8 @@ from .. import models
 from ..schema.errors import ErrorCode, InputErrors
 from ..schema.scanner import (
     DeletePayload,
-    DeleteResult,
+    DeleteScannerResult,
+    ScannerHasHistory,
     ScannerInput,
     ScannerPayload,
     ScannerResult,
@@ -28,7 +31,7 @@ from .validation import (
 )
 
 _PLAIN_FIELDS = ("name", "auth_type", "host", "port", "encryption", "validate_certificate",
-                 "scan_type", "username", "mailbox_name", "microsoft_auth",
+                 "scan_type", "username", "mailbox_name", "address", "microsoft_auth",
                  "scan_interval_minutes", "start_from", "start_date", "push")
 _ACCOUNT_PROVIDER = {models.AuthType.MICROSOFT_OAUTH: models.OAuthProvider.MICROSOFT,
                      models.AuthType.GOOGLE_OAUTH: models.OAuthProvider.GOOGLE}
@@ -41,14 +44,23 @@ async def _validate(
     if creating:
         check_required(errors, "input.name", data.name)
         check_required(errors, "input.host", data.host)
-    elif data.name is not None:
-        check_required(errors, "input.name", data.name)
+    else:  # an update may leave a field out, but not blank a required one
+        for field, value in (("input.name", data.name), ("input.host", data.host)):
+            if value is not None:
+                check_required(errors, field, value)
     check_length(errors, "input.name", data.name, 200)
     check_host(errors, "input.host", data.host)
     check_port(errors, "input.port", data.port)
-    check_positive(errors, "input.scanInterval", data.scan_interval_minutes, 24 * 60)
+    check_positive(errors, "input.scanIntervalMinutes", data.scan_interval_minutes, 24 * 60)
+    # A helpdesk's own mailbox may well sit on an internal or reserved domain (.test, .local).
     if data.mailbox_name:
-        data.mailbox_name = normalize_email_address(errors, "input.mailboxName", data.mailbox_name)
+        data.mailbox_name = normalize_email_address(
+            errors, "input.mailboxName", data.mailbox_name, internal_ok=True
+        )
+    if data.address:
+        data.address = normalize_email_address(
+            errors, "input.address", data.address, internal_ok=True
+        )
     auth_type = data.auth_type or (current.auth_type if current else models.AuthType.PASSWORD)
     if auth_type in _ACCOUNT_PROVIDER:
         await _check_oauth(errors, data, creating, current, auth_type)
@@ -195,11 +207,33 @@ class ScannerMutations:
         await notify_scanner_changed(scanner.id)
         return result
 
-    @strawberry.mutation(permission_classes=[IsAdmin])
-    async def delete_scanner(self, info: Info, id: strawberry.ID) -> DeleteResult:
+    @strawberry.mutation(
+        permission_classes=[IsAdmin],
+        description="Delete a scanner with its rules. A scanner that has scanned has history "
+        "(message log, scan runs) that goes with it: without deleteHistory: true it is not "
+        "deleted and ScannerHasHistory says what would be lost",
+    )
+    async def delete_scanner(
+        self,
+        info: Info,
+        id: strawberry.ID,
+        delete_history: Annotated[bool, strawberry.argument(
+            description="Confirm that the scanner's message log and scan runs are deleted too",
+        )] = False,
+    ) -> DeleteScannerResult:
         scanner = await get_or_none(models.Scanner, id)
         if scanner is None:
             return not_found("Scanner", id)
+        logs = await models.MessageLog.filter(scanner_id=scanner.id).count()
+        runs = await models.ScanRun.filter(scanner_id=scanner.id).count()
+        if (logs or runs) and not delete_history:
+            return ScannerHasHistory(
+                message=f"Deleting {scanner.name} would also delete its history: {logs} "
+                f"message-log entries and {runs} scan runs (tickets, comments and contacts "
+                "stay). Deactivate it to keep the history, or confirm with deleteHistory: true.",
+                message_log_entries=logs,
+                scan_runs=runs,
+            )
         await scanner.delete()
         await notify_scanner_changed(int(scanner.id))
         return DeletePayload(id=id)

@@ -9,6 +9,7 @@ unexpected error is logged with its traceback, and it is masked for the client.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import strawberry
@@ -19,6 +20,7 @@ from strawberry.types import ExecutionContext
 from ..http_errors import excerpt
 from .common import PublicError
 from .input_guard import InputGuard
+from .observability import OperationMetrics
 from .root import Mutation, Query, Subscription
 
 MAX_DEPTH = 10
@@ -38,13 +40,24 @@ def _should_mask(error: GraphQLError) -> bool:
     return not _expected(error)
 
 
+# graphql-core quotes the caller's input in coercion errors ("... Found: {'passwrd':
+# 's3cret'}", "got invalid value ..."): a typo in a field name would put a password into the
+# log. The client gets the whole message; the log line stops before the quoted value.
+_QUOTES_INPUT = re.compile(r"Found: |got invalid value|has invalid value|cannot represent")
+
+
+def _loggable(message: str) -> str:
+    match = _QUOTES_INPUT.search(message)
+    return message if match is None else message[: match.start()] + "(input not logged)"
+
+
 class Schema(strawberry.Schema):
     def process_errors(self, errors: list[GraphQLError],
                        execution_context: ExecutionContext | None = None) -> None:
         for error in errors:
             path = ".".join(str(p) for p in error.path or ()) or "-"
             if _expected(error):
-                logger.info("refused (%s): %s", path, excerpt(error.message, 200))
+                logger.info("refused (%s): %s", path, excerpt(_loggable(error.message), 200))
             else:
                 logger.error("unexpected error (%s): %s", path, excerpt(error.message, 200),
                              exc_info=error.original_error)
@@ -52,6 +65,7 @@ class Schema(strawberry.Schema):
 
 def build_schema() -> strawberry.Schema:
     extensions: list[Any] = [
+        OperationMetrics,
         lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
         lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import strawberry
+from strawberry.file_uploads import Upload
 from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
@@ -20,9 +21,11 @@ from ..schema.ticket import (
     TicketType,
     UpdateTicketInput,
 )
+from ..storage.attachments import policy_for
 from .common import get_or_none, not_found, paginate, parse_id
 from .context import Info
 from .permissions import IsAgent
+from .uploads import check_uploads, release_uploads, store_uploads, upload_rows
 from .validation import check_length, check_required
 
 _RELATIONS = (("assignee_id", models.User, "User"), ("contact_id", models.Contact, "Contact"),
@@ -141,29 +144,53 @@ class TicketMutations:
 
     @strawberry.mutation(permission_classes=[IsAgent], description=(
         "Comment on a ticket. Unless internal, the comment is emailed to the customer "
-        "through the 'Ticket comment changed' template; `delivery` shows the email's state."))
+        "through the 'Ticket comment changed' template; `delivery` shows the email's state. "
+        "`attachments` (GraphQL multipart request spec) are stored on the comment and sent "
+        "as MIME attachments of its email."))
     async def add_comment(self, info: Info, ticket_id: strawberry.ID, body: str,
-                          internal: bool = False) -> AddCommentResult:
+                          internal: bool = False,
+                          attachments: list[Upload] | None = None) -> AddCommentResult:
         ticket = await get_or_none(models.Ticket, ticket_id)
         if ticket is None:
             return not_found("Ticket", ticket_id)
         errors = InputErrors()
         check_required(errors, "body", body)
         check_length(errors, "body", body, 100_000)
+        files = list(attachments or [])
+        policy = policy_for(info.context.settings)
+        check_uploads(files, policy.max_bytes, errors)
         if errors.errors:
             return errors.as_result()
         principal = info.context.principal
         assert principal is not None  # guaranteed by IsAgent
-        from ..outbound.outbox import queue_comment_email
-        async with in_transaction() as conn:
-            comment = await models.Comment.create(
-                using_db=conn, ticket=ticket, body=body, internal=internal,
-                author_user_id=principal.user.id, source=models.CommentSource.CRM)
-            outbound = await queue_comment_email(comment, principal.user, conn,
-                                                 settings=info.context.settings)
+        from ..outbound.outbox import queue_comment_email, render_ahead
+        # Rendered before the transaction (in an isolated process, at most 2 s): no
+        # transaction, and on SQLite no other request, waits on a template.
+        rendering = None if internal else await render_ahead(ticket.id, principal.user, body)
+        stored = await store_uploads(files, policy)  # bytes first: rows never name missing ones
+        try:
+            async with in_transaction() as conn:
+                comment = await models.Comment.create(
+                    using_db=conn, ticket=ticket, body=body, internal=internal,
+                    author_user_id=principal.user.id, source=models.CommentSource.CRM)
+                if stored:
+                    await models.Attachment.bulk_create(
+                        upload_rows(stored, ticket.id, comment.id), using_db=conn)
+                outbound = await queue_comment_email(comment, principal.user, conn,
+                                                     settings=info.context.settings,
+                                                     rendering=rendering)
+        except BaseException:
+            await release_uploads(stored, policy)
+            raise
         # After commit: a job that starts before the commit would not find its row.
-        if outbound is not None:
+        if outbound is not None and outbound.status == models.DeliveryStatus.QUEUED:
             from ..workers.queue import get_queue
-            await get_queue().enqueue("send_outbound", outbound.id, job_id=f"send:{outbound.id}")
+            from ..workers.send import send_job_id
+            await get_queue().enqueue("send_outbound", outbound.id,
+                                      job_id=send_job_id(outbound.id))
         await events.publish_ticket_event("comment_added", ticket.id, comment_id=comment.id)
+        if outbound is not None and outbound.status == models.DeliveryStatus.FAILED:
+            await events.publish_ticket_event(
+                "comment_email_failed", ticket.id, comment_id=comment.id,
+                outbound_id=outbound.id, reason=outbound.last_error)
         return CommentPayload(comment=CommentType.from_model(comment))

@@ -23,7 +23,7 @@ def check_length(errors: InputErrors, field: str, value: str | None, maximum: in
 
 def check_host(errors: InputErrors, field: str, host: str | None) -> None:
     """A DNS name or an IP literal; no scheme, port, path or spaces."""
-    if not host:  # missing is reported by check_required
+    if not host or not host.strip():  # missing is reported by check_required
         return
     try:
         ipaddress.ip_address(host)
@@ -44,12 +44,22 @@ def check_port(errors: InputErrors, field: str, port: int | None) -> None:
         errors.add(field, ErrorCode.INVALID_PORT, "Port must be between 1 and 65535")
 
 
-def normalize_email_address(errors: InputErrors, field: str, value: str | None) -> str | None:
-    """The address in normalized form, or None after recording why it is not valid."""
+def normalize_email_address(
+    errors: InputErrors, field: str, value: str | None, *, internal_ok: bool = False
+) -> str | None:
+    """The address in normalized form, or None after recording why it is not valid.
+
+    `internal_ok`: also accept reserved and internal domains (`.test`, `.internal`, a bare
+    host name), as an organisation's own mailboxes may use them (a customer's should not)."""
     if value is None:
         return None
     try:
-        return validate_email(value.strip(), check_deliverability=False).normalized
+        return validate_email(
+            value.strip(),
+            check_deliverability=False,
+            globally_deliverable=not internal_ok,
+            test_environment=internal_ok,
+        ).normalized
     except EmailNotValidError as exc:
         errors.add(field, ErrorCode.INVALID_EMAIL, str(exc))
         return None

@@ -50,7 +50,7 @@ async def process_batch(
             results.append(item)
             continue
         if not plannable(item):
-            await write_pending(planner.pending, conn)
+            await write_pending(planner.pending, conn, config.attachments)
             history = batch.history.of(message.uid) if batch.history else None
             results.append(await act_prepared(config, item, folder, conn, history=history))
             stale = True  # it may have written rows the lookups do not know
@@ -62,5 +62,5 @@ async def process_batch(
         msg = PlannedMessage(message.uid, item)
         await planner.plan(msg)
         results.append(msg)
-    await write_pending(planner.pending, conn)
+    await write_pending(planner.pending, conn, config.attachments)
     return [r.processed() if isinstance(r, PlannedMessage) else r for r in results]

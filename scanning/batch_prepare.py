@@ -3,14 +3,18 @@ what its actions will read, while the previous batch's transaction waits on the 
 
 This is CPU work. With parse processes (ScanConfig.parse_processes, the default where
 there is more than one core) it runs in worker processes (parse_pool.py) and the results
-come back pickled: the event loop meanwhile commits the previous batch. Without, it runs
-on the event loop thread, yielding between messages so the other batch's round trips are
-answered promptly.
+come back pickled: the event loop meanwhile commits the previous batch. With a message
+budget (budget.py, the default) it runs there too, in one process at least, because only
+there can a message that overruns be stopped; such a message comes back quarantined
+(TIMEOUT) and is remembered in `FetchBatch.timed_out`, so that no later step of the scan
+parses it again in the scan process. Without either, it runs on the event loop thread,
+yielding between messages so the other batch's round trips are answered promptly.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -21,9 +25,10 @@ from ..mail.parsing import ParsedEmail
 from ..transport.imap import FetchedMessage
 from .actions.create_or_update_ticket import comment_text
 from .batch_lookup import reference_ids
+from .budget import MessageTimeout, cpu_budget, crash_reason, deadline_for, timed_out
 from .context import HistoryImport, ScanConfig
 from .duplicates import as_duplicate, dedupe_key, skip_counts
-from .parse_pool import run_in_pool
+from .parse_pool import WorkerDied, WorkTimedOut, run_in_pool
 from .process import (
     LoadedRule,
     Prepared,
@@ -34,6 +39,8 @@ from .process import (
 from .ticket_matching import number_pattern
 
 __all__ = ["FetchBatch", "mark_duplicates", "message_keys", "prepare_batch"]
+
+logger = logging.getLogger(__name__)
 
 MIN_CHUNK = 25  # messages per worker call: fewer cost more in pickling than they save
 DECODED_ATTACHMENTS = 4 << 20  # per message: decoded ahead up to this total, else later
@@ -74,6 +81,9 @@ class FetchBatch:
     history: HistoryImport | None = None  # the folder's mail from before scanning began
     # Dedupe keys of messages processed in other folders -> that folder (duplicates.py).
     elsewhere: Mapping[str, str] = field(default_factory=dict)
+    # uid -> quarantine row of a message past its budget, filled in by this process and
+    # shared by every FetchBatch of a folder scan: such a message is never parsed again.
+    timed_out: dict[int, Unlogged] = field(default_factory=dict)
 
     def examine(self, message: FetchedMessage) -> Unlogged | Prepared:
         """`examine_message` for one of the batch's messages (raises on a rule bug)."""
@@ -92,6 +102,9 @@ class FetchBatch:
 
     def prepare(self, message: FetchedMessage) -> Processed | Prepared:
         """`prepare_message` for one of the batch's messages (raises on a rule bug)."""
+        late = self.timed_out.get(message.uid)
+        if late is not None:
+            return late.logged()
         item = self.examine(message)
         return item.logged() if isinstance(item, Unlogged) else item
 
@@ -118,16 +131,31 @@ def _prepare_one(
     return item
 
 
-def _prepare_chunk(batch: FetchBatch) -> list[Unlogged | _Shipped] | None:
-    """Runs in a worker process: every message of `batch`, None when one failed."""
+@dataclass(frozen=True)
+class _TimedOut:
+    """A message that went past its budget in the worker: its quarantine row."""
+
+    item: Unlogged
+
+
+_Result = Unlogged | _Shipped | _TimedOut | None  # None: the message raised
+
+
+def _prepare_chunk(batch: FetchBatch) -> list[_Result]:
+    """Runs in a worker process: every message of `batch`, each within its CPU budget."""
     numbers = number_pattern(batch.config.ticket_prefix)
     position = {id(rule): i for i, rule in enumerate(batch.rules)}
-    out: list[Unlogged | _Shipped] = []
+    out: list[_Result] = []
     for message in batch.fetched:
         try:
-            item = _prepare_one(batch, message, numbers)
+            with cpu_budget(batch.config.message_budget_s):
+                item = _prepare_one(batch, message, numbers)
+        except MessageTimeout:
+            out.append(_TimedOut(_timed_out(batch, message)))
+            continue
         except Exception:  # noqa: BLE001 — see prepare_batch
-            return None
+            out.append(None)
+            continue
         if isinstance(item, Prepared):
             matched = [position[id(rule)] for rule in item.matched]
             p = item
@@ -139,9 +167,51 @@ def _prepare_chunk(batch: FetchBatch) -> list[Unlogged | _Shipped] | None:
     return out
 
 
+def _timed_out(batch: FetchBatch, message: FetchedMessage, reason: str | None = None) -> Unlogged:
+    return timed_out(batch.config, batch.folder, batch.uidvalidity, message.uid, message.raw,
+                     batch.run_id, message.server_id, reason)
+
+
+async def _run_chunk(chunk: FetchBatch, processes: int) -> list[_Result]:
+    """A chunk in a parse process. A process that does not answer by the chunk's deadline
+    (a message stuck in one C call, which the CPU timer cannot interrupt) or that dies is
+    killed or replaced, and the chunk is redone one message per call: the message that
+    times out (or kills its process) alone is the one quarantined. Only when no parse
+    process can run at all is the chunk read here, as without a budget."""
+    budget = chunk.config.message_budget_s
+    if budget <= 0:
+        return await run_in_pool(processes, _prepare_chunk, chunk)
+    try:
+        return await run_in_pool(processes, _prepare_chunk, chunk, fallback=False,
+                                 timeout=deadline_for(len(chunk.fetched), budget))
+    except WorkTimedOut as exc:
+        logger.warning("a parse process timed out (%s); its %d message(s) are read again one "
+                       "at a time", exc, len(chunk.fetched))
+    except WorkerDied as exc:
+        logger.warning("a parse process died (%s); its %d message(s) are read again one at a "
+                       "time", exc, len(chunk.fetched))
+    except Exception:  # noqa: BLE001 — cannot start processes or pickle: as without a budget
+        return await run_in_pool(processes, _prepare_chunk, chunk)
+    out: list[_Result] = []
+    for message in chunk.fetched:
+        one = replace(chunk, fetched=[message])
+        try:
+            out.extend(await run_in_pool(processes, _prepare_chunk, one, fallback=False,
+                                         timeout=deadline_for(1, budget)))
+        except WorkTimedOut:
+            out.append(_TimedOut(_timed_out(chunk, message)))
+        except WorkerDied as exc:
+            out.append(_TimedOut(_timed_out(chunk, message, crash_reason(str(exc)))))
+        except Exception:  # noqa: BLE001 — read again later, in this process
+            out.append(None)
+    return out
+
+
 def _received(
-    batch: FetchBatch, message: FetchedMessage, item: Unlogged | _Shipped
+    batch: FetchBatch, message: FetchedMessage, item: Unlogged | _Shipped | _TimedOut
 ) -> Processed | Prepared:
+    if isinstance(item, _TimedOut):
+        item = batch.timed_out[message.uid] = item.item
     if isinstance(item, Unlogged):
         return item.logged()
     object.__setattr__(item.email, "_raw", message.raw)
@@ -156,13 +226,16 @@ async def _in_processes(batch: FetchBatch, processes: int) -> list[Processed | P
     parts = max(1, min(processes, len(fetched) // MIN_CHUNK))
     size = -(-len(fetched) // parts)
     chunks = [replace(shipped, fetched=fetched[i : i + size]) for i in range(0, len(fetched), size)]
-    results = await asyncio.gather(*(run_in_pool(processes, _prepare_chunk, c) for c in chunks))
+    results = await asyncio.gather(*(_run_chunk(c, processes) for c in chunks))
     out: list[Processed | Prepared] = []
+    failed = False
     for chunk, result in zip(chunks, results, strict=True):
-        if result is None:
-            return None
-        out.extend(_received(batch, m, i) for m, i in zip(chunk.fetched, result, strict=True))
-    return out
+        for message, item in zip(chunk.fetched, result, strict=True):
+            if item is None:
+                failed = True  # the others are still received: timeouts must be known
+            else:
+                out.append(_received(batch, message, item))
+    return None if failed else out
 
 
 def message_keys(
@@ -198,6 +271,8 @@ async def prepare_batch(batch: FetchBatch) -> list[Processed | Prepared] | None:
     a message failed (the batch transaction prepares again and fails over to one message
     at a time, which quarantines the bad one)."""
     processes = batch.config.parse_processes
+    if batch.config.message_budget_s > 0:
+        processes = max(1, processes)  # only a process can be stopped mid-message
     if processes > 0 and batch.fetched:
         return await _in_processes(batch, processes)
     out: list[Processed | Prepared] = []

@@ -21,13 +21,14 @@ from ..models import (
     Comment,
     CommentSource,
     Contact,
+    DeliveryAttempt,
     DeliveryStatus,
     OutboundEmail,
     Sequence,
     Ticket,
 )
 from ..models.bulk import insert_models, insert_rows
-from .actions.create_or_update_ticket import attachment_rows
+from ..storage.attachments import AttachmentPolicy, default_policy, parsed_rows
 
 __all__ = ["TICKET_SEQUENCE", "NewComment", "Pending", "write_pending"]
 
@@ -107,18 +108,20 @@ async def _comments(rows: list[NewComment], conn: BaseDBAsyncClient) -> None:
         new.id = found[(int(new.ticket.id), str(new.message_id))]
 
 
-def _attachment_rows(
-    items: list[tuple[Ticket, NewComment | None, ParsedEmail]],
+async def _attachment_rows(
+    items: list[tuple[Ticket, NewComment | None, ParsedEmail]], policy: AttachmentPolicy
 ) -> list[dict[str, Any]]:
-    return [
-        row
-        for ticket, comment, email in items
-        for row in attachment_rows(email, ticket.id, comment.id if comment is not None else None)
-    ]
+    return await parsed_rows(
+        [(email, ticket.id, comment.id if comment else None) for ticket, comment, email in items],
+        policy,
+    )
 
 
-async def write_pending(pending: Pending, conn: BaseDBAsyncClient) -> None:
-    """Insert/update everything in `pending` on `conn`, fill in the ids, then empty it."""
+async def write_pending(
+    pending: Pending, conn: BaseDBAsyncClient, policy: AttachmentPolicy | None = None
+) -> None:
+    """Insert/update everything in `pending` on `conn`, fill in the ids, then empty it.
+    Attachment bytes go to `policy`'s blob store (default: as the environment says)."""
     await insert_models(pending.contacts, conn, key="email_normalized")
     if pending.last_number is not None:
         await Sequence.store(TICKET_SEQUENCE, pending.last_number, conn)
@@ -126,7 +129,9 @@ async def write_pending(pending: Pending, conn: BaseDBAsyncClient) -> None:
         await _tickets(pending.tickets, conn)
     if pending.comments:
         await _comments(pending.comments, conn)
-    await insert_rows(Attachment, _attachment_rows(pending.attachments), conn)
+    if pending.attachments:
+        rows = await _attachment_rows(pending.attachments, policy or default_policy())
+        await insert_rows(Attachment, rows, conn)
     for ticket in pending.dated.values():  # history: the last change is its mail's date
         await Ticket.filter(id=ticket.id).using_db(conn).update(updated_at=ticket.updated_at)
     bumped = []
@@ -141,6 +146,9 @@ async def write_pending(pending: Pending, conn: BaseDBAsyncClient) -> None:
         for ticket in bumped:
             ticket.updated_at = now
     for sent, error in pending.failed:  # comment emails a bounce reported undelivered
-        sent.status, sent.last_error = DeliveryStatus.FAILED, error
+        sent.status, sent.last_error = DeliveryStatus.BOUNCED, error
         await sent.save(using_db=conn, update_fields=["status", "last_error", "updated_at"])
+        await DeliveryAttempt.create(  # the history shows the bounce after the accepted send
+            using_db=conn, outbound_email_id=sent.id, number=sent.attempts,
+            status=DeliveryStatus.BOUNCED, error=error)
     pending.__init__()  # type: ignore[misc]  # start over: everything above is written

@@ -1,4 +1,4 @@
-"""What a bounce does to the helpdesk: the comment email it reports is marked failed.
+"""What a bounce does to the helpdesk: the comment email it reports is marked bounced.
 
 Shared by the per-message path (process.py) and the batch planner (planner.py), so a bounce
 is looked up and worded alike whichever path (or a dry run) handles it.

@@ -10,6 +10,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from ..mail.parsing import ParsedEmail
 from ..models import Comment, Contact, Scanner, Ticket, TicketStatus
+from ..storage.attachments import AttachmentPolicy
 
 __all__ = [
     "ActionOutcome",
@@ -49,6 +50,11 @@ class ScanConfig:
     sender_address: str = ""  # SmtpSettings.sender_address: mail from it is our own
     cache: ScanCache | None = None
     parse_processes: int = 0  # worker processes that parse fetched mail (0: in this one)
+    # CPU seconds to parse and match one mail (budget.py); 0: no budget, and with
+    # parse_processes=0 parsing then stays in this process (tests that patch it use that)
+    message_budget_s: float = 0.0
+    # Blob store and size limit for attachments (None: as the environment configures).
+    attachments: AttachmentPolicy | None = None
 
 
 @dataclass(frozen=True)

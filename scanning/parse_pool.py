@@ -22,6 +22,7 @@ import multiprocessing
 import os
 import pickle
 import select
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -31,7 +32,7 @@ from multiprocessing.process import BaseProcess
 from multiprocessing.reduction import ForkingPickler
 from typing import Any, TypeVar
 
-__all__ = ["run_in_pool", "shutdown", "worker_pids"]
+__all__ = ["WorkTimedOut", "WorkerDied", "run_in_pool", "shutdown", "worker_pids"]
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -39,6 +40,10 @@ T = TypeVar("T")
 
 class WorkerDied(Exception):
     """The worker process ended before answering."""
+
+
+class WorkTimedOut(Exception):
+    """The call did not answer within its `timeout`; its worker was killed."""
 
 
 class WorkFailed(Exception):
@@ -71,6 +76,10 @@ def _exit_with(pid: int) -> None:
 
 def _serve(conn: Connection, scan_pid: int) -> None:
     """A worker's life: one call at a time, answered on its own pipe."""
+    # Ctrl-C reaches the whole process group, but it is for the scan process, which then
+    # finishes its batch with us; we exit with it (_exit_with). SIGTERM stays deadly:
+    # multiprocessing ends daemonic children with it when the scan process exits.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _exit_with(scan_pid)
     while True:
         try:
@@ -96,9 +105,12 @@ class _Worker:
         self.process.start()
         theirs.close()  # the worker holds the only other end: its death is our EOF
 
-    def call(self, fn: Callable[..., Any], args: tuple[object, ...]) -> Any:
+    def call(self, fn: Callable[..., Any], args: tuple[object, ...],
+             timeout: float | None = None) -> Any:
         try:
             self.conn.send_bytes(ForkingPickler.dumps((fn, args)))
+            if timeout is not None and not self.conn.poll(timeout):
+                raise WorkTimedOut(f"no answer within {timeout:g} s")
             ok, value = pickle.loads(self.conn.recv_bytes())
         except (EOFError, OSError) as exc:  # OSError: end of file in mid-message
             raise WorkerDied(str(exc)) from exc
@@ -125,7 +137,8 @@ class _Pool:
         self.workers: set[_Worker] = set()
         self.closed = False
 
-    def call(self, fn: Callable[..., Any], args: tuple[object, ...]) -> Any:
+    def call(self, fn: Callable[..., Any], args: tuple[object, ...],
+             timeout: float | None = None) -> Any:
         worker: _Worker | None = getattr(self.local, "worker", None)
         if worker is None:
             with self.lock:  # multiprocessing's bookkeeping of children is not thread-safe
@@ -134,8 +147,8 @@ class _Pool:
                 worker = self.local.worker = _Worker()
                 self.workers.add(worker)
         try:
-            return worker.call(fn, args)
-        except WorkerDied:
+            return worker.call(fn, args, timeout)
+        except (WorkerDied, WorkTimedOut):
             self.local.worker = None
             with self.lock:
                 self.workers.discard(worker)
@@ -182,19 +195,30 @@ def shutdown() -> None:
         _pool = None
 
 
-async def run_in_pool(processes: int, fn: Callable[..., T], *args: object) -> T:
+async def run_in_pool(processes: int, fn: Callable[..., T], *args: object,
+                      timeout: float | None = None, fallback: bool = True) -> T:
     """`fn(*args)` in a worker process (arguments and result are pickled), or here when
     `processes` is 0 or the worker failed: `fn` must not raise (report failure in its
-    result), so that anything raised here is the pool's own trouble, never the work's."""
+    result), so that anything raised here is the pool's own trouble, never the work's.
+
+    With `timeout` a worker that has not answered in time is killed (`WorkTimedOut`); with
+    `fallback=False` nothing runs here: the pool's trouble is raised instead (work that may
+    be hostile must never run on the caller's event loop)."""
     try:
         pool = _get(processes)
         if pool is not None:
             result: T = await asyncio.get_running_loop().run_in_executor(
-                pool.threads, pool.call, fn, args
+                pool.threads, pool.call, fn, args, timeout
             )
             return result
+    except WorkTimedOut:
+        raise
     except WorkerDied as exc:
+        if not fallback:
+            raise
         logger.warning("a parse process died (%s); this batch is parsed in the scan process", exc)
     except Exception:  # noqa: BLE001 — cannot start processes, cannot pickle: work here
+        if not fallback:
+            raise
         logger.warning("parse processes failed; this batch is parsed here", exc_info=True)
     return fn(*args)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -44,7 +45,11 @@ from ..db import analyze_if_never_analyzed
 from ..mail.parsing import parse_email
 from ..models import FolderState, MessageLog, Scanner, ScanRun, ScanRunStatus, SmtpSettings
 from ..models.bulk import insert_rows
+from ..ops import shutdown
+from ..ops.logs import log_context
+from ..ops.metrics import observe_stage
 from ..settings import Settings, load_settings
+from ..storage.attachments import policy_for
 from ..transport.errors import ErrorCode, MailError
 from ..transport.imap import FetchedMessage, MailboxSession
 from ..workers.lock import LOCK_LOST
@@ -55,10 +60,12 @@ from .connect import open_session
 from .context import HistoryImport, ScanCache, ScanConfig
 from .duplicates import dedupe_key, has_other_folders, processed_elsewhere
 from .effects import PendingEffects, apply_effects, finish_pending
-from .process import LoadedRule, Prepared, Processed, load_rules, process_message
+from .observe import record_messages, record_run, stage
+from .process import LoadedRule, Prepared, Processed, Unlogged, load_rules, process_message
 from .progress import Progress
 from .signature import record_signature, signature, status_items
 from .transient import LoggedElsewhere, is_transient
+from .warnings import ScanWarning, missing_folder_warning
 
 __all__ = ["BATCH_SIZE", "prepare_fetched", "run_scan", "scan_config"]
 
@@ -85,6 +92,8 @@ async def scan_config(scanner: Scanner, settings: Settings) -> ScanConfig:
         sender_address=smtp.sender_address if smtp else "",
         cache=ScanCache(),
         parse_processes=settings.parse_processes,
+        message_budget_s=settings.message_budget_seconds,
+        attachments=policy_for(settings),
     )
 
 
@@ -187,6 +196,9 @@ class _FolderScan:
         self.folder, self.progress = folder, progress
         self.scanner_id = config.scanner.id
         self.left_uid: int | None = None  # lowest UID left unlogged for the next scan
+        # Messages past their budget (budget.py), quarantined by the parse process: never
+        # parsed again here, whichever path the batch takes.
+        self.timed_out: dict[int, Unlogged] = {}
         self.history: HistoryImport | None = None  # set from the checkpoint in run()
 
     async def run(self) -> None:
@@ -220,6 +232,9 @@ class _FolderScan:
         finishing: asyncio.Future[None] | None = None
         try:
             for i, batch in enumerate(batches):
+                # A stop request ends the scan here, between batches: the previous batch's
+                # side effects and checkpoint still complete below (ops/shutdown.py).
+                shutdown.check()
                 fetched = await ahead.popleft()
                 if i + lookahead < len(batches):
                     ahead.append(asyncio.ensure_future(self._fetch(batches[i + lookahead])))
@@ -260,14 +275,18 @@ class _FolderScan:
         logged = await checkpoints.already_logged(
             self.scanner_id, self.folder, self.uidvalidity, batch
         )
-        fetched = await self.session.fetch([u for u in batch if u not in logged])
+        wanted = [u for u in batch if u not in logged]
+        with stage("fetch", len(wanted)):
+            fetched = await self.session.fetch(wanted)
         reread = await self._reread_ids(fetched)
+        started = time.perf_counter()
         prepared, elsewhere = await prepare_fetched(
             lambda seen: self._batch(fetched, reread, seen),
             self.scanner_id,
             self.folder,
             self.other_folders,
         )
+        observe_stage("parse", time.perf_counter() - started, len(fetched))
         return _Fetched(fetched, reread, prepared, elsewhere)
 
     def _batch(
@@ -286,6 +305,7 @@ class _FolderScan:
             reread_ids=reread,
             history=self.history,
             elsewhere=elsewhere,
+            timed_out=self.timed_out,
         )
 
     async def _reread_ids(self, fetched: list[FetchedMessage]) -> set[str]:
@@ -298,6 +318,7 @@ class _FolderScan:
     async def _commit_batch(self, batch: list[int], ahead: _Fetched) -> list[Processed]:
         """Process and commit the batch (steps 4-5); its side effects are not applied yet."""
         fetched, reread, elsewhere = ahead.messages, ahead.reread, ahead.elsewhere
+        started = time.perf_counter()
         try:
             results = await self._in_one_transaction(fetched, reread, elsewhere, ahead.prepared)
         except Exception:  # noqa: BLE001 — rolled back; redo each message on its own
@@ -310,6 +331,8 @@ class _FolderScan:
             if self.config.cache is not None:
                 self.config.cache.clear()  # it may hold rows the rollback removed
             results = await self._one_by_one(fetched, reread, elsewhere)
+        observe_stage("write", time.perf_counter() - started, len(fetched))
+        record_messages(self.scanner_id, results)
         for result in results:
             self.progress.add(Counter(seen=1) + result.counts)
         await _publish(results)  # committed: tickets and comments may be announced
@@ -360,20 +383,25 @@ class _FolderScan:
         results = []
         uncached = replace(self.config, cache=None)
         for message in fetched:
+            late = self.timed_out.get(message.uid)
+            if late is not None:
+                results.append(late.logged())
+                continue
             try:
-                result = await process_message(
-                    uncached,
-                    self.rules,
-                    self.folder,
-                    self.uidvalidity,
-                    message.uid,
-                    message.raw,
-                    run_id=self.progress.run.id,
-                    reread_ids=reread,
-                    history=self.history.of(message.uid) if self.history else None,
-                    server_id=message.server_id,
-                    elsewhere=elsewhere,
-                )
+                with log_context(uid=message.uid):
+                    result = await process_message(
+                        uncached,
+                        self.rules,
+                        self.folder,
+                        self.uidvalidity,
+                        message.uid,
+                        message.raw,
+                        run_id=self.progress.run.id,
+                        reread_ids=reread,
+                        history=self.history.of(message.uid) if self.history else None,
+                        server_id=message.server_id,
+                        elsewhere=elsewhere,
+                    )
             except LoggedElsewhere:
                 logger.info("uid %s in %s was logged by another scan", message.uid, self.folder)
                 self.progress.add({}, processed=1)
@@ -391,25 +419,37 @@ class _FolderScan:
         return results
 
 
-async def _start_run(scanner: Scanner, scan_run_id: int | None, trigger: str) -> ScanRun:
+async def _start_run(
+    scanner: Scanner, scan_run_id: int | None, trigger: str
+) -> tuple[ScanRun, bool]:
+    """The run, RUNNING now, and whether it was RUNNING already: resumed after its worker
+    stopped (shutdown, lost lock, crash); what that worker did is committed and counted on
+    the row, and this scan adds to it."""
     now = datetime.now(UTC)
+    resumed = False
     if scan_run_id is not None:
         run = await ScanRun.get(id=scan_run_id, scanner_id=scanner.id)
+        resumed = run.status == ScanRunStatus.RUNNING
     else:
         run = ScanRun(scanner=scanner, trigger=trigger)
     run.status, run.started_at, run.finished_at = ScanRunStatus.RUNNING, now, None
     run.error = None  # type: ignore[assignment]  # nullable column
     await run.save()
     await Scanner.filter(id=scanner.id).update(last_scan_at=now)
-    return run
+    return run, resumed
 
 
-async def _finish_run(run: ScanRun, progress: Progress, error: str | None) -> None:
+async def _finish_run(
+    run: ScanRun, progress: Progress, error: str | None, warnings: list[ScanWarning] | None = None
+) -> None:
+    """Record the outcome. `warnings` (None: the scan never got to the folders) end a run
+    SUCCEEDED with them, and become the scanner's health warnings, without any backoff."""
     now = datetime.now(UTC)
     run.status = ScanRunStatus.FAILED if error else ScanRunStatus.SUCCEEDED
     run.error, run.finished_at = error, now  # type: ignore[assignment]  # nullable column
     run.counts, run.processed = dict(progress.counts), progress.processed
     run.total = max(progress.total, progress.processed)
+    run.warnings = list(warnings or [])
     await run.save()
     scanner_id = run.scanner_id  # type: ignore[attr-defined]
     if error:
@@ -418,7 +458,7 @@ async def _finish_run(run: ScanRun, progress: Progress, error: str | None) -> No
         )
     else:
         await Scanner.filter(id=scanner_id).update(
-            last_success_at=now, last_error=None, failure_count=0
+            last_success_at=now, last_error=None, failure_count=0, warnings=warnings or None
         )
     await progress.publish()
 
@@ -438,14 +478,15 @@ async def _record_end(run: ScanRun, *args: Any) -> None:
         await _finish_run(run, *args)
 
 
-async def _scan(scanner: Scanner, settings: Settings, progress: Progress) -> str | None:
-    """Scan every folder; returns an error summary (None when all went well)."""
+async def _scan(scanner: Scanner, settings: Settings, progress: Progress) -> list[ScanWarning]:
+    """Scan every folder; returns the warnings (a folder the rules name that is gone: the
+    other folders are scanned all the same, and the run does not fail for it)."""
     rules = await load_rules(scanner)
     folders = _folders(rules)
     if not folders:
-        return None
+        return []
     config = await scan_config(scanner, settings)
-    problems: list[str] = []  # broken rules quarantine their mail instead (see process.py)
+    warnings: list[ScanWarning] = []  # broken rules quarantine their mail instead (process.py)
     async with await open_session(scanner) as session:
         for folder in folders:
             try:
@@ -453,8 +494,9 @@ async def _scan(scanner: Scanner, settings: Settings, progress: Progress) -> str
             except MailError as exc:
                 if exc.code != ErrorCode.FOLDER_NOT_FOUND:
                     raise
-                problems.append(exc.message)
-    return "; ".join(problems) or None
+                logger.warning("scanner %s: folder %r is missing", scanner.name, folder)
+                warnings.append(missing_folder_warning(folder, rules))
+    return warnings
 
 
 async def run_scan(
@@ -465,32 +507,60 @@ async def run_scan(
     settings: Settings | None = None,
 ) -> ScanRun:
     """Scan one scanner now and return its finished ScanRun (FAILED with a human `error`
-    when it could not connect or a folder is missing). Never raises for mail trouble;
-    locking against concurrent scans is the caller's job (workers). Cancelled with the
+    when it could not connect; SUCCEEDED with `warnings` when a rule's folder is missing).
+    Never raises for mail trouble; locking against concurrent scans is the caller's job
+    (workers). Cancelled with the
     message `workers.lock.LOCK_LOST`, it leaves the run RUNNING for the lock's next holder."""
     settings = settings or load_settings()
     scanner = await Scanner.get(id=scanner_id)
-    run = await _start_run(scanner, scan_run_id, trigger)
+    with log_context(scanner_id=scanner_id, scan_run_id=scan_run_id):
+        run, resumed = await _start_run(scanner, scan_run_id, trigger)
+        with log_context(scan_run_id=run.id):
+            return await _run(scanner, run, settings, resumed)
+
+
+async def _run(scanner: Scanner, run: ScanRun, settings: Settings, resumed: bool) -> ScanRun:
+    # A resumed run goes on from what its earlier holder (a stalled, stopped or dead worker)
+    # committed and counted, so the run ends with the whole scan's figures.
     progress = Progress(run)
+    if resumed:
+        progress.add(run.counts or {}, processed=run.processed or 0)
+        progress.add_total(run.processed or 0)
     await progress.publish()
-    error: str | None
+    error: str | None = None
+    warnings: list[ScanWarning] | None = None
     try:
-        error = await _scan(scanner, settings, progress)
+        warnings = await _scan(scanner, settings, progress)
     except MailError as exc:
         logger.warning("scan of %s failed: %s (%s)", scanner.name, exc.message, exc.detail)
         error = exc.message
+    except shutdown.ShutdownRequested:
+        # Stopped between batches: what was done is committed and checkpointed. The run
+        # stays RUNNING for the next worker to resume, like a run whose lock passed on.
+        await progress.flush(force=True)
+        record_run(run, "interrupted")
+        logger.info("scan of %s stopped for shutdown after %d message(s); the next worker "
+                    "resumes it", scanner.name, progress.processed)
+        raise
     except Exception as exc:
         logger.exception("scan of %s failed unexpectedly", scanner.name)
         error = f"Internal error: {type(exc).__name__}: {exc}"
     except asyncio.CancelledError as exc:
-        if LOCK_LOST not in exc.args:  # cancelled: record it, then let cancellation continue
+        if shutdown.requested():
+            # The shutdown's time ran out mid-batch: that batch rolls back, and the run
+            # stays RUNNING for the next worker (or the next start) to resume.
+            record_run(run, "interrupted")
+        elif LOCK_LOST not in exc.args:  # cancelled: record it, let cancellation continue
             await _record_end(run, progress, "The scan was cancelled.")
+            record_run(run)
         # else the scanner's lock passed to another worker, which resumes this very run:
         # marking it FAILED here would end the run under it (or keep it from being resumed)
         raise
     except BaseException:
         await _record_end(run, progress, "The scan was cancelled.")
+        record_run(run)
         raise
-    await _record_end(run, progress, error)
+    await _record_end(run, progress, error, warnings)
+    record_run(run)
     logger.info("scan of %s %s: %s", scanner.name, run.status.value, run.counts)
     return run

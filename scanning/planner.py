@@ -5,7 +5,7 @@ A `Planner` holds the lookups of a batch (batch_lookup.py) and the rows planned 
 the per-message actions (actions/) would run them against committed rows: the sender's
 contact found or planned, the ticket it continues found (Message-ID, ticket number, custom
 pattern, same subject: ticket_matching.py) or a new one planned with the next number, a
-bounce's comment email marked failed, moves and deletes recorded as IMAP effects. Each
+bounce's comment email marked bounced, moves and deletes recorded as IMAP effects. Each
 action is recorded twice: as the log row will say it once the rows exist (`detail`, which
 may need their ids) and as a dry run says it (`preview`: "would create ticket TT13"); the
 decisions are data (plan.py).
@@ -26,15 +26,16 @@ from ..models import Account, Contact, Ticket, normalize_email
 from ..models import Sequence as NumberSequence
 from ..models.bulk import new_row
 from ..outbound.threading import ticket_number_from_message_id
+from ..storage.attachments import skipped_note, stored_count
 from .actions.create_or_update_ticket import (
     apply_fields,
     apply_update_fields,
     as_history,
+    attachment_policy,
     comment_text,
     created_detail,
     mail_date,
     new_ticket,
-    storable_attachments,
     updated_detail,
 )
 from .batch_lookup import PLANNED_KEY, Lookups, load_lookups, reference_ids
@@ -291,9 +292,10 @@ class Planner:
             preview += f", dated {comment.created_at:%Y-%m-%d} (history)"
         if changed:
             preview += "; would set" + _fields({n: getattr(ticket, n) for n in changed})
+        skipped = skipped_note(email, attachment_policy(self.config).max_bytes)
         return (
             "done",
-            lambda: updated_detail(comment.id, ticket.number, how, changed),
+            lambda: updated_detail(comment.id, ticket.number, how, changed, skipped),
             preview,
         )
 
@@ -319,7 +321,8 @@ class Planner:
         self.created.append(ticket)
         msg.ticket = ticket
         self.pending.attachments.append((ticket, None, email))
-        stored = len(storable_attachments(email))
+        limit = attachment_policy(self.config).max_bytes
+        stored = stored_count(email, limit)
         msg.counts["tickets_created"] += 1
         msg.events.append(lambda: ("ticket_created", ticket.id, {"number": ticket.number}))
         shown = [*config["set"], *(["status"] if msg.history else [])]
@@ -329,11 +332,12 @@ class Planner:
             preview += f", dated {ticket.created_at:%Y-%m-%d} (history)"
         if stored:
             preview += f" with {stored} attachment(s)"
-        return "done", created_detail(ticket.number, stored), preview
+        skipped = skipped_note(email, limit)
+        return "done", created_detail(ticket.number, stored, skipped), preview + skipped
 
     # -- bounces, IMAP effects --------------------------------------------------------
     async def bounce(self, msg: PlannedMessage) -> PlannedAction | None:
-        """A bounce's comment email is marked failed (process._handle_bounce's decision)."""
+        """A bounce's comment email is marked bounced (process._handle_bounce's decision)."""
         info = msg.prepared.email.bounce
         if info is None or not info.original_message_id:
             return None
@@ -356,7 +360,7 @@ class Planner:
         )
         return PlannedAction(
             {**record, "outcome": "done"},
-            f"outbound email {sent.id} marked failed",
+            f"outbound email {sent.id} marked bounced",
             f"would mark comment email {sent.id} as failed: {error}",
         )
 
@@ -387,5 +391,8 @@ class Planner:
                     outcome, detail, preview = self.move(msg, action["folder"])
                 else:  # delete_message
                     outcome, detail, preview = self.delete(msg)
-                record = {"type": kind, "rule_id": rule.model.id, "outcome": outcome}
+                record = {
+                    "type": kind, "rule_id": rule.model.id, "rule_name": rule.model.name,
+                    "outcome": outcome,
+                }
                 msg.actions.append(PlannedAction(record, detail, preview))

@@ -22,6 +22,7 @@ from tortoise.transactions import in_transaction
 from .. import rules_dsl
 from ..mail.parsing import ParsedEmail, parse_email
 from ..models import (
+    DeliveryAttempt,
     DeliveryStatus,
     MessageLog,
     MessageOutcome,
@@ -163,7 +164,8 @@ def _row(
 
 
 async def _handle_bounce(ctx: MessageContext) -> dict[str, Any] | None:
-    """A bounce marks the comment email it answers as failed (never a ticket, never a reply)."""
+    """A bounce marks the comment email it answers as bounced (never a ticket, never a
+    reply)."""
     info = ctx.email.bounce
     if info is None or not info.original_message_id:
         return None
@@ -173,9 +175,12 @@ async def _handle_bounce(ctx: MessageContext) -> dict[str, Any] | None:
     if info.delayed:
         # A delay warning: the remote MTA keeps trying, so the email has not failed.
         return {"type": "bounce", "outcome": "skipped", "detail": delayed(sent)}
-    sent.status = DeliveryStatus.FAILED
+    sent.status = DeliveryStatus.BOUNCED
     sent.last_error = bounce_error(info)
     await sent.save(using_db=ctx.conn, update_fields=["status", "last_error", "updated_at"])
+    await DeliveryAttempt.create(  # the history shows the bounce after the accepted send
+        using_db=ctx.conn, outbound_email_id=sent.id, number=sent.attempts,
+        status=DeliveryStatus.BOUNCED, error=sent.last_error)
     ctx.events.append(
         (
             "comment_email_failed",
@@ -186,7 +191,7 @@ async def _handle_bounce(ctx: MessageContext) -> dict[str, Any] | None:
     return {
         "type": "bounce",
         "outcome": "done",
-        "detail": f"outbound email {sent.id} marked failed",
+        "detail": f"outbound email {sent.id} marked bounced",
     }
 
 
@@ -252,6 +257,7 @@ async def _act(
                 {
                     "type": action["type"],
                     "rule_id": rule.model.id,
+                    "rule_name": rule.model.name,
                     "outcome": outcome.outcome,
                     "detail": outcome.detail,
                 }
@@ -293,6 +299,8 @@ def acted_row(
         outcome=MessageOutcome.SKIPPED if automated else MessageOutcome.PROCESSED,
         reason=automated,
         rule_id=matched[0].model.id if matched else None,
+        # the name too: the log keeps saying which rule acted after the rule is deleted
+        rule_name=matched[0].model.name if matched else None,
         actions=actions,
         pending_effects=effects,
         side_effects=SideEffects.PENDING,
@@ -319,6 +327,7 @@ def quarantine_row(fields: dict[str, Any], raw: bytes, reason: str) -> dict[str,
         side_effects=SideEffects.DONE,
         actions=[],
         rule_id=None,
+        rule_name=None,
         ticket_id=None,
         comment_id=None,
         contact_id=None,

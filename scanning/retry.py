@@ -11,10 +11,14 @@ from .. import events
 from ..models import FolderState, MessageLog, MessageOutcome, Scanner, TicketStatus
 from ..settings import Settings, load_settings
 from ..transport.errors import MailError
+from ..transport.imap import FetchedMessage
+from .batch_prepare import FetchBatch, prepare_batch
+from .budget import TIMEOUT
 from .connect import open_session
+from .context import ScanConfig
 from .effects import PendingEffects, apply_effects
 from .pipeline import scan_config
-from .process import load_rules, process_message
+from .process import LoadedRule, Processed, load_rules, process_message
 
 __all__ = ["RetryError", "retry_message"]
 
@@ -33,6 +37,25 @@ async def _history(scanner: Scanner, log: MessageLog) -> TicketStatus | None:
         scanner_id=scanner.id, folder=log.folder, uidvalidity=log.uidvalidity
     ).first()
     return scanner.import_history_as if state and int(log.uid) < state.start_uid else None
+
+
+async def _still_too_slow(config: ScanConfig, rules: list[LoadedRule], log: MessageLog,
+                          raw: bytes) -> bool:
+    """Read the message again within its budget, in a parse process (budget.py), before
+    processing it here: a message that was too slow to read must not be read on the
+    event loop of the API that asked for the retry. True (and `log.reason` updated) when
+    it is still past its budget."""
+    if config.message_budget_s <= 0:
+        return False
+    message = FetchedMessage(int(log.uid), raw, (), log.server_message_id)
+    batch = FetchBatch(config, rules, log.folder, int(log.uidvalidity), [message],
+                       log.scan_run_id, set())  # type: ignore[attr-defined]
+    prepared = await prepare_batch(batch)
+    item = prepared[0] if prepared else None
+    if isinstance(item, Processed) and str(item.fields.get("reason", "")).startswith(TIMEOUT):
+        log.reason = item.fields["reason"]
+        return True
+    return False
 
 
 async def retry_message(
@@ -54,6 +77,9 @@ async def retry_message(
     config = replace(await scan_config(scanner, settings or load_settings()), cache=None)
     rules = await load_rules(scanner)
     raw = bytes(log.raw_message)
+    if await _still_too_slow(config, rules, log, raw):
+        await log.save(update_fields=["reason"])
+        return log
     result = await process_message(
         config,
         rules,

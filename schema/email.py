@@ -125,9 +125,23 @@ class EmailTemplateInput:
     active: bool | None = None
 
 
+@strawberry.enum(description="A saved template that is allowed but probably wrong")
+class TemplateWarningCode(Enum):
+    MISSING_TICKET_NUMBER = "missing_ticket_number"
+    MISSING_COMMENTS = "missing_comments"
+
+
+@strawberry.type(description="Saved, but replies or readers may suffer: the message says how")
+class TemplateWarning:
+    code: TemplateWarningCode
+    field: str = strawberry.field(description="The input field concerned, e.g. input.subject")
+    message: str
+
+
 @strawberry.type
 class EmailTemplatePayload:
     email_template: EmailTemplateType
+    warnings: list[TemplateWarning] = strawberry.field(default_factory=list)
 
 
 @strawberry.type(name="TemplateTag", description="A $module-field$ tag a template may use")

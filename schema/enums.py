@@ -6,6 +6,7 @@ import strawberry
 from ..models import (
     AuthType,
     CommentSource,
+    DeliveryReason,
     DeliveryStatus,
     Encryption,
     MessageOutcome,
@@ -15,6 +16,7 @@ from ..models import (
     Role,
     ScanRunStatus,
     ScanType,
+    SkippedReason,
     SmtpAuth,
     StartFrom,
     TicketPriority,
@@ -34,7 +36,9 @@ StartFromEnum = strawberry.enum(StartFrom, name="StartFrom")
 ScanRunStatusEnum = strawberry.enum(ScanRunStatus, name="ScanRunStatus")
 MessageOutcomeEnum = strawberry.enum(MessageOutcome, name="MessageOutcome")
 DeliveryStatusEnum = strawberry.enum(DeliveryStatus, name="DeliveryStatus")
+DeliveryReasonEnum = strawberry.enum(DeliveryReason, name="DeliveryReason")
 SmtpAuthEnum = strawberry.enum(SmtpAuth, name="SmtpAuth")
 OAuthAccountStatusEnum = strawberry.enum(OAuthAccountStatus, name="OAuthAccountStatus")
 PushStateEnum = strawberry.enum(PushState, name="PushState")
 MicrosoftAuthEnum = strawberry.enum(MicrosoftAuth, name="MicrosoftAuth")
+SkippedReasonEnum = strawberry.enum(SkippedReason, name="AttachmentSkippedReason")

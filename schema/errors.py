@@ -6,6 +6,10 @@ from enum import Enum
 import strawberry
 
 
+class PublicError(Exception):
+    """An error whose message is safe to show (bad cursor, bad id in a query); others are masked."""
+
+
 @strawberry.enum(description="Machine-readable reason for a failed mutation")
 class ErrorCode(Enum):
     REQUIRED = "required"
@@ -16,6 +20,7 @@ class ErrorCode(Enum):
     INVALID_ID = "invalid_id"
     TOO_LONG = "too_long"
     TOO_MANY = "too_many"
+    TOO_LARGE = "too_large"
     INVALID_CHARACTERS = "invalid_characters"
     UNIQUE = "unique"
     NOT_FOUND = "not_found"
@@ -24,6 +29,8 @@ class ErrorCode(Enum):
     INVALID_ACTION = "invalid_action"
     INVALID_FOLDER = "invalid_folder"
     INVALID_TEMPLATE = "invalid_template"
+    TEMPLATE_LIMIT = "template_limit"
+    TIMEOUT = "timeout"
     CONNECTION_FAILED = "connection_failed"
     CONFLICT = "conflict"
     START_LOCKED = "start_locked"

@@ -33,6 +33,7 @@ class TicketEventKind(Enum):
     COMMENT_ADDED = "comment_added"
     COMMENT_EMAIL_SENT = "comment_email_sent"
     COMMENT_EMAIL_FAILED = "comment_email_failed"
+    COMMENT_EMAIL_QUEUED = "comment_email_queued"  # resent by an agent (resendCommentEmail)
 
 
 def _id(value: Any) -> strawberry.ID | None:

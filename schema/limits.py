@@ -20,6 +20,9 @@ JSON_LIST_ITEMS = 1000  # each list inside a JSON value
 RULE_TEXT_CHARS = 64 * 1024  # as rules_dsl's own limit
 MAX_RULES_PER_SCANNER = 500
 PAGE_SIZE = 100  # `first:` of every connection (schema/pagination.py)
+MAX_UPLOAD_FILES = 10  # files per addComment; their total size is bounded by settings
+FILENAME_CHARS = 255  # an uploaded file's name (ms_attachment.filename)
+MAX_COMMENTS = 200  # comments of one ticket per request (Ticket.comments first:/last:)
 
 
 def _column(model: type[Model], field: str) -> int:
@@ -66,6 +69,7 @@ TEXT: dict[str, int] = {
     "ScannerInput.username": _column(models.Scanner, "username"),
     "ScannerInput.password": 1000,
     "ScannerInput.mailboxName": _column(models.Scanner, "mailbox_name"),
+    "ScannerInput.address": _column(models.Scanner, "address"),
     "Query.scanRuns(after:)": 100,
     "Query.messageLog(after:)": 100,
     "MessageLogFilter.folder": _column(models.MessageLog, "folder"),
@@ -105,4 +109,5 @@ ITEMS: dict[str, int] = {
     "Mutation.reorderRules(ruleIds:)": MAX_RULES_PER_SCANNER,
     "Query.dryRunScanner(ruleIds:)": 100,
     "EmailTemplateInput.sendTo": 10,
+    "Mutation.addComment(attachments:)": MAX_UPLOAD_FILES,
 }

@@ -7,7 +7,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from .. import models
-from ..rules_dsl import loads, to_text
+from ..rules_dsl import RuleError, loads, to_text
 from .errors import NotFoundError, ValidationError
 
 
@@ -27,14 +27,28 @@ class RuleType:
     actions: JSON = strawberry.field(description="Ordered actions: [{type, ...config}]")
     continue_after_match: bool
     scanner_id: strawberry.ID
+    problem: str | None = strawberry.field(
+        description="Why this stored rule no longer validates (e.g. saved by an older version "
+        "or edited in the database); such a rule quarantines the mail it matches until fixed. "
+        "Null when the rule is fine"
+    )
 
     @classmethod
-    def from_model(cls, m: models.Rule) -> RuleType:
+    def from_model(cls, m: models.Rule, problem: str | None = None) -> RuleType:
+        """`problem`: what the caller found wrong with the rule's actions, if anything; a
+        condition that does not load is found here (then `conditionText` is empty)."""
+        try:
+            text = to_text(loads(m.condition))
+        except (RuleError, ValueError, TypeError, KeyError) as exc:
+            text = ""
+            reason = exc.message if isinstance(exc, RuleError) else str(exc)
+            problem = f"The condition is not valid: {reason}"
         return cls(id=strawberry.ID(str(m.id)), name=m.name, active=m.active, sequence=m.sequence,
                    folders=list(m.folders), condition=m.condition,
-                   condition_text=to_text(loads(m.condition)), actions=m.actions,
+                   condition_text=text, actions=m.actions,
                    continue_after_match=m.continue_after_match,
-                   scanner_id=strawberry.ID(str(m.scanner_id)))  # type: ignore[attr-defined]
+                   scanner_id=strawberry.ID(str(m.scanner_id)),  # type: ignore[attr-defined]
+                   problem=problem)
 
 
 @strawberry.input(description=(

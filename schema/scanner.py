@@ -19,6 +19,7 @@ from .enums import (
 )
 from .errors import NotFoundError, ValidationError
 from .rule import RuleType
+from .scanning import ScanWarning
 
 
 @strawberry.type(name="PushStatus", description="How the watcher of the mailbox stands")
@@ -40,6 +41,10 @@ class ScannerHealthType:
     last_success_at: datetime | None
     last_error: str | None
     failure_count: int
+    warnings: list[ScanWarning] = strawberry.field(
+        description="From the last successful scan: what to fix although scanning goes on "
+        "(e.g. FOLDER_MISSING names the folder and the rules that read it); empty when none"
+    )
     scanner_row_id: strawberry.Private[int]
 
     @strawberry.field(
@@ -78,6 +83,8 @@ class ScannerType:
         description="Whether a password is stored; it is never returned"
     )
     mailbox_name: str | None
+    address: str | None = strawberry.field(
+        description="The address the mailbox receives mail for, when set explicitly")
     microsoft_auth: MicrosoftAuthEnum = strawberry.field(  # type: ignore[valid-type]
         description="Microsoft OAuth: DELEGATED (an authorized account) or APP_ONLY (the "
         "app's client credentials, no account)")
@@ -111,13 +118,14 @@ class ScannerType:
             host=m.host, port=m.port, effective_port=m.effective_port, protocol=m.protocol,
             encryption=m.encryption, validate_certificate=m.validate_certificate,
             scan_type=m.scan_type, username=m.username, has_password=m.has_password,
-            mailbox_name=m.mailbox_name, microsoft_auth=m.microsoft_auth,
+            mailbox_name=m.mailbox_name, address=m.address, microsoft_auth=m.microsoft_auth,
             oauth_account_id=strawberry.ID(str(oauth_id)) if oauth_id else None,
             scan_interval_minutes=m.scan_interval_minutes, push=m.push,
             start_from=m.start_from, start_date=m.start_date,
             import_history_as=m.import_history_as,
             health=ScannerHealthType(last_scan_at=m.last_scan_at, last_success_at=m.last_success_at,
                                      last_error=m.last_error, failure_count=m.failure_count,
+                                     warnings=ScanWarning.from_json(m.warnings),
                                      scanner_row_id=m.id),
             row_id=m.id)
 
@@ -138,6 +146,10 @@ class ScannerInput:
     mailbox_name: str | None = strawberry.field(
         default=None, description="OAuth: the mailbox address to read (Google: the account's "
         "own address)")
+    address: str | None = strawberry.field(
+        default=None, description="The address this mailbox receives mail for, when neither "
+        "the username nor the mailbox name is it (the SMTP settings check their sender "
+        "against it)")
     microsoft_auth: MicrosoftAuthEnum | None = None  # type: ignore[valid-type]
     oauth_account_id: strawberry.ID | None = strawberry.field(
         default=None, description="OAuth (delegated Microsoft, Google): the authorized account")
@@ -169,7 +181,22 @@ class DeletePayload:
     id: strawberry.ID
 
 
+@strawberry.type(
+    description="The scanner has history that deleting it would erase: its message log (what "
+    "happened to each mail, which rule acted, quarantined mail kept for retry) and its scan "
+    "runs. Tickets, comments and contacts are kept either way. Deactivate the scanner to keep "
+    "the history, or call deleteScanner again with deleteHistory: true"
+)
+class ScannerHasHistory:
+    message: str
+    message_log_entries: int = strawberry.field(description="Message-log rows that would go")
+    scan_runs: int = strawberry.field(description="Scan runs that would go")
+
+
 ScannerResult = Annotated[
     ScannerPayload | ValidationError | NotFoundError, strawberry.union("ScannerResult")
 ]
 DeleteResult = Annotated[DeletePayload | NotFoundError, strawberry.union("DeleteResult")]
+DeleteScannerResult = Annotated[
+    DeletePayload | NotFoundError | ScannerHasHistory, strawberry.union("DeleteScannerResult")
+]

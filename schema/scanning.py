@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -87,6 +88,44 @@ class ScanCounts:
         return cls(**{name: int(counts.get(name, 0)) for name in models.COUNT_NAMES})
 
 
+@strawberry.enum(description="What a scan warns about")
+class ScanWarningCode(enum.Enum):
+    FOLDER_MISSING = "FOLDER_MISSING"
+
+
+@strawberry.type(description="A rule that a warning concerns")
+class ScanWarningRule:
+    id: strawberry.ID
+    name: str
+
+
+@strawberry.type(
+    description="Something an admin should fix that did not stop the scan (e.g. a rule's "
+    "folder is gone: the other folders were scanned, the run succeeded, no backoff)"
+)
+class ScanWarning:
+    code: ScanWarningCode
+    message: str
+    folder: str | None = strawberry.field(description="The folder concerned")
+    rules: list[ScanWarningRule] = strawberry.field(description="The rules that use it")
+
+    @classmethod
+    def from_json(cls, items: Any) -> list[ScanWarning]:
+        out = []
+        for item in items or []:
+            try:
+                code = ScanWarningCode(item.get("code"))
+            except ValueError:
+                continue  # written by a newer version: not ours to show
+            rules = [
+                ScanWarningRule(id=strawberry.ID(str(r.get("id"))), name=str(r.get("name", "")))
+                for r in item.get("rules") or []
+            ]
+            out.append(cls(code=code, message=str(item.get("message", "")),
+                           folder=item.get("folder"), rules=rules))
+        return out
+
+
 @strawberry.type(name="ScanRun", description="One scan of one scanner")
 class ScanRunType:
     id: strawberry.ID
@@ -100,6 +139,9 @@ class ScanRunType:
     processed: int = strawberry.field(description="Messages done so far (live)")
     total: int = strawberry.field(description="Messages found to process so far (live)")
     error: str | None
+    warnings: list[ScanWarning] = strawberry.field(
+        description="What the scan could not do although it succeeded (e.g. a missing folder)"
+    )
 
     @classmethod
     def from_model(cls, m: models.ScanRun) -> ScanRunType:
@@ -115,6 +157,7 @@ class ScanRunType:
             processed=m.processed,
             total=m.total,
             error=m.error,
+            warnings=ScanWarning.from_json(m.warnings),
         )
 
 
@@ -126,6 +169,7 @@ class MessageAction:
     )
     detail: str
     rule_id: strawberry.ID | None
+    rule_name: str | None = strawberry.field(description="Kept after the rule is deleted")
 
 
 def _id(value: Any) -> strawberry.ID | None:
@@ -145,7 +189,10 @@ class MessageLogType:
     sender: str
     outcome: MessageOutcomeEnum  # type: ignore[valid-type]
     reason: str | None
-    rule_id: strawberry.ID | None
+    rule_id: strawberry.ID | None = strawberry.field(description="Null once the rule is deleted")
+    rule_name: str | None = strawberry.field(
+        description="The rule that matched; kept when the rule is deleted"
+    )
     actions: list[MessageAction]
     side_effects_pending: bool = strawberry.field(
         description="IMAP flag/move/delete not yet applied"
@@ -172,12 +219,14 @@ class MessageLogType:
             outcome=m.outcome,
             reason=m.reason,
             rule_id=_id(a.rule_id),
+            rule_name=m.rule_name,
             actions=[
                 MessageAction(
                     type=str(x.get("type", "")),
                     outcome=str(x.get("outcome", "")),
                     detail=str(x.get("detail", "")),
                     rule_id=_id(x.get("rule_id")),
+                    rule_name=x.get("rule_name"),
                 )
                 for x in (m.actions or [])
             ],

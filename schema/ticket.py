@@ -7,8 +7,16 @@ from typing import Annotated, Any
 import strawberry
 
 from .. import models
-from .enums import CommentSourceEnum, DeliveryStatusEnum, TicketPriorityEnum, TicketStatusEnum
-from .errors import NotFoundError, ValidationError
+from .attachment import AttachmentType
+from .enums import (
+    CommentSourceEnum,
+    DeliveryReasonEnum,
+    DeliveryStatusEnum,
+    TicketPriorityEnum,
+    TicketStatusEnum,
+)
+from .errors import NotFoundError, PublicError, ValidationError
+from .limits import MAX_COMMENTS
 from .people import AccountType, ContactType, UserType
 
 
@@ -22,11 +30,34 @@ class EmailDeliveryType:
     sent_at: datetime | None
     last_error: str | None
     message_id: str
+    row_id: strawberry.Private[int]
+    reason: DeliveryReasonEnum | None = strawberry.field(  # type: ignore[valid-type]
+        default=None,
+        description="Why it was not sent (FAILED): no recipient, or the template failed")
+
+    @strawberry.field(description="Every send attempt so far, oldest first (resends included)")
+    async def history(self, info: strawberry.Info[Any, Any]) -> list[DeliveryAttemptType]:
+        rows = await info.context.loaders.attempts_by_outbound.load(self.row_id)
+        return [DeliveryAttemptType.from_model(r) for r in rows]
 
     @classmethod
     def from_model(cls, m: models.OutboundEmail) -> EmailDeliveryType:
         return cls(status=m.status, recipients=list(m.recipients), attempts=m.attempts,
-                   sent_at=m.sent_at, last_error=m.last_error, message_id=m.message_id)
+                   sent_at=m.sent_at, last_error=m.last_error, message_id=m.message_id,
+                   row_id=m.id, reason=m.reason)
+
+
+@strawberry.type(name="DeliveryAttempt", description="One try at sending a comment's email")
+class DeliveryAttemptType:
+    number: int
+    at: datetime = strawberry.field(description="When the attempt ended")
+    status: DeliveryStatusEnum = strawberry.field(  # type: ignore[valid-type]
+        description="SENT, FAILED, BOUNCED, or QUEUED (a temporary failure, retried later)")
+    error: str | None
+
+    @classmethod
+    def from_model(cls, m: models.DeliveryAttempt) -> DeliveryAttemptType:
+        return cls(number=m.number, at=m.at, status=m.status, error=m.error)
 
 
 @strawberry.type(name="Comment", description="One message of a ticket's conversation")
@@ -59,11 +90,17 @@ class CommentType:
         return ContactType.from_model(row) if row else None
 
     @strawberry.field(
-        description="Email delivery of this comment to the customer; null if none was sent"
+        description="Email delivery of this comment to the customer; null for internal and "
+        "email comments and while the template is inactive"
     )
     async def delivery(self, info: strawberry.Info[Any, Any]) -> EmailDeliveryType | None:
         row = await info.context.loaders.outbound_by_comment.load(self.row_id)
         return EmailDeliveryType.from_model(row) if row else None
+
+    @strawberry.field(description="Files that came with this comment (email or upload)")
+    async def attachments(self, info: strawberry.Info[Any, Any]) -> list[AttachmentType]:
+        rows = await info.context.loaders.attachments_by_comment.load(self.row_id)
+        return [AttachmentType.from_model(r) for r in rows]
 
     @classmethod
     def from_model(cls, m: models.Comment) -> CommentType:
@@ -110,15 +147,42 @@ class TicketType:
         row = await info.context.loaders.user_by_id.load(self.assignee_id)
         return UserType.from_model(row) if row else None
 
-    @strawberry.field(description="Comments, oldest first; `last: n` gives only the n newest")
-    async def comments(self, info: strawberry.Info[Any, Any], last: int | None = None,
+    @strawberry.field(description=(
+        f"Comments, oldest first, at most {MAX_COMMENTS} per request: `first: n` (after "
+        f"`offset` comments) or `last: n` (the n newest); without either, the first "
+        f"{MAX_COMMENTS}. `commentCount` says how many there are."))
+    async def comments(self, info: strawberry.Info[Any, Any], first: int | None = None,
+                       last: int | None = None, offset: int = 0,
                        include_internal: bool = True) -> list[CommentType]:
-        rows: list[models.Comment] = await info.context.loaders.comments_by_ticket.load(self.row_id)
-        if not include_internal:
-            rows = [r for r in rows if not r.internal]
+        for name, value in (("first", first), ("last", last)):
+            if value is not None and not 0 <= value <= MAX_COMMENTS:
+                raise PublicError(f"{name} must be between 0 and {MAX_COMMENTS}")
+        if first is not None and last is not None:
+            raise PublicError("Give first or last, not both")
+        if offset < 0:
+            raise PublicError("offset must not be negative")
+        rows = await self._comment_rows(info, include_internal)
         if last is not None:
-            rows = rows[-max(last, 0):] if last > 0 else []
-        return [CommentType.from_model(r) for r in rows]
+            return [CommentType.from_model(r) for r in (rows[-last:] if last else [])]
+        size = MAX_COMMENTS if first is None else first
+        return [CommentType.from_model(r) for r in rows[offset:offset + size]]
+
+    @strawberry.field(description="How many comments the ticket has (as `comments` counts them)")
+    async def comment_count(self, info: strawberry.Info[Any, Any],
+                            include_internal: bool = True) -> int:
+        return len(await self._comment_rows(info, include_internal))
+
+    async def _comment_rows(self, info: strawberry.Info[Any, Any],
+                            include_internal: bool) -> list[models.Comment]:
+        rows: list[models.Comment] = await info.context.loaders.comments_by_ticket.load(self.row_id)
+        return rows if include_internal else [r for r in rows if not r.internal]
+
+    @strawberry.field(description=(
+        "Every file of the ticket, oldest first: its first message's (commentId null) and "
+        "its comments'"))
+    async def attachments(self, info: strawberry.Info[Any, Any]) -> list[AttachmentType]:
+        rows = await info.context.loaders.attachments_by_ticket.load(self.row_id)
+        return [AttachmentType.from_model(r) for r in rows]
 
     @classmethod
     def from_model(cls, m: models.Ticket) -> TicketType:

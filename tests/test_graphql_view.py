@@ -224,3 +224,23 @@ async def test_any_malformed_body_is_a_typed_400(api: Api, body: bytes) -> None:
                                            "Content-Type": "application/json"})
     assert response.status_code == 400, response.text
     assert _error(response.json())["extensions"] == {"code": "BAD_REQUEST"}
+
+
+async def test_a_document_that_does_not_parse_or_validate_has_a_code(api: Api) -> None:
+    # given: a literal condition nested 5,000 deep in the query text (graphql-core's parser
+    # refuses it), a plain syntax error, and a well-formed query naming an unknown field
+    deep = "{field: SUBJECT, op: CONTAINS, value: \"x\"}"
+    for _ in range(5000):
+        deep = "{not: " + deep + "}"
+    cases = {
+        "{ checkRule(condition: " + deep + ") { __typename } }": "GRAPHQL_PARSE_FAILED",
+        "{ me { name }": "GRAPHQL_PARSE_FAILED",
+        "{ me { noSuchField } }": "GRAPHQL_VALIDATION_FAILED",
+    }
+    for query, code in cases.items():
+        # when
+        response = await api.post(query)
+        # then: an error a client can dispatch on, and no data
+        body = response.json()
+        assert body["data"] is None, body
+        assert _error(body)["extensions"] == {"code": code}, (query[:40], body)

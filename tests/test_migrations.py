@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import sqlite3
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+import pytest
 from tortoise import Tortoise
 from tortoise.cli.cli import tortoise_cli_context
 from tortoise.migrations.autodetector import MigrationAutodetector
@@ -152,3 +154,59 @@ async def test_the_upgrade_keeps_authorized_microsoft_accounts_on_postgresql() -
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+def test_0007_moves_stored_attachment_bytes_to_the_blob_store_and_back(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows that held their bytes get a blob (identical files share one) and lose the
+    column; a downgrade puts the bytes back in the rows."""
+    monkeypatch.setenv("MAILSCANNER_ATTACHMENTS_DIR", str(tmp_path / "blobs"))
+    if database_url == "sqlite":
+        url = f"sqlite://{tmp_path / 'migrated.sqlite3'}"
+    else:
+        url = database_url.rpartition("/")[0] + f"/mailscanner_0007_{os.getpid()}"
+    pdf, png = b"%PDF-1.4 " + bytes(range(256)), b"\x89PNG " + bytes(range(255, -1, -1))
+
+    def literal(data: bytes) -> str:
+        return f"X'{data.hex()}'" if database_url == "sqlite" else f"decode('{data.hex()}', 'hex')"
+
+    async def scenario() -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        if database_url != "sqlite":
+            admin = await asyncpg.connect(PG_ADMIN_DSN)
+            await admin.execute(f'DROP DATABASE IF EXISTS "{url.rpartition("/")[2]}"')
+            await admin.execute(f'CREATE DATABASE "{url.rpartition("/")[2]}"')
+            await admin.close()
+        await run_migrations(url, target="models.0006_start_from")
+        await _sql(url, [
+            "INSERT INTO ms_ticket (number, title, description, status, priority, created_at,"
+            " updated_at) VALUES ('TT1', 't', '', 'open', 'normal', '2026-01-01 00:00:00',"
+            " '2026-01-01 00:00:00')",
+            *(
+                "INSERT INTO ms_attachment (ticket_id, filename, content_type, size, sha256,"
+                f" inline, content, created_at) VALUES (1, '{name}', 'x/y', 0, '', false,"
+                f" {literal(data)}, '2026-01-01 00:00:00')"
+                for name, data in (("a.pdf", pdf), ("b.png", png), ("copy.pdf", pdf))
+            ),
+        ])
+        await run_migrations(url)
+        after = await _sql(url, ["SELECT filename, storage, storage_key, sha256, size"
+                                 " FROM ms_attachment ORDER BY id"])
+        await run_migrations(url, target="models.0006_start_from")
+        back = await _sql(url, ["SELECT filename, content FROM ms_attachment ORDER BY id"])
+        if database_url != "sqlite":
+            admin = await asyncpg.connect(PG_ADMIN_DSN)
+            await admin.execute(f'DROP DATABASE "{url.rpartition("/")[2]}" WITH (FORCE)')
+            await admin.close()
+        return after, back
+
+    after, back = asyncio.run(scenario())
+    keys = {"a.pdf": hashlib.sha256(pdf).hexdigest(), "b.png": hashlib.sha256(png).hexdigest()}
+    assert after == [
+        ("a.pdf", "local", keys["a.pdf"], keys["a.pdf"], len(pdf)),
+        ("b.png", "local", keys["b.png"], keys["b.png"], len(png)),
+        ("copy.pdf", "local", keys["a.pdf"], keys["a.pdf"], len(pdf)),
+    ]
+    blobs = sorted(p.name for p in (tmp_path / "blobs").rglob("*") if p.is_file())
+    assert blobs == sorted(keys.values())  # one blob for the two copies of the PDF
+    assert [(n, bytes(c)) for n, c in back] == [("a.pdf", pdf), ("b.png", png), ("copy.pdf", pdf)]

@@ -53,3 +53,29 @@ def test_request_bounds_come_from_the_environment(tmp_path: Path) -> None:
     assert (tuned.max_request_bytes, tuned.request_timeout) == (5_000_000, 10.0)
     with pytest.raises(ConfigError, match="MAILSCANNER_MAX_REQUEST_BYTES: must be"):
         load_settings({**base, "MAILSCANNER_MAX_REQUEST_BYTES": "1MB"})
+
+
+@pytest.mark.parametrize("name", ["MAILSCANNER_MESSAGE_BUDGET_SECONDS",
+                                  "MAILSCANNER_RESOLVER_BUDGET_SECONDS"])
+def test_cpu_budgets_come_from_the_environment_and_bad_ones_name_the_variable(
+        tmp_path: Path, name: str) -> None:
+    base = {"MAILSCANNER_DATA_DIR": str(tmp_path)}
+    defaults = load_settings(base)
+    assert (defaults.message_budget_seconds, defaults.resolver_budget_seconds) == (10.0, 10.0)
+    field = name.removeprefix("MAILSCANNER_").lower()
+    assert getattr(load_settings({**base, name: "2.5"}), field) == 2.5
+    for bad in ("0", "-1", "nan", "inf", "ten"):
+        with pytest.raises(ConfigError, match=f"{name}: must be a number of seconds"):
+            load_settings({**base, name: bad})
+
+
+def test_the_attachment_limit_and_folder_come_from_the_environment(tmp_path: Path) -> None:
+    base = {"MAILSCANNER_DATA_DIR": str(tmp_path / "data")}
+    defaults = load_settings(base)
+    assert defaults.max_attachment_bytes == 25 * 1024 * 1024
+    assert defaults.blob_dir == tmp_path / "data" / "attachments"
+    tuned = load_settings({**base, "MAILSCANNER_MAX_ATTACHMENT_BYTES": "1048576",
+                           "MAILSCANNER_ATTACHMENTS_DIR": str(tmp_path / "shared")})
+    assert (tuned.max_attachment_bytes, tuned.blob_dir) == (1048576, tmp_path / "shared")
+    with pytest.raises(ConfigError, match="MAILSCANNER_MAX_ATTACHMENT_BYTES: must be"):
+        load_settings({**base, "MAILSCANNER_MAX_ATTACHMENT_BYTES": "25MB"})

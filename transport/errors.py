@@ -27,6 +27,7 @@ __all__ = [
     "OAuthError",
     "ReauthorizationNeeded",
     "classify_error",
+    "count_connection_error",
 ]
 
 
@@ -259,3 +260,10 @@ def classify_error(
     return ImapProtocolError(
         f"Unexpected error talking to {host}: {reason}", detail=f"{type(exc).__name__}: {exc}"
     )
+
+
+def count_connection_error(error: MailError) -> None:
+    """A failed IMAP connection or login in the metrics, by code (ops/metrics.py)."""
+    from ..ops.metrics import IMAP_ERRORS
+
+    IMAP_ERRORS.labels(error.code.value).inc()

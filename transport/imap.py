@@ -21,7 +21,6 @@ import contextlib
 import imaplib
 import logging
 import re
-import ssl
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -30,8 +29,16 @@ from typing import Any, Literal, Protocol, TypeVar
 
 import imapclient
 
-from .errors import ErrorCode, ImapConnectionError, ImapProtocolError, MailError, classify_error
+from .errors import (
+    ErrorCode,
+    ImapConnectionError,
+    ImapProtocolError,
+    MailError,
+    classify_error,
+    count_connection_error,
+)
 from .folders import FolderInfo, from_list_entry
+from .tls import client_context
 
 __all__ = [
     "FetchedMessage",
@@ -121,18 +128,9 @@ class MailboxSession(Protocol):
     async def close(self) -> None: ...
 
 
-def _ssl_context(validate: bool) -> ssl.SSLContext:
-    # The system trust store (SSL_CERT_FILE/SSL_CERT_DIR are honoured by default paths).
-    ctx = ssl.create_default_context()
-    if not validate:
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    return ctx
-
-
 def _open_client(s: ImapSettings) -> imapclient.IMAPClient:
     """Connect, secure and log in (runs in the session thread)."""
-    ctx = _ssl_context(s.validate_certificate)
+    ctx = client_context(s.validate_certificate)
     timeout = imapclient.SocketTimeout(connect=s.timeout, read=max(s.timeout, 60.0))
     client = imapclient.IMAPClient(
         s.host, port=s.port, ssl=s.encryption == "ssl", ssl_context=ctx, timeout=timeout
@@ -151,10 +149,19 @@ def _open_client(s: ImapSettings) -> imapclient.IMAPClient:
         else:
             client.login(s.username, s.password or "")
     except BaseException:
-        client.shutdown()
+        # After a failed STARTTLS handshake the socket is already unusable, and closing it
+        # raises (e.g. "Bad file descriptor"): that must not replace the real failure.
+        _close_quietly(client)
         raise
     _quiet(client._imap)
     return client
+
+
+def _close_quietly(client: imapclient.IMAPClient) -> None:
+    try:
+        client.shutdown()
+    except Exception:  # noqa: BLE001 — best effort; the caller re-raises the real error
+        logger.debug("could not shut down a failed IMAP connection", exc_info=True)
 
 
 class ImapSession:
@@ -179,7 +186,9 @@ class ImapSession:
         except BaseException as exc:
             executor.shutdown(wait=False)
             if isinstance(exc, Exception):
-                raise classify_error(exc, host=settings.host, port=settings.port) from exc
+                error = classify_error(exc, host=settings.host, port=settings.port)
+                count_connection_error(error)
+                raise error from exc
             raise
         return cls(client, executor, settings)
 

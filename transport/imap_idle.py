@@ -32,18 +32,23 @@ import base64
 import contextlib
 import imaplib
 import itertools
-import os
 import re
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 from imapclient import imap_utf7
 from imapclient.exceptions import LoginError
 
-from .errors import ErrorCode, ImapConnectionError, MailError, classify_error
+from .errors import (
+    ErrorCode,
+    ImapConnectionError,
+    MailError,
+    classify_error,
+    count_connection_error,
+)
 from .imap import ImapSettings
+from .tls import client_context
 
 __all__ = ["IdleClient", "Untagged", "parse_status"]
 
@@ -89,23 +94,6 @@ def small_tls_buffers() -> None:
         sslproto.SSLProtocol.max_size = TLS_READ_CHUNK
 
 
-def _ssl_context(validate: bool) -> ssl.SSLContext:
-    # One context per process and flag: loading the trust store per connection would cost
-    # ~1 MB and milliseconds of CPU for each of thousands of connections. Keyed by the
-    # trust-store variables too, which the default context reads when it is made.
-    env = os.environ
-    return _cached_context(validate, env.get("SSL_CERT_FILE"), env.get("SSL_CERT_DIR"))
-
-
-@lru_cache(maxsize=8)
-def _cached_context(validate: bool, cafile: str | None, capath: str | None) -> ssl.SSLContext:
-    ctx = ssl.create_default_context()
-    if not validate:
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    return ctx
-
-
 def quote(text: str) -> bytes:
     """An IMAP quoted string; CR/LF cannot be quoted and are refused."""
     if "\r" in text or "\n" in text:
@@ -141,14 +129,17 @@ class IdleClient:
         """Connect, secure, log in; raises a classified MailError (never a raw socket error)."""
         try:
             return await asyncio.wait_for(cls._connect(settings), settings.timeout)
-        except MailError:
+        except MailError as exc:
+            count_connection_error(exc)
             raise
         except Exception as exc:
-            raise classify_error(exc, host=settings.host, port=settings.port) from exc
+            error = classify_error(exc, host=settings.host, port=settings.port)
+            count_connection_error(error)
+            raise error from exc
 
     @classmethod
     async def _connect(cls, s: ImapSettings) -> IdleClient:
-        ctx = _ssl_context(s.validate_certificate)
+        ctx = client_context(s.validate_certificate)
         reader, writer = await asyncio.open_connection(
             s.host, s.port, ssl=ctx if s.encryption == "ssl" else None, limit=MAX_LINE
         )

@@ -21,6 +21,7 @@ from ..models.smtp_settings import SmtpAuth
 from .errors import ErrorCode
 from .smtp_connections import SmtpConnections, close_client, quit_client
 from .smtp_errors import SmtpError, SmtpErrorCode, classify_smtp_error
+from .tls import client_context
 
 if TYPE_CHECKING:
     from ..models.smtp_settings import SmtpSettings
@@ -76,15 +77,7 @@ def config_from_settings(row: SmtpSettings, *, cafile: str | None = None,
 
 
 def _tls_context(config: SmtpConfig) -> ssl.SSLContext:
-    if not config.validate_certificate:
-        ctx = ssl.create_default_context()
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-        return ctx
-    ctx = ssl.create_default_context()
-    if config.cafile:
-        ctx.load_verify_locations(cafile=config.cafile)
-    return ctx
+    return client_context(config.validate_certificate, config.cafile)
 
 
 async def _oauth_token(config: SmtpConfig) -> str:

@@ -101,7 +101,8 @@ class MemoryTickJournal:
 
 
 async def tick_scanners(ctx: dict[str, Any]) -> dict[str, Any]:
-    """Cron job: (1) enqueue due scanners, (2) recover lost scan jobs, (3) sweep the outbox."""
+    """Cron job: (1) enqueue due scanners, (2) recover lost scan jobs, (3) sweep the outbox,
+    (4) once an hour, delete attachment blobs no row references."""
     config: JobsConfig = ctx.get("jobs_config") or JobsConfig()
     slot_ms = int(ctx.get("score") or datetime.now(UTC).timestamp() * 1000)
     journal: TickJournal | None = ctx.get("journal")
@@ -124,6 +125,9 @@ async def tick_scanners(ctx: dict[str, Any]) -> dict[str, Any]:
     summary["recovered"] = await recover_scan_runs(ctx["locks"], config)
     # 3. outbox
     summary["outbound_requeued"] = await _sweep_outbound()
+    # 4. attachment blobs nothing references (rolled-back scans), once an hour
+    if now.minute == BLOB_SWEEP_MINUTE:
+        summary["blobs_removed"] = await _sweep_blobs(ctx)
     if journal is not None:
         await journal.record(slot_ms, summary)
     return summary
@@ -155,6 +159,20 @@ async def recover_scan_runs(locks: Locks, config: JobsConfig) -> list[int]:
             recovered.append(running[0])
         await queue.enqueue("scan_scanner", scanner_id, job_id=scan_job_id(scanner_id))
     return recovered
+
+
+BLOB_SWEEP_MINUTE = 17  # of every hour: walking the whole blob store each minute is waste
+
+
+async def _sweep_blobs(ctx: dict[str, Any]) -> int:
+    from ..storage.attachments import default_policy, policy_for, sweep_unreferenced
+
+    settings = ctx.get("settings")
+    try:
+        return await sweep_unreferenced(policy_for(settings) if settings else default_policy())
+    except Exception:  # noqa: BLE001 — housekeeping must not stop the scanners' schedule
+        logger.exception("tick: attachment blob sweep failed")
+        return 0
 
 
 async def _sweep_outbound() -> int:

@@ -1,10 +1,16 @@
-"""Mutual exclusion for scans: a Redis lock across machines, an asyncio one in embedded mode.
+"""Mutual exclusion for scans: a lease in the database, held by whoever scans a mailbox.
 
-The Redis lock is `SET key token NX PX ttl`, renewed by a heartbeat while held and released by
-a compare-and-delete script, so a SIGKILLed worker blocks its scanner for one TTL at most and
-a holder can never delete a lock that has since passed to someone else. If a renewal finds the
-lock gone (the holder stalled past the TTL and another worker took over), the guarded work is
-cancelled rather than allowed to run twice.
+One lock covers every way a scan starts (`mailscanner scan`, `runScanner`, the schedule,
+push, recovery; embedded or arq; SQLite or PostgreSQL; across processes and machines):
+`DatabaseLocks`, a row per key in `ms_scan_lease` (models/scan_lease.py) taken with one
+conditional UPDATE (free or expired) or one INSERT, renewed by a heartbeat while held and
+released by a compare-and-clear UPDATE. A SIGKILLed holder blocks its scanner for one TTL at
+most, a holder can never release a lease that has since passed to someone else, and
+`is_held` is what recovery asks before it touches a RUNNING run: only a run whose lease
+expired (its process is dead) is an orphan. If a renewal finds the lease gone (the holder
+stalled past the TTL and another took over), the guarded work is cancelled rather than
+allowed to run twice. `RedisLocks` is the same lease in Redis (`SET NX PX`), kept for
+callers that want it; `InProcessLocks` serves single-process tests.
 """
 
 from __future__ import annotations
@@ -14,9 +20,16 @@ import contextlib
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Protocol
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
+
+from ..models import ScanLease
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -61,22 +74,19 @@ class Locks(Protocol):
     async def is_held(self, key: str) -> bool: ...
 
 
-class RedisLocks:
-    def __init__(self, redis: Redis, ttl_seconds: float) -> None:
-        self.redis = redis
-        self.ttl_ms = max(int(ttl_seconds * 1000), 100)
+class _Leases:
+    """Hold/heartbeat/release around a store's acquire/renew/release (Redis or database)."""
+
+    ttl_ms: int
 
     async def acquire(self, key: str, token: str) -> bool:
-        return bool(await self.redis.set(key, token, nx=True, px=self.ttl_ms))
+        raise NotImplementedError
 
     async def renew(self, key: str, token: str) -> bool:
-        return bool(await self.redis.eval(_RENEW, 1, key, token, str(self.ttl_ms)))  # type: ignore[misc]
+        raise NotImplementedError
 
     async def release(self, key: str, token: str) -> bool:
-        return bool(await self.redis.eval(_RELEASE, 1, key, token))  # type: ignore[misc]
-
-    async def is_held(self, key: str) -> bool:
-        return bool(await self.redis.exists(key))
+        raise NotImplementedError
 
     @contextlib.asynccontextmanager
     async def hold(self, key: str) -> AsyncIterator[str]:
@@ -117,6 +127,72 @@ class RedisLocks:
                 if body is not None:
                     body.cancel(LOCK_LOST)
                 return
+
+
+class RedisLocks(_Leases):
+    def __init__(self, redis: Redis, ttl_seconds: float) -> None:
+        self.redis = redis
+        self.ttl_ms = max(int(ttl_seconds * 1000), 100)
+
+    async def acquire(self, key: str, token: str) -> bool:
+        return bool(await self.redis.set(key, token, nx=True, px=self.ttl_ms))
+
+    async def renew(self, key: str, token: str) -> bool:
+        return bool(await self.redis.eval(_RENEW, 1, key, token, str(self.ttl_ms)))  # type: ignore[misc]
+
+    async def release(self, key: str, token: str) -> bool:
+        return bool(await self.redis.eval(_RELEASE, 1, key, token))  # type: ignore[misc]
+
+    async def is_held(self, key: str) -> bool:
+        return bool(await self.redis.exists(key))
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class DatabaseLocks(_Leases):
+    """The scan lock every starter shares: a lease row per key in the application database.
+
+    Each process judges expiry by its own clock; keep hosts NTP-synced well within the TTL.
+    """
+
+    def __init__(self, ttl_seconds: float) -> None:
+        self.ttl_ms = max(int(ttl_seconds * 1000), 100)
+
+    async def acquire(self, key: str, token: str) -> bool:
+        now = _now_ms()
+        values: dict[str, Any] = {
+            "owner": token, "expires_ms": now + self.ttl_ms, "taken_at": datetime.now(UTC)
+        }
+        # One statement decides: of two starters, only one UPDATE matches a free/expired row.
+        free = Q(owner="") | Q(expires_ms__lt=now)
+        if await ScanLease.filter(Q(key=key) & free).update(**values):
+            return True
+        if await ScanLease.exists(key=key):
+            return False
+        try:
+            await ScanLease.create(key=key, **values)
+        except IntegrityError:  # another starter inserted it first
+            return False
+        return True
+
+    async def renew(self, key: str, token: str) -> bool:
+        expires = _now_ms() + self.ttl_ms
+        return bool(await ScanLease.filter(key=key, owner=token).update(expires_ms=expires))
+
+    async def release(self, key: str, token: str) -> bool:
+        return bool(await ScanLease.filter(key=key, owner=token).update(owner="", expires_ms=0))
+
+    async def holder(self, key: str) -> str | None:
+        """The live holder's token (`host:pid:...`), or None when free or expired."""
+        row = await ScanLease.get_or_none(key=key)
+        if row is None or not row.owner or row.expires_ms < _now_ms():
+            return None
+        return row.owner
+
+    async def is_held(self, key: str) -> bool:
+        return await self.holder(key) is not None
 
 
 class InProcessLocks:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from arq.constants import in_progress_key_prefix
 
+from ..ops import logs
 from .config import JobsConfig
 
 if TYPE_CHECKING:
@@ -54,9 +55,13 @@ class ArqQueue:
         job_id: str | None = None,
         defer_seconds: float | None = None,
     ) -> bool:
+        # The request (or job) that queues this one: its id goes into the job's log lines.
+        request_id = logs.current("request_id")
+        extra = {"request_id": request_id} if request_id is not None else {}
         job = await self.pool.enqueue_job(
             function_name,
             *args,
+            **extra,
             _job_id=self.config.job_id(job_id) if job_id else None,
             _queue_name=self.config.queue_name,
             _defer_by=defer_seconds or None,

@@ -20,12 +20,13 @@ from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
 
 from .. import events
+from ..ops import shutdown
 from ..transport.smtp_connections import SmtpConnections
 from ..watch.config import WatchConfig
 from .config import JobsConfig
 from .cron import MemoryTickJournal
 from .inprocess import CronLoop, InProcessQueue
-from .lock import InProcessLocks
+from .lock import DatabaseLocks
 from .queue import ArqQueue, set_queue
 from .redis_events import RedisBroker
 
@@ -78,7 +79,8 @@ async def start_embedded(
     ctx = {
         "settings": settings,
         "jobs_config": config,
-        "locks": InProcessLocks(),
+        # A lease in the database: a `mailscanner scan` in another process honours it too.
+        "locks": DatabaseLocks(config.lock_ttl_seconds),
         "journal": journal,
         "smtp_connections": SmtpConnections(),
     }
@@ -128,7 +130,18 @@ async def start_for_api(settings: Settings) -> Callable[[], Awaitable[None]]:
     """Start the jobs layer for the API process; returns the coroutine function that stops it."""
     if settings.embedded:
         runner = await start_embedded(settings, watch=True)
-        return runner.stop
+
+        async def stop() -> None:
+            # Running scans stop at their next batch boundary and leave their run for the
+            # next start to resume (ops/shutdown.py); what is left after the budget is
+            # cancelled. The flag is this app's: a test process starts many.
+            shutdown.request()
+            try:
+                await runner.stop(grace=shutdown.remaining(settings.shutdown_seconds))
+            finally:
+                shutdown.reset()
+
+        return stop
     api = await start_api_queue(settings)
     return api.stop
 

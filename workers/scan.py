@@ -1,9 +1,10 @@
 """The scan job and its enqueue API: one scanner, one scan at a time, anywhere.
 
 Two layers keep a scanner from being scanned twice at once. The arq job id `scan:<id>` makes
-a second enqueue a no-op while a scan is queued or running, and the scanner lock (Redis across
-machines, asyncio in embedded mode) makes the scan itself exclusive even when two jobs for the
-same scanner exist, such as a job resumed after its worker died. A ScanRun is the record of
+a second enqueue a no-op while a scan is queued or running, and the scanner lock (a lease row
+in the database, workers/lock.py, the same one `mailscanner scan` takes) makes the scan itself
+exclusive even when two jobs for the same scanner exist, such as a job resumed after its
+worker died, or when a foreground scan runs in another process. A ScanRun is the record of
 one scan: `enqueue_scan` creates it QUEUED (or returns the one already queued or running),
 the job resumes a RUNNING run whose worker died, or else takes the oldest QUEUED one.
 """
@@ -14,7 +15,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from arq.worker import Retry
 from tortoise.expressions import F
@@ -22,18 +23,20 @@ from tortoise.transactions import in_transaction
 
 from .. import events
 from ..models import Scanner, ScanRun, ScanRunStatus
+from ..ops import shutdown
+from ..scanning.observe import record_run
 from ..scanning.signature import unchanged_since_last_scan
 from .config import JobsConfig, scan_job_id
-from .lock import LockBusy, LockLost, Locks
+from .lock import DatabaseLocks, LockBusy, LockLost, Locks
 from .queue import get_queue
-
-if TYPE_CHECKING:
-    from ..settings import Settings
 
 logger = logging.getLogger(__name__)
 
 ACTIVE = (ScanRunStatus.QUEUED, ScanRunStatus.RUNNING)
 FOLLOW_UPS = 5  # queued runs one job takes after its own before giving the slot back
+# A scan handed back by a stopping worker runs again this soon, on another worker (the
+# stopping one takes no new jobs); not 0, which would spin the in-process queue's retries.
+HANDBACK_SECONDS = 1
 RunScan = Callable[..., Awaitable[Any]]
 
 
@@ -96,6 +99,8 @@ async def scan_scanner(ctx: dict[str, Any], scanner_id: int) -> str:
     """
     locks: Locks = ctx["locks"]
     config: JobsConfig = ctx.get("jobs_config") or JobsConfig()
+    if shutdown.requested():  # picked just as the process began to stop: leave it to others
+        raise Retry(defer=HANDBACK_SECONDS)
     try:
         async with locks.hold(config.scan_lock_key(scanner_id)):
             outcome = await _scan_locked(ctx, scanner_id)
@@ -109,6 +114,11 @@ async def scan_scanner(ctx: dict[str, Any], scanner_id: int) -> str:
                     break
                 outcome = await _scan_locked(ctx, scanner_id)
             return outcome
+    except shutdown.ShutdownRequested:
+        # The scan stopped between batches and the lock is released (the block above has
+        # exited): back into the queue at once, where another worker resumes the run.
+        logger.info("scanner %s: scan handed back to the queue for shutdown", scanner_id)
+        raise Retry(defer=HANDBACK_SECONDS) from None
     except LockBusy:
         logger.info("scanner %s is being scanned elsewhere; retrying later", scanner_id)
         raise Retry(defer=max(config.lock_ttl_seconds / 2, 0.5)) from None
@@ -122,8 +132,16 @@ async def scan_scanner(ctx: dict[str, Any], scanner_id: int) -> str:
 
 async def _scan_locked(ctx: dict[str, Any], scanner_id: int) -> str:
     scanner = await Scanner.filter(id=scanner_id).first()
-    # Holding the lock, a RUNNING run can only be an orphan of a dead worker: resume it first.
+    # Holding the lock, a RUNNING run can only be an orphan of a dead process. A foreground
+    # scan's is ended (nobody resumes it); a worker's is resumed first.
+    abandoned = await abandon_orphans(scanner_id, ("cli",))
     run = await ScanRun.filter(scanner_id=scanner_id, status__in=ACTIVE).order_by("id").first()
+    if run is None and abandoned and scanner is not None:
+        # We were started for that dead run (runScanner returned it as the active one, or the
+        # recovery found it): do the rest of its work in a run of our own.
+        run = await ScanRun.create(
+            scanner_id=scanner_id, status=ScanRunStatus.QUEUED, trigger="recovery"
+        )
     if scanner is None or run is None:
         return "nothing queued"
     unattended = run.trigger in ("schedule", "push") and run.status == ScanRunStatus.QUEUED
@@ -147,6 +165,8 @@ async def _scan_locked(ctx: dict[str, Any], scanner_id: int) -> str:
     try:
         # The pipeline records the outcome (run status, scanner health) itself ...
         await run_scan(scanner_id, scan_run_id=run.id, trigger=run.trigger, **extra)
+    except shutdown.ShutdownRequested:
+        raise  # the run stays RUNNING for the next worker (ops/shutdown.py)
     except Exception as exc:  # noqa: BLE001 — one failing mailbox is recorded, never fatal
         # ... unless it crashed before it could.
         logger.warning("scan of scanner %s failed: %s", scanner_id, exc, exc_info=True)
@@ -169,6 +189,7 @@ async def _finish(run: ScanRun, status: ScanRunStatus, error: str | None) -> Non
         status=status, error=error, finished_at=datetime.now(UTC)
     )
     await run.refresh_from_db()
+    record_run(run)
     await events.publish(
         events.scan_run_channel(run.id),
         {
@@ -198,29 +219,45 @@ async def record_health(scanner_id: int, run: ScanRun) -> None:
 
 
 @contextlib.asynccontextmanager
-async def scanner_lock(
-    settings: Settings, scanner_id: int, config: JobsConfig | None = None
-) -> AsyncIterator[None]:
-    """Hold a scanner's lock outside a job, as `mailscanner scan` should around `run_scan`.
+async def scanner_lock(scanner_id: int, config: JobsConfig | None = None) -> AsyncIterator[str]:
+    """Hold a scanner's lock outside a job, as `mailscanner scan` does around `run_scan`.
 
-    With REDIS_URL it is the very lock the workers take (with its heartbeat), so a foreground
-    scan never overlaps a worker's; raises LockBusy while a worker is scanning that mailbox.
-    Without Redis no lock spans processes and this holds nothing: the pipeline's per-message
-    log keys still keep a concurrent `serve` scan from processing a mail twice.
+    It is the very lease the workers take (workers/lock.py), with its heartbeat, so a
+    foreground scan never overlaps a worker's or another CLI's, with or without Redis.
+    Raises LockBusy while anyone else scans that mailbox; yields the lease's token.
     """
-    if settings.redis_url is None:
-        yield
-        return
-    from redis.asyncio import Redis
-
-    from .lock import RedisLocks
-
     config = config or JobsConfig.from_env()
-    client = Redis.from_url(settings.redis_url)
-    try:
-        async with RedisLocks(client, config.lock_ttl_seconds).hold(
-            config.scan_lock_key(scanner_id)
-        ):
-            yield
-    finally:
-        await client.aclose()
+    async with DatabaseLocks(config.lock_ttl_seconds).hold(
+        config.scan_lock_key(scanner_id)
+    ) as token:
+        yield token
+
+
+async def scan_holder(scanner_id: int, config: JobsConfig | None = None) -> str | None:
+    """Who scans the scanner right now (`host:pid:token`), or None: for "busy" messages."""
+    config = config or JobsConfig.from_env()
+    return await DatabaseLocks(config.lock_ttl_seconds).holder(config.scan_lock_key(scanner_id))
+
+
+ABANDONED = (
+    "Abandoned: the process running this scan stopped mid-scan (its scan lock expired). "
+    "What it committed is kept; a later scan read the rest of the mailbox."
+)
+
+
+async def abandon_orphans(scanner_id: int, triggers: tuple[str, ...] | None = None) -> list[int]:
+    """End the RUNNING runs of a scanner whose process died: call only while holding its lock
+    (then nobody else can be running them). `triggers` limits it to runs started that way.
+
+    A dead `mailscanner scan` leaves its run RUNNING; nobody resumes a foreground scan, so the
+    run ends FAILED with what it had counted, and the scanner's next scan does the rest.
+    """
+    runs = ScanRun.filter(scanner_id=scanner_id, status=ScanRunStatus.RUNNING)
+    if triggers is not None:
+        runs = runs.filter(trigger__in=triggers)
+    ended = []
+    for run in await runs:
+        logger.warning("scanner %s: run %s was abandoned by its process", scanner_id, run.id)
+        await _finish(run, ScanRunStatus.FAILED, ABANDONED)
+        ended.append(run.id)
+    return ended

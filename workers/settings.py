@@ -20,7 +20,8 @@ from ..settings import load_settings
 from ..transport.smtp_connections import SmtpConnections
 from .config import JobsConfig
 from .cron import RedisTickJournal, tick_scanners
-from .lock import RedisLocks
+from .job_context import with_log_context
+from .lock import DatabaseLocks
 from .queue import ArqQueue, set_queue
 from .scan import scan_scanner
 from .send import MAX_ATTEMPTS, send_outbound
@@ -36,14 +37,15 @@ def build_functions(config: JobsConfig) -> list[Function]:
     """Every job function with its options; keep_result=0 so a finished id can be reused at once."""
     return [
         func(
-            scan_scanner,
+            with_log_context(scan_scanner),
             name="scan_scanner",
             keep_result=0,
             timeout=config.scan_timeout_seconds,
             max_tries=SCAN_MAX_TRIES,
         ),
         # The outbox row, not arq, counts attempts (send.MAX_ATTEMPTS); arq must not give up first.
-        func(send_outbound, name="send_outbound", keep_result=0, max_tries=SEND_MAX_TRIES),
+        func(with_log_context(send_outbound), name="send_outbound", keep_result=0,
+             max_tries=SEND_MAX_TRIES),
     ]
 
 
@@ -79,11 +81,16 @@ async def startup(ctx: dict[str, Any]) -> None:
         await init_db(ctx["settings"])
     redis = ctx["redis"]
     set_queue(ArqQueue(redis, config))
-    ctx["locks"] = RedisLocks(redis, config.lock_ttl_seconds)
+    # The database lease, not a Redis key: `mailscanner scan` takes the very same one.
+    ctx["locks"] = DatabaseLocks(config.lock_ttl_seconds)
     ctx["journal"] = RedisTickJournal(redis, config)
     ctx["broker"] = broker = RedisBroker(redis, config)
     events.set_broker(broker)
     ctx["smtp_connections"] = SmtpConnections()
+    from ..ops import collectors
+    from .depth import sample
+
+    collectors.install(sample)  # the queue depth gauges, read at scrape time
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:

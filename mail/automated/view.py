@@ -54,7 +54,11 @@ def head_of(att: Attachment, limit: int = 200_000) -> bytes:
     original with its attachments, and only its start is ever read."""
     taken: list[bytes] = []
     size = 0
-    for chunk in att.iter_payload():
+    try:
+        chunks = att.iter_payload()
+    except ValueError:  # UndecodablePart: an unknown transfer encoding, nothing to read
+        return b""
+    for chunk in chunks:
         taken.append(chunk)
         size += len(chunk)
         if size >= limit:

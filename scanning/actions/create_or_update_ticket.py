@@ -16,13 +16,13 @@ from typing import Any
 
 import re2
 
-from ...mail.attachments import Attachment as ParsedAttachment
 from ...mail.parsing import ParsedEmail
 from ...mail.reply import extract_reply
 from ...models import Comment, CommentSource, Contact, Ticket, TicketPriority, TicketStatus, User
 from ...models.attachment import Attachment
 from ...models.bulk import insert_rows, new_row
-from ..context import ActionOutcome, MessageContext
+from ...storage.attachments import AttachmentPolicy, default_policy, parsed_rows, skipped_note
+from ..context import ActionOutcome, MessageContext, ScanConfig
 from ..ticket_matching import compile_ticket_regex, find_ticket
 from .create_contact import ensure_contact
 from .errors import ActionConfigError, check_bool, check_keys
@@ -30,7 +30,6 @@ from .errors import ActionConfigError, check_bool, check_keys
 TYPE = "create_or_update_ticket"
 LABEL = "Create or update ticket"
 _SET_KEYS = {"status", "priority", "category", "assignee_id"}
-MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024
 
 
 def _validate_set(key: str, values: Any) -> dict[str, Any]:
@@ -66,6 +65,14 @@ def _validate_set(key: str, values: Any) -> dict[str, Any]:
     return out
 
 
+def _re2_reason(exc: Exception) -> str:
+    """RE2's message is bytes (`b'missing ): a(b'`): show it as text."""
+    reason = exc.args[0] if exc.args else str(exc)
+    if isinstance(reason, bytes):
+        reason = reason.decode("utf-8", "replace")
+    return str(reason)
+
+
 def validate(config: dict[str, Any]) -> dict[str, Any]:
     check_keys(config, {"set", "set_on_update", "reopen", "regex", "match_subject"})
     out: dict[str, Any] = {
@@ -81,7 +88,8 @@ def validate(config: dict[str, Any]) -> dict[str, Any]:
         try:
             compiled = compile_ticket_regex(regex)
         except re2.error as exc:
-            raise ActionConfigError("regex", f"not a valid RE2 pattern: {exc}") from None
+            reason = _re2_reason(exc)
+            raise ActionConfigError("regex", f"not a valid RE2 pattern: {reason}") from None
         if compiled.groups > 1:
             raise ActionConfigError("regex", "use at most one capturing group (the ticket number)")
         out["regex"] = regex
@@ -128,37 +136,18 @@ async def _existing_users(ctx: MessageContext, values: dict[str, Any]) -> set[in
     return set()
 
 
-def storable_attachments(email: ParsedEmail) -> list[ParsedAttachment]:
-    """The mail's attachments small enough to store with its ticket or comment."""
-    return [att for att in email.attachments if att.size <= MAX_ATTACHMENT_BYTES]
-
-
-def attachment_rows(
-    email: ParsedEmail, ticket_id: int, comment_id: int | None
-) -> list[dict[str, Any]]:
-    """Attachment row values (for `insert_rows`) of the storable attachments."""
-    return [
-        dict(
-            ticket_id=ticket_id,
-            comment_id=comment_id,
-            filename=(att.filename or "attachment")[:255],
-            content_type=att.content_type[:255],
-            size=att.size,
-            sha256=att.sha256,
-            content_id=att.content_id,
-            inline=att.inline,
-            content=att.payload(),
-        )
-        for att in storable_attachments(email)
-    ]
+def attachment_policy(ctx_config: ScanConfig) -> AttachmentPolicy:
+    """Where the scan stores attachment bytes and its size limit."""
+    return ctx_config.attachments or default_policy()
 
 
 async def _store_attachments(
     ctx: MessageContext, email: ParsedEmail, ticket: Ticket, comment: Comment | None
 ) -> int:
-    rows = attachment_rows(email, ticket.id, comment.id if comment is not None else None)
+    policy = attachment_policy(ctx.config)
+    rows = await parsed_rows([(email, ticket.id, comment.id if comment else None)], policy)
     await insert_rows(Attachment, rows, ctx.conn)
-    return len(rows)
+    return sum(1 for r in rows if r["skipped_reason"] is None)
 
 
 def comment_text(email: ParsedEmail) -> tuple[str, str]:
@@ -197,15 +186,18 @@ def as_history(ticket: Ticket, status: TicketStatus, when: datetime) -> None:
     ticket.status, ticket.created_at, ticket.updated_at = status, when, when
 
 
-def updated_detail(comment_id: int | None, number: str, how: str, changed: list[str]) -> str:
-    """The log detail of a reply added to a ticket."""
+def updated_detail(
+    comment_id: int | None, number: str, how: str, changed: list[str], skipped: str = ""
+) -> str:
+    """The log detail of a reply added to a ticket (`skipped`: `skipped_note`)."""
     suffix = f"; {', '.join(changed)} changed" if changed else ""
-    return f"comment {comment_id} added to {number} (matched by {how}){suffix}"
+    return f"comment {comment_id} added to {number} (matched by {how}){suffix}{skipped}"
 
 
-def created_detail(number: str, stored: int) -> str:
-    """The log detail of a new ticket with `stored` attachments."""
-    return f"created ticket {number}" + (f" with {stored} attachment(s)" if stored else "")
+def created_detail(number: str, stored: int, skipped: str = "") -> str:
+    """The log detail of a new ticket with `stored` attachments (`skipped`: `skipped_note`)."""
+    with_files = f" with {stored} attachment(s)" if stored else ""
+    return f"created ticket {number}{with_files}{skipped}"
 
 
 async def _update(
@@ -247,7 +239,8 @@ async def _update(
             ctx.events.append(("ticket_updated", ticket.id, {"fields": changed}))
     ctx.counts["comments_added"] += 1
     ctx.counts["tickets_updated"] += 1
-    return ActionOutcome("done", updated_detail(comment.id, ticket.number, how, changed))
+    skipped = skipped_note(email, attachment_policy(ctx.config).max_bytes)
+    return ActionOutcome("done", updated_detail(comment.id, ticket.number, how, changed, skipped))
 
 
 async def _create(ctx: MessageContext, config: dict[str, Any]) -> ActionOutcome:
@@ -268,7 +261,8 @@ async def _create(ctx: MessageContext, config: dict[str, Any]) -> ActionOutcome:
     ctx.ticket = ticket
     stored = await _store_attachments(ctx, email, ticket, None)
     ctx.counts["tickets_created"] += 1
-    return ActionOutcome("done", created_detail(ticket.number, stored))
+    skipped = skipped_note(email, attachment_policy(ctx.config).max_bytes)
+    return ActionOutcome("done", created_detail(ticket.number, stored, skipped))
 
 
 async def run(ctx: MessageContext, config: dict[str, Any]) -> ActionOutcome:

@@ -74,3 +74,12 @@ def test_a_bad_setting_is_one_clear_line_naming_the_variable(
         f"mailscanner: {message}" + result.stderr.strip().split(message, 1)[1]
     ]
     assert "Traceback" not in result.stderr
+
+
+def test_help_speaks_to_the_person_running_the_command(settings: Settings) -> None:
+    result = run(["--help"], env_for(settings))
+    assert result.returncode == 0
+    assert "turns support mailboxes into tickets" in result.stdout
+    assert "scan one mailbox now" in result.stdout
+    # nothing written for developers (the module docstring talked of `register()`)
+    assert "register()" not in result.stdout and "subcommand lives" not in result.stdout

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from mailscanner.models import (
+    DeliveryAttempt,
     DeliveryStatus,
     MessageLog,
     MessageOutcome,
@@ -112,10 +113,14 @@ async def test_a_delay_warning_leaves_the_comment_email_sent_and_a_failure_fails
     await add_rule(scanner, "size > 0", [{"type": "create_or_update_ticket"}])
     # when
     run = await run_scan(scanner.id, settings=db)
-    # then: the MTA still retries the delayed one, so only the failed one shows FAILED
+    # then: the MTA still retries the delayed one, so only the failed one shows BOUNCED
     assert run.status == ScanRunStatus.SUCCEEDED, run.error
     assert run.counts["tickets_created"] == 0
     await delayed.refresh_from_db()
     await failed.refresh_from_db()
     assert delayed.status == DeliveryStatus.SENT and not delayed.last_error
-    assert failed.status == DeliveryStatus.FAILED and "5.1.1" in (failed.last_error or "")
+    assert failed.status == DeliveryStatus.BOUNCED and "5.1.1" in (failed.last_error or "")
+    # and the failed one's delivery history says it bounced (resendCommentEmail may follow)
+    [bounced] = await DeliveryAttempt.filter(outbound_email_id=failed.id)
+    assert bounced.status == DeliveryStatus.BOUNCED and bounced.error == failed.last_error
+    assert not await DeliveryAttempt.filter(outbound_email_id=delayed.id).exists()

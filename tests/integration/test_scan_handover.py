@@ -154,6 +154,43 @@ async def test_a_scan_cancelled_for_a_lost_lock_leaves_its_run_to_the_new_holder
     monkeypatch.undo()
     resumed = await run_scan(scanner.id, run.id, settings=db)
     assert resumed.id == run.id and resumed.status == ScanRunStatus.SUCCEEDED, resumed.error
+    # and its counts are the whole run's: the first holder's part and the resumed part
+    assert resumed.counts["seen"] == 2 and resumed.counts["tickets_created"] == 2
     assert sorted(await Ticket.all().values_list("title", flat=True)) == ["one", "two"]
     assert await MessageLog.all().count() == 2
+    assert all(SEEN in flags for flags in imap_user.flags("INBOX").values())
+
+
+async def test_a_scan_cancelled_after_the_shutdown_time_ran_out_is_left_to_be_resumed(
+    db: Settings, imap_user: ImapUser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mailscanner.ops import shutdown
+
+    # given a queued run whose scan is cancelled mid-batch after a shutdown was requested
+    # (its MAILSCANNER_SHUTDOWN_SECONDS ran out before the batch boundary)
+    imap_user.append("INBOX", [mail("one"), mail("two")])
+    scanner = await make_scanner(imap_user)
+    await add_rule(scanner, "size > 0", [TICKET])
+    run = await ScanRun.create(scanner_id=scanner.id, status=ScanRunStatus.QUEUED)
+    task = asyncio.ensure_future(run_scan(scanner.id, run.id, settings=db))
+
+    async def out_of_time(folder: str, uids: Sequence[int]) -> None:
+        shutdown.request()
+        task.cancel()
+
+    monkeypatch.setattr(pipeline, "_before_side_effects", out_of_time)
+    try:
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    finally:
+        shutdown.reset()
+    # then the run is not failed but left RUNNING, and the next scan resumes it: every mail
+    # once, the committed batch's pending side effects finished
+    assert (await ScanRun.get(id=run.id)).status == ScanRunStatus.RUNNING
+    assert (await Scanner.get(id=scanner.id)).failure_count == 0
+    monkeypatch.undo()
+    resumed = await run_scan(scanner.id, run.id, settings=db)
+    assert resumed.status == ScanRunStatus.SUCCEEDED, resumed.error
+    titles = cast("list[str]", await Ticket.all().values_list("title", flat=True))
+    assert sorted(titles) == ["one", "two"]
     assert all(SEEN in flags for flags in imap_user.flags("INBOX").values())

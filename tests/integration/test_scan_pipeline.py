@@ -27,6 +27,7 @@ from mailscanner.models import (
 )
 from mailscanner.scanning.pipeline import run_scan
 from mailscanner.settings import Settings
+from mailscanner.storage.attachments import policy_for, read_bytes
 
 from ..fixtures.dovecot import ImapUser
 from ..scanning.helpers import SEEN, TICKET, add_rule, mail, make_scanner
@@ -207,7 +208,10 @@ async def test_ticket_is_created_with_configured_fields_contact_account_and_atta
     assert ticket.contact is not None and ticket.contact.email == "dan@acme.com"
     assert ticket.account_id == acme.id  # type: ignore[attr-defined]
     attachments = await Attachment.filter(ticket_id=ticket.id).order_by("id")
-    assert [(a.filename, a.content) for a in attachments] == [("photo.png", b"\x89PNG fake")]
+    files = policy_for(db)
+    assert [(a.filename, await read_bytes(a, files)) for a in attachments] == [
+        ("photo.png", b"\x89PNG fake")
+    ]
 
 
 async def test_replies_become_comments_found_by_number_message_id_or_regex_and_reopen(

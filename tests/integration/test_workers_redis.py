@@ -25,6 +25,7 @@ from strawberry.types import ExecutionResult
 from mailscanner.models import MessageLog, MessageOutcome, Scanner, ScanRun, ScanRunStatus, Ticket
 from mailscanner.settings import Settings
 from mailscanner.workers.config import JobsConfig
+from mailscanner.workers.scan import scan_holder
 
 from ..fixtures.dovecot import DovecotServer, ImapUser
 from ..scanning.helpers import SEEN, TICKET, add_rule, mail, make_scanner
@@ -193,7 +194,7 @@ async def test_a_worker_killed_mid_scan_hands_the_scanner_to_the_other_without_l
         if (
             run is not None
             and await MessageLog.filter(scanner_id=scanner.id).exists()
-            and await redis.exists(jobs_config.scan_lock_key(scanner.id))
+            and await scan_holder(scanner.id, jobs_config) is not None
         ):
             run_holder["run"] = run
             return True
@@ -201,7 +202,8 @@ async def test_a_worker_killed_mid_scan_hands_the_scanner_to_the_other_without_l
 
     await wait_until(scan_in_flight, "a scan in progress", on_fail=cluster.logs)
     # when the worker holding the scanner's lock is SIGKILLed
-    token = (await redis.get(jobs_config.scan_lock_key(scanner.id))).decode()
+    token = await scan_holder(scanner.id, jobs_config)  # the scan lock's lease names its pid
+    assert token is not None
     victim_pid = int(token.split(":")[1])
     victim = cluster.by_pid(victim_pid)
     os.kill(victim_pid, signal.SIGKILL)

@@ -11,6 +11,7 @@ from mailscanner.models import (
     TICKET_COMMENT_TEMPLATE,
     Comment,
     CommentSource,
+    DeliveryReason,
     DeliveryStatus,
     EmailTemplate,
     OutboundEmail,
@@ -57,18 +58,23 @@ async def test_internal_comment_is_never_emailed(outbox_scene: OutboxScene) -> N
     assert await OutboundEmail.all().count() == 0
 
 
-async def test_no_contact_means_no_mail(outbox_scene: OutboxScene) -> None:
+async def test_no_contact_means_a_failed_delivery_saying_no_recipient(
+        outbox_scene: OutboxScene) -> None:
     outbox_scene.ticket.contact = None
     await outbox_scene.ticket.save()
     _, outbound = await outbox_scene.comment()
-    assert outbound is None
+    assert outbound is not None and outbound.status == DeliveryStatus.FAILED
+    assert outbound.reason == DeliveryReason.NO_RECIPIENT and outbound.recipients == []
+    assert "no contact" in (outbound.last_error or "")
+    assert await sweep_outbound() == []  # never sent
 
 
 async def test_invalid_contact_address_is_skipped_not_sent(outbox_scene: OutboxScene) -> None:
     outbox_scene.contact.email = "eve@@example"
     await outbox_scene.contact.save()
     _, outbound = await outbox_scene.comment()
-    assert outbound is None
+    assert outbound is not None and outbound.status == DeliveryStatus.FAILED
+    assert outbound.reason == DeliveryReason.NO_RECIPIENT
 
 
 async def test_send_to_can_include_the_assignee(outbox_scene: OutboxScene) -> None:
@@ -97,11 +103,15 @@ async def test_edited_template_is_used_and_ticket_number_is_kept_in_the_subject(
     assert "Alice Agent wrote:" in outbound.text_body
 
 
-async def test_broken_template_falls_back_to_the_default(outbox_scene: OutboxScene) -> None:
+async def test_broken_template_fails_the_delivery_with_the_reason(
+        outbox_scene: OutboxScene) -> None:
     await ensure_default_templates()
     await EmailTemplate.filter(key=TICKET_COMMENT_TEMPLATE).update(body="{{ ''.__class__ }}")
-    _, outbound = await outbox_scene.comment("Fixed.")
-    assert outbound is not None and outbound.text_body.startswith(DEFAULT_MARKER)
+    comment, outbound = await outbox_scene.comment("Fixed.")
+    assert await Comment.exists(id=comment.id)
+    assert outbound is not None and outbound.status == DeliveryStatus.FAILED
+    assert outbound.reason == DeliveryReason.TEMPLATE_ERROR
+    assert "unsafe" in (outbound.last_error or "")
 
 
 async def test_inactive_template_sends_nothing(outbox_scene: OutboxScene) -> None:

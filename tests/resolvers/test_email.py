@@ -93,6 +93,23 @@ async def test_saving_warns_when_no_active_scanner_reads_the_sender(
     data = await api.gql(UPDATE_SMTP, {"input": _smtp_input(smtp_server)})
     [warning] = data["updateSmtpSettings"]["warnings"]
     assert warning["code"] == "SENDER_NOT_SCANNED" and "support@example.com" in warning["message"]
+
+
+async def test_the_sender_warning_clears_for_a_scanner_receiving_for_the_sender_address(
+        api: Api, smtp_server: SmtpTestServer) -> None:
+    # given an active scanner whose IMAP login is not an email address
+    scanner = models.Scanner(name="Desk", host="imap.example.com", username="helpdesk01",
+                             active=True)
+    await scanner.save()
+    data = await api.gql(UPDATE_SMTP, {"input": _smtp_input(smtp_server)})
+    assert [w["code"] for w in data["updateSmtpSettings"]["warnings"]] == ["SENDER_NOT_SCANNED"]
+    # when its receiving address is set explicitly (or as its mailbox name), the warning clears
+    for field in ("address", "mailbox_name"):
+        values: dict[str, Any] = {"address": None, "mailbox_name": None}
+        await models.Scanner.filter(id=scanner.id).update(
+            **{**values, field: "Support@Example.com"})
+        data = await api.gql(UPDATE_SMTP, {"input": _smtp_input(smtp_server)})
+        assert data["updateSmtpSettings"]["warnings"] == [], field
     # an active scanner reading that mailbox clears the warning
     await models.Scanner.create(name="Support", host="imap.example.com", active=True,
                                 username="Support@Example.com")

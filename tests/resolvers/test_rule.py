@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from mailscanner import models
+
 from ..fixtures.dovecot import ImapUser
 from ..scanning.helpers import make_scanner
 from .conftest import Api
@@ -199,3 +201,58 @@ async def test_rule_fields_list_what_a_rule_builder_needs_including_the_kinds_of
     assert set(fields["kind"]["choices"]) == {
         "normal", "auto_reply", "bounce", "delivery_report", "feedback"
     }
+
+
+RULES = """
+query($sid: ID!) { rules(scannerId: $sid) { name conditionText problem } }"""
+
+
+async def test_a_rule_assigning_a_user_that_does_not_exist_is_refused_on_that_key(
+    api: Api,
+) -> None:
+    sid = await _scanner(api)
+    missing = (await models.User.all().order_by("-id").first()).id + 100  # type: ignore[union-attr]
+    ticket = {"type": "create_or_update_ticket", "set": {"assignee_id": missing}}
+    result = await _rule(api, sid, conditionText="size > 0", actions=[{"type": "create_contact"},
+                                                                     ticket])
+    assert result["__typename"] == "ValidationError"
+    [error] = result["errors"]
+    assert error["field"] == "input.actions[1].set.assignee_id" and error["code"] == "NOT_FOUND"
+    assert f"No user with id {missing}" in error["message"]
+    existing = (await models.User.first()).id  # type: ignore[union-attr]
+    ticket["set"] = {"assignee_id": existing}
+    ok = await _rule(api, sid, conditionText="size > 0", actions=[ticket])
+    assert ok["__typename"] == "RulePayload"
+
+
+async def test_a_bad_ticket_regex_reads_as_text_not_bytes(api: Api) -> None:
+    sid = await _scanner(api)
+    ticket = {"type": "create_or_update_ticket", "regex": "TT(\\d+"}
+    result = await _rule(api, sid, conditionText="size > 0", actions=[ticket])
+    [error] = result["errors"]
+    assert error["field"] == "input.actions[0].regex"
+    assert "missing )" in error["message"] and "b'" not in error["message"]
+
+
+async def test_a_stored_rule_that_no_longer_validates_is_listed_with_its_problem(
+    api: Api,
+) -> None:
+    # given two good rules, then one broken in the database (condition and actions)
+    sid = await _scanner(api)
+    await _rule(api, sid, name="good", conditionText="size > 0")
+    bad = await _rule(api, sid, name="bad condition", conditionText="size > 0")
+    worse = await _rule(api, sid, name="bad action", conditionText="size > 0")
+    await models.Rule.filter(id=int(bad["rule"]["id"])).update(
+        condition={"v": 1, "field": "nonsense", "op": "contains", "value": "x"})
+    await models.Rule.filter(id=int(worse["rule"]["id"])).update(
+        actions=[{"type": "explode"}])
+    # when the rules are listed
+    data = await api.gql(RULES, {"sid": sid})
+    # then every rule is there; the broken ones say what is wrong
+    rules = {r["name"]: r for r in data["rules"]}
+    assert rules["good"]["problem"] is None and rules["good"]["conditionText"] == "size > 0"
+    assert "condition is not valid" in rules["bad condition"]["problem"]
+    assert "nonsense" in rules["bad condition"]["problem"]
+    assert "explode" in rules["bad action"]["problem"]
+    scanner = await api.gql(SCANNER_RULES, {"id": sid})
+    assert len(scanner["scanner"]["rules"]) == 3

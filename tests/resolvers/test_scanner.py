@@ -129,3 +129,35 @@ async def test_agents_cannot_see_scanners(api: Api) -> None:
     assert body["data"] is None
     assert body["errors"][0]["message"] == "Only administrators may do this"
     assert "s3cret" not in json.dumps(body)
+
+
+async def test_an_update_cannot_blank_the_host_any_more_than_a_create_can(api: Api) -> None:
+    created = await api.gql(CREATE_SCANNER, {"input": GOOD})
+    sid = created["createScanner"]["scanner"]["id"]
+    for host in ("", "   "):
+        data = await api.gql(UPDATE_SCANNER, {"id": sid, "input": {"host": host}})
+        assert data["updateScanner"] == {
+            "__typename": "ValidationError",
+            "errors": [{"field": "input.host", "code": "REQUIRED"}],
+        }
+    assert (await Scanner.get(id=int(sid))).host == "imap.example.com"
+
+
+async def test_a_bad_interval_is_reported_on_the_field_scan_interval_minutes(api: Api) -> None:
+    data = await api.gql(CREATE_SCANNER, {"input": {**GOOD, "scanIntervalMinutes": 0}})
+    errors = data["createScanner"]["errors"]
+    assert [e["field"] for e in errors] == ["input.scanIntervalMinutes"]
+    assert "between 1 and 1440" in errors[0]["message"]
+
+
+async def test_a_mailbox_on_a_reserved_test_domain_is_accepted_with_an_explicit_address(
+    api: Api,
+) -> None:
+    data = await api.gql(CREATE_SCANNER, {"input": {
+        **GOOD, "username": "helpdesk01", "mailboxName": "support@helpdesk.test",
+        "address": "Help@Helpdesk.test"}})
+    assert data["createScanner"]["__typename"] == "ScannerPayload", data
+    row = await Scanner.get(id=int(data["createScanner"]["scanner"]["id"]))
+    assert row.mailbox_name == "support@helpdesk.test" and row.address == "Help@helpdesk.test"
+    bad = await api.gql(CREATE_SCANNER, {"input": {**GOOD, "name": "x", "address": "nope"}})
+    assert [e["field"] for e in bad["createScanner"]["errors"]] == ["input.address"]

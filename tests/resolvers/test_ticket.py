@@ -104,3 +104,30 @@ async def test_healthz_needs_no_token(api: Api) -> None:
     response = await api.client.get("/healthz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
+
+
+COMMENTS = """query ($n: String!, $first: Int, $last: Int, $offset: Int!) {
+  ticket(number: $n) { commentCount comments(first: $first, last: $last, offset: $offset) { body } }
+}"""
+
+
+async def test_a_ticket_with_many_comments_is_read_in_capped_pages(api: Api) -> None:
+    # given a ticket with more comments than one request may return
+    from mailscanner.models import Comment, Ticket
+    from mailscanner.schema.limits import MAX_COMMENTS
+    ticket = await Ticket.create(number="TT1", title="long thread")
+    await Comment.bulk_create(
+        [Comment(ticket=ticket, body=f"c{i}") for i in range(MAX_COMMENTS + 5)])
+    variables: dict[str, object] = {"n": "TT1", "first": None, "last": None, "offset": 0}
+    # when read without a page size: the oldest MAX_COMMENTS, and the count of all
+    whole = (await api.gql(COMMENTS, variables))["ticket"]
+    assert whole["commentCount"] == MAX_COMMENTS + 5
+    assert [c["body"] for c in whole["comments"]] == [f"c{i}" for i in range(MAX_COMMENTS)]
+    # then the rest is reached with offset, and last gives the newest
+    rest = (await api.gql(COMMENTS, {**variables, "offset": MAX_COMMENTS}))["ticket"]["comments"]
+    assert [c["body"] for c in rest] == [f"c{MAX_COMMENTS + i}" for i in range(5)]
+    newest = (await api.gql(COMMENTS, {**variables, "last": 2}))["ticket"]["comments"]
+    assert [c["body"] for c in newest] == [f"c{MAX_COMMENTS + 3}", f"c{MAX_COMMENTS + 4}"]
+    # and a page above the cap is refused with a message that says the bound
+    body = (await api.post(COMMENTS, {**variables, "first": MAX_COMMENTS + 1})).json()
+    assert f"first must be between 0 and {MAX_COMMENTS}" in body["errors"][0]["message"]

@@ -27,6 +27,7 @@ from mailscanner.scanning.actions import create_or_update_ticket
 from mailscanner.scanning.batch_prepare import DECODED_ATTACHMENTS
 from mailscanner.scanning.pipeline import run_scan
 from mailscanner.settings import Settings
+from mailscanner.storage.attachments import policy_for, read_bytes
 
 from ..fixtures.dovecot import ImapUser
 from .helpers import CONTACT, SEEN, TICKET, add_rule, mail, make_scanner
@@ -52,7 +53,9 @@ def one_by_one_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 async def test_one_batch_makes_one_contact_per_new_sender_and_threads_replies_into_it(
     db: Settings, imap_user: ImapUser, one_by_one_calls: list[int], parse_processes: int
 ) -> None:
-    db = replace(db, parse_processes=parse_processes)
+    # parse_processes=0 without a budget: parsed in this process (with one: in a process)
+    db = replace(db, parse_processes=parse_processes,
+                 message_budget_seconds=db.message_budget_seconds if parse_processes else 0)
     # given: a new sender's first mail, a reply to it and a second mail, all in one batch
     ann = "Ann Example <ann@example.com>"
     imap_user.append(
@@ -115,7 +118,9 @@ async def test_one_batch_makes_one_contact_per_new_sender_and_threads_replies_in
 async def test_attachments_small_and_too_big_to_decode_ahead_are_stored_intact(
     db: Settings, imap_user: ImapUser, parse_processes: int
 ) -> None:
-    db = replace(db, parse_processes=parse_processes)
+    # parse_processes=0 without a budget: parsed in this process (with one: in a process)
+    db = replace(db, parse_processes=parse_processes,
+                 message_budget_seconds=db.message_budget_seconds if parse_processes else 0)
     # given: one attachment decoded ahead (in the parse process) and one above that limit,
     # decoded later from the raw message the parse process did not send back
     small = bytes(range(256)) * 40
@@ -135,8 +140,10 @@ async def test_attachments_small_and_too_big_to_decode_ahead_are_stored_intact(
     assert run.status == ScanRunStatus.SUCCEEDED, run.error
     stored = {a.filename: a for a in await Attachment.all()}
     assert set(stored) == {"small.pdf", "big.bin"}
-    assert bytes(stored["small.pdf"].content) == small and stored["small.pdf"].size == len(small)
-    assert bytes(stored["big.bin"].content) == big
+    files = policy_for(db)
+    assert await read_bytes(stored["small.pdf"], files) == small
+    assert stored["small.pdf"].size == len(small)
+    assert await read_bytes(stored["big.bin"], files) == big
     assert stored["big.bin"].sha256 == hashlib.sha256(big).hexdigest()
     titles = {t.id: t.title for t in await Ticket.all()}
     assert titles[stored["big.bin"].ticket_id] == "Big scan"  # type: ignore[attr-defined]
@@ -194,7 +201,7 @@ async def test_a_failing_message_is_quarantined_and_the_rest_of_its_batch_commit
     # both the batch planner and the per-message action split replies through this module;
     # parsing stays in this process, where the patch is (a parse process would not see it)
     monkeypatch.setattr(create_or_update_ticket, "extract_reply", fragile)
-    db = replace(db, parse_processes=0)
+    db = replace(db, parse_processes=0, message_budget_seconds=0)
     imap_user.append(
         "INBOX",
         [
@@ -247,7 +254,8 @@ async def test_a_message_whose_rules_fail_to_evaluate_is_quarantined_alone(
         return original(rules, email, folder)
 
     monkeypatch.setattr(process, "_matching", fragile)
-    db = replace(db, parse_processes=0)  # matching runs here, where the patch is
+    # matching runs here, where the patch is (no budget: a budget needs a process)
+    db = replace(db, parse_processes=0, message_budget_seconds=0)
     imap_user.append("INBOX", [mail("before"), mail("poison"), mail("after")])
     scanner = await make_scanner(imap_user)
     await add_rule(scanner, "size > 0", [CONTACT, TICKET])

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from mailscanner.scanning.parse_pool import run_in_pool
+from mailscanner.scanning.parse_pool import WorkerDied, WorkTimedOut, run_in_pool
 
 CHILD = """
 import asyncio, os, time
-from mailscanner.scanning.parse_pool import run_in_pool
+from mailscanner.scanning.parse_pool import WorkerDied, WorkTimedOut, run_in_pool
 
 async def main():
     print(await run_in_pool(1, os.getpid), flush=True)
@@ -87,3 +87,20 @@ def test_parse_processes_exit_when_the_scan_process_is_killed() -> None:
     assert not _running(worker)
     assert proc.stdout.read() == b""  # EOF: no process keeps the pipe open
     proc.stdout.close()
+
+
+async def test_a_call_past_its_timeout_kills_its_process_and_never_runs_here() -> None:
+    # given: a running parse process
+    first = await run_in_pool(1, os.getpid)
+    # when: a call does not answer in time (as a mail stuck in one C call would)
+    with pytest.raises(WorkTimedOut):
+        await run_in_pool(1, time.sleep, 60, timeout=0.5)
+    # then: that process is gone, and the next call gets a new one (not this process)
+    assert not _running(first)
+    second = await run_in_pool(1, os.getpid)
+    assert second not in (first, os.getpid())
+
+
+async def test_without_fallback_a_dead_process_is_reported_not_worked_around() -> None:
+    with pytest.raises(WorkerDied):
+        await run_in_pool(1, _die_half_way_through_the_answer, os.getpid(), fallback=False)

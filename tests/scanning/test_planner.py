@@ -102,10 +102,10 @@ async def test_patterns_subjects_and_bounces_are_decided_alike_on_both_paths(
     assert "to TT50 (matched by subject)" in details["Re: VPN down"]
     bounce = await MessageLog.get(subject="Undelivered Mail Returned to Sender")
     assert bounce.actions[0] == {
-        "type": "bounce", "outcome": "done", "detail": f"outbound email {sent.id} marked failed"
+        "type": "bounce", "outcome": "done", "detail": f"outbound email {sent.id} marked bounced"
     }
     await sent.refresh_from_db()
-    assert sent.status == DeliveryStatus.FAILED and "5.1.1" in (sent.last_error or "")
+    assert sent.status == DeliveryStatus.BOUNCED and "5.1.1" in (sent.last_error or "")
 
 
 async def test_history_is_imported_alike_on_both_paths(

@@ -50,6 +50,33 @@ async def test_tls_with_validation_rejects_the_self_signed_certificate_with_the_
     assert "Traceback" not in error.message
 
 
+async def test_starttls_with_validation_rejects_the_self_signed_certificate_with_the_reason(
+    dovecot: DovecotServer, imap_user: ImapUser
+) -> None:
+    # The cleanup after the failed handshake once raised "Bad file descriptor" and hid this.
+    error = await failure(
+        settings_for(
+            dovecot, imap_user, encryption="starttls", port=dovecot.imap_port,
+            validate_certificate=True,
+        )
+    )
+    assert error.code == ErrorCode.TLS_CERTIFICATE_UNTRUSTED
+    assert "self-signed certificate" in error.message
+    assert "Bad file descriptor" not in error.message
+
+
+async def test_starttls_with_validation_works_when_the_certificate_is_trusted(
+    dovecot: DovecotServer, imap_user: ImapUser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", dovecot.ca_file)
+    settings = settings_for(
+        dovecot, imap_user, encryption="starttls", port=dovecot.imap_port,
+        validate_certificate=True,
+    )
+    async with await ImapSession.open(settings) as s:
+        assert "INBOX" in [f.name for f in await s.list_folders()]
+
+
 async def test_tls_with_validation_works_when_the_certificate_is_trusted(
     dovecot: DovecotServer, imap_user: ImapUser, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -56,12 +56,14 @@ async def test_idle_reports_a_new_message_as_exists(
         await client.logout()
 
 
+@pytest.mark.parametrize("encryption", ["ssl", "starttls"])
 async def test_a_certificate_the_client_cannot_trust_is_refused_when_validation_is_on(
-    imap_user: ImapUser,
+    imap_user: ImapUser, encryption: Encryption
 ) -> None:
     with pytest.raises(MailError) as failure:
-        await IdleClient.connect(settings(imap_user, validate_certificate=True))
+        await IdleClient.connect(settings(imap_user, encryption, validate_certificate=True))
     assert failure.value.code == ErrorCode.TLS_CERTIFICATE_UNTRUSTED
+    assert "self-signed certificate" in failure.value.message
 
 
 async def test_a_wrong_password_is_a_rejected_login(imap_user: ImapUser) -> None:

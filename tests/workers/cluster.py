@@ -90,12 +90,14 @@ class WorkerCluster:
     log_dir: Path
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
-    def start(self, count: int) -> None:
+    def start(self, count: int, *args: str) -> None:
+        """Start `count` workers; `args` are extra `mailscanner worker` options."""
         for _ in range(count):
             log = open(self.log_dir / f"worker{len(self.procs)}.log", "wb")  # noqa: SIM115
             self.procs.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", "mailscanner", "worker", "--log-level", "info"],
+                    [sys.executable, "-m", "mailscanner", "worker", "--log-level", "info",
+                     *args],
                     env=self.env,
                     stdout=log,
                     stderr=subprocess.STDOUT,

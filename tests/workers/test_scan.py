@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -124,6 +125,31 @@ async def test_a_run_left_running_by_a_dead_worker_is_resumed_not_duplicated(
     assert orphan.status == ScanRunStatus.SUCCEEDED
 
 
+async def test_run_now_after_a_cli_scan_died_ends_its_run_and_scans_in_a_new_one(
+    runner: EmbeddedRunner,
+) -> None:
+    slow = SlowScan()
+    slow.go.set()
+    runner.queue.ctx["run_scan"] = slow
+    scanner = await make_scanner()
+    # given the RUNNING run of a `mailscanner scan` that was SIGKILLed (its lease is gone)
+    dead = await ScanRun.create(
+        scanner=scanner, status=ScanRunStatus.RUNNING, trigger="cli", started_at=datetime.now(UTC)
+    )
+    # when "run now" is clicked: it is reported as the active run ...
+    assert (await enqueue_scan(scanner.id, "manual")).id == dead.id
+    await runner.queue.join()
+    # ... then the job, holding the lock, ends it as abandoned (nobody resumes a CLI scan)
+    await dead.refresh_from_db()
+    assert dead.status == ScanRunStatus.FAILED and "Abandoned" in (dead.error or "")
+    # and scans in a run of its own
+    new = await ScanRun.exclude(id=dead.id).get()
+    assert slow.runs == [new.id] and new.trigger == "recovery"
+    assert new.status == ScanRunStatus.SUCCEEDED
+    await scanner.refresh_from_db()
+    assert scanner.failure_count == 0  # not a mailbox failure
+
+
 async def test_the_job_retries_later_while_another_worker_holds_the_scanner(
     runner: EmbeddedRunner, redis: ArqRedis, jobs_config: JobsConfig
 ) -> None:
@@ -181,21 +207,21 @@ async def test_recovery_leaves_a_live_scan_alone(
 
 
 async def test_a_foreground_scan_lock_is_the_one_workers_take(
-    db: Settings, redis: ArqRedis, jobs_config: JobsConfig
+    db: Settings, jobs_config: JobsConfig
 ) -> None:
-    from dataclasses import replace
+    from mailscanner.models import ScanLease
+    from mailscanner.workers.lock import DatabaseLocks, LockBusy
+    from mailscanner.workers.scan import scan_holder, scanner_lock
 
-    from mailscanner.workers.lock import LockBusy
-    from mailscanner.workers.scan import scanner_lock
-
-    from .fixtures import REDIS_URL
-
-    with_redis = replace(db, redis_url=REDIS_URL)
-    async with scanner_lock(with_redis, 5, jobs_config):
-        assert await redis.exists(jobs_config.scan_lock_key(5))
+    # while `mailscanner scan` holds scanner 5 ...
+    async with scanner_lock(5, jobs_config) as token:
+        lease = await ScanLease.get(key=jobs_config.scan_lock_key(5))
+        assert lease.owner == token and await scan_holder(5, jobs_config) == token
+        assert f":{os.getpid()}:" in token  # says which process scans
+        # ... a worker's lock on it is refused (the workers take the same database lease)
         with pytest.raises(LockBusy):
-            async with RedisLocks(redis, 5).hold(jobs_config.scan_lock_key(5)):
+            async with DatabaseLocks(5).hold(jobs_config.scan_lock_key(5)):
                 pass
-    assert not await redis.exists(jobs_config.scan_lock_key(5))
-    async with scanner_lock(db, 5, jobs_config):  # no Redis: nothing to hold
-        assert not await redis.exists(jobs_config.scan_lock_key(5))
+    assert await scan_holder(5, jobs_config) is None
+    async with DatabaseLocks(5).hold(jobs_config.scan_lock_key(5)):
+        pass  # released: free for the next starter

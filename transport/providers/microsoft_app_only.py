@@ -101,6 +101,16 @@ async def app_only_token(role: str = IMAP_ROLE) -> str:
     Raises OAuthError saying what to fix: the app settings (tenant, client ID, secret), or
     the missing application permission (code OAUTH_PERMISSION_MISSING).
     """
+    try:
+        return await _app_only_token(role)
+    except OAuthError as exc:
+        from .tokens import count_refresh_failure
+
+        count_refresh_failure(exc, "microsoft_app_only")
+        raise
+
+
+async def _app_only_token(role: str) -> str:
     settings = await get_app_settings(OAuthProvider.MICROSOFT)
     if not settings.client_id or not settings.has_client_secret:
         raise OAuthError("Microsoft app-only access is not configured: set the client ID, "

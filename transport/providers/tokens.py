@@ -86,6 +86,24 @@ async def get_access_token(account_id: int) -> str:
         token = await get_access_token(scanner.oauth_account_id)
         client.oauth2_login(scanner.login_user, token)
     """
+    try:
+        return await _get_access_token(account_id)
+    except OAuthError as exc:
+        provider = await OAuthAccount.filter(id=account_id).first().values_list(
+            "provider", flat=True)
+        count_refresh_failure(exc, str(getattr(provider, "value", provider or "unknown")))
+        raise
+
+
+def count_refresh_failure(exc: OAuthError, provider: str) -> None:
+    """One failed refresh in the metrics, by provider and kind (never the reason text)."""
+    from ...ops import metrics
+
+    kind = "reauthorization_needed" if isinstance(exc, ReauthorizationNeeded) else "error"
+    metrics.OAUTH_FAILURES.labels(provider, kind).inc()
+
+
+async def _get_access_token(account_id: int) -> str:
     for attempt in (1, 2):
         try:
             async with _lock_for(account_id):
