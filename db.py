@@ -13,7 +13,7 @@ from typing import Any
 from tortoise import Tortoise, connections
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
-from . import crypto, sqlite_fix
+from . import crypto, postgres_fix, sqlite_fix
 from .settings import Settings, load_settings
 
 MODELS_MODULE = "mailscanner.models"
@@ -61,6 +61,7 @@ async def init_db(settings: Settings, *, migrate: bool = False, generate: bool =
     crypto.configure(settings.secret_key)
     create_private_sqlite_file(settings.database_url)
     sqlite_fix.install()
+    postgres_fix.install()
     # The executor cache is keyed by connection name, not dialect (stack-notes §2).
     EXECUTOR_CACHE.clear()
     if migrate:

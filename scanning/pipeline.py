@@ -463,6 +463,21 @@ async def _finish_run(
     await progress.publish()
 
 
+async def _record_end(run: ScanRun, *args: Any) -> None:
+    """`_finish_run(run, *args)`, tried again once after a transient database failure: a
+    connection the server dropped just before (a restart, a failover) fails only the first
+    try, as the pool replaces it. Without this the scan raised, and its run stayed RUNNING
+    (fault-injection suite, PostgreSQL connections dropped)."""
+    try:
+        await _finish_run(run, *args)
+    except Exception as exc:
+        if not is_transient(exc):
+            raise
+        logger.warning("recording the end of run %s failed; trying again", run.id, exc_info=True)
+        await asyncio.sleep(0.1)
+        await _finish_run(run, *args)
+
+
 async def _scan(scanner: Scanner, settings: Settings, progress: Progress) -> list[ScanWarning]:
     """Scan every folder; returns the warnings (a folder the rules name that is gone: the
     other folders are scanned all the same, and the run does not fail for it)."""
@@ -536,16 +551,16 @@ async def _run(scanner: Scanner, run: ScanRun, settings: Settings, resumed: bool
             # stays RUNNING for the next worker (or the next start) to resume.
             record_run(run, "interrupted")
         elif LOCK_LOST not in exc.args:  # cancelled: record it, let cancellation continue
-            await _finish_run(run, progress, "The scan was cancelled.")
+            await _record_end(run, progress, "The scan was cancelled.")
             record_run(run)
         # else the scanner's lock passed to another worker, which resumes this very run:
         # marking it FAILED here would end the run under it (or keep it from being resumed)
         raise
     except BaseException:
-        await _finish_run(run, progress, "The scan was cancelled.")
+        await _record_end(run, progress, "The scan was cancelled.")
         record_run(run)
         raise
-    await _finish_run(run, progress, error, warnings)
+    await _record_end(run, progress, error, warnings)
     record_run(run)
     logger.info("scan of %s %s: %s", scanner.name, run.status.value, run.counts)
     return run

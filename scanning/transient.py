@@ -21,6 +21,11 @@ _TRANSIENT_PG = (
     asyncpg.exceptions.InterfaceError,  # connection closed or busy
     asyncpg.exceptions.CannotConnectNowError,
     asyncpg.exceptions.TooManyConnectionsError,
+    # A connection the server terminated mid-statement (a restart, a failover) can reach the
+    # next BEGIN with its protocol still "in another operation": "cannot switch to state
+    # 15; another operation (2) is in progress". Seen by the fault-injection suite, where it
+    # quarantined a mail that was fine (no ticket ever).
+    asyncpg.exceptions.InternalClientError,
 )
 _TRANSIENT_SQLITE = ("database is locked", "database table is locked", "database is busy")
 

@@ -159,3 +159,79 @@ async def test_a_transaction_cancelled_while_it_starts_leaves_sqlite_usable(
         assert sorted(names) == ["a", "b"]
     finally:
         await close_db()
+
+
+async def test_a_dead_connection_the_pool_cannot_take_back_leaves_the_task_able_to_query(
+    new_postgres_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # PostgreSQL whichever database the run uses (postgres_fix.py). When the server has
+    # terminated a connection mid-operation, asyncpg's pool cannot reset it on release: it
+    # closes it and raises. The seam is that release: it gives the connection back, then
+    # raises as asyncpg does (the real race needs a termination landing mid-statement; the
+    # fault-injection suite meets it now and then).
+    from asyncpg.exceptions import InternalClientError
+    from asyncpg.pool import Pool
+
+    env = {"DATABASE_URL": new_postgres_db, "MAILSCANNER_DATA_DIR": str(tmp_path)}
+    await init_db(load_settings({**env, "MAILSCANNER_SECRET_KEY": "k" * 20}))
+    try:
+        release = Pool.release
+        failures = [2, 1]  # the transaction's release, then a single statement's
+
+        async def release_then_fail(self: Pool, connection: object, **kwargs: object) -> None:
+            await release(self, connection, **kwargs)
+            if failures:
+                failures.pop()
+                raise InternalClientError("cannot switch to state 12; another operation (2) "
+                                          "is in progress")
+
+        monkeypatch.setattr(Pool, "release", release_then_fail)
+        # when a transaction commits and its connection cannot be taken back
+        async with in_transaction() as conn:
+            await Contact.create(name="a", email="a@x.test", using_db=conn)
+        # and then a statement's connection cannot be taken back either
+        await Contact.create(name="b", email="b@x.test")
+        # then both were done, and the task goes on querying, in and out of transactions
+        assert not failures
+        async with in_transaction() as conn:
+            await Contact.create(name="c", email="c@x.test", using_db=conn)
+        names = cast("list[str]", await Contact.all().values_list("name", flat=True))
+        assert sorted(names) == ["a", "b", "c"]
+    finally:
+        monkeypatch.undo()
+        await close_db()
+
+
+async def test_a_transaction_whose_begin_fails_leaves_the_task_able_to_query(
+    new_postgres_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # PostgreSQL whichever database the run uses (postgres_fix.py). A connection the server
+    # terminated mid-statement can fail the next BEGIN; the seam is that BEGIN.
+    from asyncpg.exceptions import InternalClientError
+    from tortoise.backends.asyncpg.client import TransactionWrapper
+
+    env = {"DATABASE_URL": new_postgres_db, "MAILSCANNER_DATA_DIR": str(tmp_path)}
+    await init_db(load_settings({**env, "MAILSCANNER_SECRET_KEY": "k" * 20}))
+    try:
+        begin = TransactionWrapper.begin
+
+        async def dead_begin(self: TransactionWrapper) -> None:
+            raise InternalClientError("cannot switch to state 15; another operation (2) is "
+                                      "in progress")
+
+        monkeypatch.setattr(TransactionWrapper, "begin", dead_begin)
+        # when a transaction cannot even begin, several times (more than the pool holds)
+        for _ in range(12):
+            with pytest.raises(InternalClientError):
+                async with in_transaction() as conn:
+                    await Contact.create(name="never", email="never@x.test", using_db=conn)
+        monkeypatch.setattr(TransactionWrapper, "begin", begin)
+        # then the task goes on querying, in and out of transactions (no connection is kept)
+        await asyncio.wait_for(Contact.create(name="a", email="a@x.test"), 5)
+        async with in_transaction() as conn:
+            await Contact.create(name="b", email="b@x.test", using_db=conn)
+        names = cast("list[str]", await Contact.all().values_list("name", flat=True))
+        assert sorted(names) == ["a", "b"]
+    finally:
+        monkeypatch.undo()
+        await close_db()

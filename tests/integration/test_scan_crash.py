@@ -11,13 +11,15 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import cast
+from typing import Any, cast
 
+import asyncpg
 import pytest
 
 from mailscanner.models import (
     FolderState,
     MessageLog,
+    ScanRun,
     ScanRunStatus,
     ScanType,
     SideEffects,
@@ -233,3 +235,30 @@ async def test_a_parse_process_killed_mid_scan_loses_and_doubles_nothing(
     assert "a parse process died" in caplog.text  # the batch it had was parsed here instead
     assert victim not in parse_pool.worker_pids()
     assert await parse_pool.run_in_pool(1, os.getpid) != os.getpid()
+
+
+async def test_a_run_whose_end_meets_a_dropped_database_connection_is_still_recorded(
+    db: Settings, imap_user: ImapUser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a scan whose first write of its end meets a connection the database dropped
+    # (a restart, a failover: found by the fault-injection suite, PostgreSQL drops)
+    imap_user.append("INBOX", [mail("one")])
+    scanner = await make_scanner(imap_user)
+    await add_rule(scanner, "size > 0", [TICKET])
+    finish, calls = pipeline._finish_run, []
+
+    async def dropped_once(*args: Any) -> None:
+        calls.append(args)
+        if len(calls) == 1:
+            raise asyncpg.exceptions.ConnectionDoesNotExistError(
+                "connection was closed in the middle of operation")
+        await finish(*args)
+
+    monkeypatch.setattr(pipeline, "_finish_run", dropped_once)
+    # when it runs
+    run = await run_scan(scanner.id, settings=db)
+    # then the run ends SUCCEEDED all the same (not left RUNNING), and says so in the database
+    assert len(calls) == 2
+    assert run.status == ScanRunStatus.SUCCEEDED, run.error
+    assert (await ScanRun.get(id=run.id)).status == ScanRunStatus.SUCCEEDED
+    assert await Ticket.all().count() == 1
