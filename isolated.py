@@ -39,8 +39,8 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any, TypeVar
 
-__all__ = ["Limit", "LimitExceeded", "Limits", "WorkerFailed", "run_isolated", "shutdown",
-           "worker_pids"]
+__all__ = ["Limit", "LimitExceeded", "Limits", "WorkerFailed", "exit_with", "run_isolated",
+           "shutdown", "worker_pids"]
 
 T = TypeVar("T")
 POOL_SIZE = 2          # concurrent isolated calls per process; more wait for a free worker
@@ -86,14 +86,16 @@ class WorkerFailed(Exception):
 _OK, _RAISED, _LIMIT = 0, 1, 2
 
 
-def _exit_with(pid: int) -> None:
-    """When the process that owns this worker is gone, exit too (the worker's parent is the
-    fork server, so no parent-death signal would reach it)."""
+def exit_with(pid: int) -> None:
+    """Runs first in a worker process: when the process `pid` that owns it is gone (SIGKILL,
+    the OOM killer), the worker exits too instead of waiting forever for work with its
+    owner's files and pipes held open. (A forkserver worker's parent is the fork server, not
+    its owner, so the parent-death signal would not fire.) Shared with scanning/parse_pool."""
 
     def watch() -> None:
         try:
-            fd = os.pidfd_open(pid)
-        except (AttributeError, OSError):
+            fd = os.pidfd_open(pid)  # readable once the process has exited
+        except (AttributeError, OSError):  # not Linux >= 5.3: poll instead
             while True:
                 try:
                     os.kill(pid, 0)
@@ -144,7 +146,7 @@ def _run(fn: Callable[..., Any], args: tuple[Any, ...]) -> tuple[int, Any]:
 
 def _serve(conn: Connection, owner_pid: int, preload: Sequence[str]) -> None:
     """A worker's life: import, say ready, then one call at a time on its own pipe."""
-    _exit_with(owner_pid)
+    exit_with(owner_pid)
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # SIGXCPU would dump core otherwise
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the owner to handle
     for name in preload:

@@ -21,16 +21,16 @@ import logging
 import multiprocessing
 import os
 import pickle
-import select
 import signal
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from multiprocessing.reduction import ForkingPickler
 from typing import Any, TypeVar
+
+from ..isolated import exit_with
 
 __all__ = ["WorkTimedOut", "WorkerDied", "run_in_pool", "shutdown", "worker_pids"]
 
@@ -50,37 +50,13 @@ class WorkFailed(Exception):
     """The work raised in the worker, or its result could not be pickled."""
 
 
-def _exit_with(pid: int) -> None:
-    """Runs first in each worker: when the scan process `pid` is gone (SIGKILL, the OOM
-    killer), the worker exits too instead of waiting forever for work with the scan's
-    files and pipes held open. (Its parent is the fork server, not the scan process, so
-    the parent-death signal would not fire.)"""
-
-    def watch() -> None:
-        try:
-            fd = os.pidfd_open(pid)  # readable once the process has exited
-        except (AttributeError, OSError):  # not Linux >= 5.3: poll instead
-            while True:
-                try:
-                    os.kill(pid, 0)
-                except ProcessLookupError:
-                    os._exit(0)
-                except PermissionError:
-                    pass
-                time.sleep(1.0)
-        select.select([fd], [], [])
-        os._exit(0)
-
-    threading.Thread(target=watch, name="exit-with-scan-process", daemon=True).start()
-
-
 def _serve(conn: Connection, scan_pid: int) -> None:
     """A worker's life: one call at a time, answered on its own pipe."""
     # Ctrl-C reaches the whole process group, but it is for the scan process, which then
-    # finishes its batch with us; we exit with it (_exit_with). SIGTERM stays deadly:
+    # finishes its batch with us; we exit with it (exit_with). SIGTERM stays deadly:
     # multiprocessing ends daemonic children with it when the scan process exits.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _exit_with(scan_pid)
+    exit_with(scan_pid)
     while True:
         try:
             fn, args = pickle.loads(conn.recv_bytes())

@@ -16,6 +16,7 @@ from arq.connections import ArqRedis
 
 from mailscanner.models import PushState, PushStatus
 from mailscanner.settings import Settings
+from mailscanner.watch.leases import WATCH_MEMBERS_KEY
 from mailscanner.workers.config import JobsConfig
 
 from ..fixtures.dovecot import DovecotServer
@@ -52,18 +53,26 @@ async def test_a_stopped_watcher_hands_its_scanners_over_at_once(
     jobs_config: JobsConfig,
     processes: Processes,
 ) -> None:
-    # given six watched scanners shared by two watcher processes
+    # given six watched scanners and two watcher processes, both members of the ring
     users = [push_dovecot.add_user() for _ in range(6)]
     scanners = [await watched_scanner(u) for u in users]
-    first, second = processes.start("watch"), processes.start("watch")
+    started = [processes.start("watch"), processes.start("watch")]
+    members_key = jobs_config.prefix + WATCH_MEMBERS_KEY
 
-    async def shared_and_idling() -> bool:
+    async def both_members_and_all_idling() -> bool:
+        members = {int(m.decode().split(":")[1]) for m in await redis.zrange(members_key, 0, -1)}
         holders = await lease_holders(redis, jobs_config, scanners)
         idling = await PushStatus.filter(state=PushState.IDLING).count()
-        return set(holders) == {first.pid, second.pid} and idling == len(scanners)
+        return (members == {p.pid for p in started} and 0 not in holders
+                and idling == len(scanners))
 
-    await wait_until(shared_and_idling, "both watchers idling on a share", on_fail=processes.logs)
-    # when the first gets SIGTERM
+    await wait_until(both_members_and_all_idling, "both watchers up and every scanner idling",
+                     on_fail=processes.logs)
+    # when the watcher holding the most leases gets SIGTERM (the hash ring may give one of
+    # them all six: the other must then take over every one)
+    holders = await lease_holders(redis, jobs_config, scanners)
+    first = max(started, key=lambda p: holders.count(p.pid))
+    second = next(p for p in started if p is not first)
     first.send_signal(signal.SIGTERM)
     try:
         code = await asyncio.to_thread(first.wait, 30)
