@@ -23,11 +23,9 @@ from mailscanner.app import create_app
 from mailscanner.models import (
     Attachment,
     DeliveryStatus,
-    Encryption,
     MessageLog,
     OutboundEmail,
     Role,
-    SmtpAuth,
     SmtpSettings,
     Ticket,
 )
@@ -40,7 +38,7 @@ from mailscanner.workers.queue import set_queue
 from mailscanner.workers.settings import build_functions
 
 from ..fixtures.dovecot import ImapUser
-from ..fixtures.smtp import SmtpTestServer
+from ..fixtures.smtp import SmtpTestServer, save_smtp_settings
 from ..scanning.helpers import CONTACT, TICKET, add_rule, make_scanner
 
 pytestmark = pytest.mark.integration
@@ -115,12 +113,7 @@ async def desk(db: Settings, imap_user: ImapUser, smtp_server: SmtpTestServer,
     monkeypatch.setenv("MAILSCANNER_MESSAGE_ID_DOMAIN", db.message_id_domain)
     scanner = await make_scanner(imap_user)
     await add_rule(scanner, "size > 0", [CONTACT, TICKET])
-    smtp = SmtpSettings(host="127.0.0.1", port=smtp_server.port, security=Encryption.STARTTLS,
-                        validate_certificate=True, auth=SmtpAuth.PASSWORD,
-                        username=smtp_server.user, sender_address="support@helpdesk.test",
-                        sender_name="Acme Support")
-    smtp.set_password(smtp_server.password)
-    await smtp.save()
+    smtp = await save_smtp_settings(smtp_server)
     queue = InProcessQueue(build_functions(JobsConfig()), ctx={
         "smtp_cafile": smtp_server.ca_file, "send_retry_base_s": 0.3, "settings": db})
     set_queue(queue)

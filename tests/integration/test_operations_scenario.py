@@ -19,7 +19,7 @@ import httpx2
 import pytest
 
 from mailscanner.app import create_app
-from mailscanner.models import Encryption, Role, SmtpAuth, SmtpSettings, Ticket
+from mailscanner.models import Role, Ticket
 from mailscanner.ops import collectors
 from mailscanner.ops.logs import CONTEXT_FIELDS, JsonFormatter
 from mailscanner.resolvers.auth import create_token
@@ -32,7 +32,7 @@ from mailscanner.workers.queue import set_queue
 from mailscanner.workers.settings import build_functions
 
 from ..fixtures.dovecot import ImapUser
-from ..fixtures.smtp import SmtpTestServer
+from ..fixtures.smtp import SmtpTestServer, save_smtp_settings
 from ..ops.metrics_text import delta, parse, value
 from ..scanning.helpers import add_rule, mail, make_scanner
 
@@ -90,12 +90,7 @@ async def scenario(db: Settings, smtp_server: SmtpTestServer, json_logs: io.Stri
                    monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AsyncIterator[Scenario]:
     monkeypatch.setenv("MAILSCANNER_DATA_DIR", str(tmp_path / "env-data"))
     monkeypatch.setenv("MAILSCANNER_MESSAGE_ID_DOMAIN", db.message_id_domain)
-    smtp = SmtpSettings(host="127.0.0.1", port=smtp_server.port, security=Encryption.STARTTLS,
-                        validate_certificate=True, auth=SmtpAuth.PASSWORD,
-                        username=smtp_server.user, sender_address="support@helpdesk.test",
-                        sender_name="Acme Support")
-    smtp.set_password(smtp_server.password)
-    await smtp.save()
+    await save_smtp_settings(smtp_server)
     queue = InProcessQueue(build_functions(JobsConfig()), ctx={
         "settings": db, "smtp_cafile": smtp_server.ca_file, "send_retry_base_s": 0.3,
         "locks": InProcessLocks()})

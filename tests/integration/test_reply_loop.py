@@ -25,11 +25,8 @@ from mailscanner.models import (
     Comment,
     CommentSource,
     DeliveryStatus,
-    Encryption,
     OutboundEmail,
     Role,
-    SmtpAuth,
-    SmtpSettings,
     Ticket,
 )
 from mailscanner.outbound.threading import ticket_number_from_message_id
@@ -42,7 +39,7 @@ from mailscanner.workers.queue import set_queue
 from mailscanner.workers.settings import build_functions
 
 from ..fixtures.dovecot import ImapUser
-from ..fixtures.smtp import ReceivedMail, SmtpTestServer
+from ..fixtures.smtp import ReceivedMail, SmtpTestServer, save_smtp_settings
 from ..scanning.helpers import add_rule, make_scanner
 
 pytestmark = pytest.mark.integration
@@ -99,12 +96,7 @@ async def loop(db: Settings, imap_user: ImapUser, smtp_server: SmtpTestServer,
     scanner = await make_scanner(imap_user)
     await add_rule(scanner, "size > 0", [{"type": "create_contact"},
                                           {"type": "create_or_update_ticket"}])
-    smtp = SmtpSettings(host="127.0.0.1", port=smtp_server.port, security=Encryption.STARTTLS,
-                        validate_certificate=True, auth=SmtpAuth.PASSWORD,
-                        username=smtp_server.user, sender_address="support@helpdesk.test",
-                        sender_name="Acme Support")
-    smtp.set_password(smtp_server.password)
-    await smtp.save()
+    await save_smtp_settings(smtp_server)
     # 2. the real job runner, trusting the test server's certificate
     queue = InProcessQueue(build_functions(JobsConfig()),
                            ctx={"smtp_cafile": smtp_server.ca_file, "send_retry_base_s": 0.3})
