@@ -1,8 +1,10 @@
 """Tickets and their comments."""
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import strawberry
 
@@ -18,6 +20,8 @@ from .enums import (
 from .errors import NotFoundError, PublicError, ValidationError
 from .limits import MAX_COMMENTS
 from .people import AccountType, ContactType, UserType
+
+T = TypeVar("T")
 
 
 @strawberry.type(
@@ -99,7 +103,7 @@ class CommentType:
 
     @strawberry.field(description="Files that came with this comment (email or upload)")
     async def attachments(self, info: strawberry.Info[Any, Any]) -> list[AttachmentType]:
-        rows = await info.context.loaders.attachments_by_comment.load(self.row_id)
+        rows = await shared(info.context.loaders.attachments_by_comment.load(self.row_id))
         return [AttachmentType.from_model(r) for r in rows]
 
     @classmethod
@@ -174,14 +178,15 @@ class TicketType:
 
     async def _comment_rows(self, info: strawberry.Info[Any, Any],
                             include_internal: bool) -> list[models.Comment]:
-        rows: list[models.Comment] = await info.context.loaders.comments_by_ticket.load(self.row_id)
+        rows: list[models.Comment] = await shared(
+            info.context.loaders.comments_by_ticket.load(self.row_id))
         return rows if include_internal else [r for r in rows if not r.internal]
 
     @strawberry.field(description=(
         "Every file of the ticket, oldest first: its first message's (commentId null) and "
         "its comments'"))
     async def attachments(self, info: strawberry.Info[Any, Any]) -> list[AttachmentType]:
-        rows = await info.context.loaders.attachments_by_ticket.load(self.row_id)
+        rows = await shared(info.context.loaders.attachments_by_ticket.load(self.row_id))
         return [AttachmentType.from_model(r) for r in rows]
 
     @classmethod
@@ -191,6 +196,13 @@ class TicketType:
                    category=m.category, created_at=m.created_at, updated_at=m.updated_at,
                    row_id=m.id, contact_id=m.contact_id, account_id=m.account_id,  # type: ignore[attr-defined]
                    assignee_id=m.assignee_id)  # type: ignore[attr-defined]
+
+
+def shared(future: Awaitable[T]) -> Awaitable[T]:
+    """A per-request loader's future, shielded: several fields await one, and when
+    graphql-core cancels a field (because a sibling failed) the shared future must not be
+    cancelled with it, or every other field awaiting it ends in CancelledError."""
+    return asyncio.shield(future)
 
 
 @strawberry.input
