@@ -246,7 +246,10 @@ async def test_postgres_connections_dropped_mid_batch_lose_and_double_nothing(
     db: Settings, fault_dovecot: DovecotServer
 ) -> None:
     if db.is_sqlite:
-        pytest.skip("terminates PostgreSQL backends (scripts/test deselects postgres_only)")
+        # Never silently passed over: on SQLite this test is deselected (-m "not postgres_only",
+        # as scripts/test does), like every test that needs PostgreSQL's server processes.
+        pytest.fail("PostgreSQL only (it terminates server backends): deselect it on SQLite "
+                    "with -m \"not postgres_only\", as scripts/test does")
     # given a scanner reading by UID checkpoint, and a connection of our own to watch the
     # scan's (the test process leaves its Tortoise connections to the scan meanwhile: all
     # of them are the scan's)
